@@ -1,0 +1,14 @@
+"""pylstm: a fast LSTM with a portable C99 core and PyTorch's numbers.
+
+    >>> import numpy as np, pylstm
+    >>> lstm = pylstm.LSTM(8, 16, seed=0)
+    >>> out, (h_n, c_n) = lstm(np.zeros((5, 2, 8), np.float32))
+    >>> out.shape, h_n.shape
+    ((5, 2, 16), (1, 2, 16))
+"""
+
+from ._core import __version__
+from .cell import LSTMCell
+from .lstm import LSTM
+
+__all__ = ["LSTM", "LSTMCell", "__version__"]

@@ -1,0 +1,59 @@
+"""Argument checks shared by the modules: turn what a user passes into the arrays
+the core expects, or raise an exception naming the argument."""
+
+import numbers
+
+import numpy as np
+
+
+def as_dtype(dtype):
+    """The model dtype (float32 or float64) from anything np.dtype accepts."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as e:
+        raise TypeError(f"dtype: expected float32 or float64, got {dtype!r}") from e
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"dtype: expected float32 or float64, got {dt}")
+    return dt
+
+
+def check_size(name, value, minimum=1):
+    """An integer >= minimum (bools refused), as a Python int."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected an integer, got {value!r}")
+    value = int(value)
+    if value < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value}")
+    return value
+
+
+def as_array(name, a, dtype):
+    """A C-contiguous array of the model dtype from anything np.asarray takes.
+
+    Integer and boolean arrays are cast; non-contiguous or Fortran-ordered
+    arrays are copied once. Complex, object and string data are refused."""
+    try:
+        arr = np.asarray(a)
+    except Exception as e:  # ragged lists and the like
+        raise TypeError(f"{name}: expected a numeric array, got {type(a).__name__}") from e
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected a real numeric array, got dtype {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def shape_error(name, expected, got):
+    return ValueError(f"{name}: expected shape {expected}, got {tuple(got)}")
+
+
+def as_lengths(lengths, T, B):
+    """Sequence lengths as int64 of shape (B,), each in 1..T."""
+    arr = np.asarray(lengths)
+    if arr.dtype.kind not in "iu" and not (arr.dtype.kind == "f" and np.all(arr == np.round(arr))):
+        raise TypeError(f"lengths: expected integers, got dtype {arr.dtype}")
+    if arr.shape != (B,):
+        raise shape_error("lengths", (B,), arr.shape)
+    arr = np.ascontiguousarray(arr, dtype=np.int64)
+    if B and (arr.min() < 1 or arr.max() > T):
+        raise ValueError(f"lengths: expected every length in 1..{T} (the sequence length), "
+                         f"got min {arr.min()}, max {arr.max()}")
+    return arr

@@ -1,0 +1,184 @@
+"""pylstm.LSTMCell: one step of torch.nn.LSTMCell, NumPy in and out."""
+
+import math
+
+import numpy as np
+
+from . import _core
+from ._checks import as_array, as_dtype, check_size, shape_error
+
+
+class _CellCache:
+    """What LSTMCell.backward needs from LSTMCell.forward_train. Opaque."""
+
+    __slots__ = ("owner", "x", "reserve", "B", "unbatched")
+
+
+class LSTMCell:
+    """One LSTM step with torch.nn.LSTMCell's names and results.
+
+    Parameters
+    ----------
+    input_size, hidden_size : int
+    bias : bool, default True
+    dtype : float32 or float64
+    seed : int or None
+        Seeds the initialisation U(-1/sqrt(H), 1/sqrt(H)) (torch's).
+    """
+
+    _NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+    def __init__(self, input_size, hidden_size, bias=True, *, dtype=np.float32, seed=None):
+        self.input_size = check_size("input_size", input_size)
+        self.hidden_size = check_size("hidden_size", hidden_size)
+        self.bias = bool(bias)
+        self.dtype = as_dtype(dtype)
+        rng = np.random.default_rng(seed)
+        k = 1.0 / math.sqrt(self.hidden_size)
+        H, I = self.hidden_size, self.input_size
+        shapes = {"weight_ih": (4 * H, I), "weight_hh": (4 * H, H)}
+        if self.bias:
+            shapes.update(bias_ih=(4 * H,), bias_hh=(4 * H,))
+        self._params = {n: rng.uniform(-k, k, size=s).astype(self.dtype) for n, s in shapes.items()}
+        self.grads = {n: np.zeros_like(p) for n, p in self._params.items()}
+
+    def parameters(self):
+        """The live parameter arrays (update them in place)."""
+        return list(self._params.values())
+
+    def named_parameters(self):
+        return list(self._params.items())
+
+    def __getattr__(self, name):
+        params = self.__dict__.get("_params")
+        if params is not None and name in params:
+            return params[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def state_dict(self):
+        return {n: p.copy() for n, p in self._params.items()}
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copies arrays into the parameters after checking every name and shape."""
+        missing = [n for n in self._params if n not in state_dict]
+        unexpected = [n for n in state_dict if n not in self._params]
+        if strict and (missing or unexpected):
+            raise KeyError(f"state_dict: missing keys {missing}, unexpected keys {unexpected}")
+        staged = {}
+        for name, value in state_dict.items():
+            if name in self._params:
+                arr = as_array(f"state_dict[{name!r}]", value, self.dtype)
+                if arr.shape != self._params[name].shape:
+                    raise shape_error(f"state_dict[{name!r}]", self._params[name].shape, arr.shape)
+                staged[name] = arr
+        for name, arr in staged.items():
+            np.copyto(self._params[name], arr)
+
+    def zero_grad(self):
+        for g in self.grads.values():
+            g[...] = 0
+
+    def _group(self, d):
+        return tuple(d.get(n) for n in self._NAMES) + (None,)
+
+    def _inputs(self, x, hx):
+        x = as_array("input", x, self.dtype)
+        if x.ndim not in (1, 2):
+            raise ValueError(f"input: expected 1-D (unbatched) or 2-D input, got {x.ndim}-D")
+        unbatched = x.ndim == 1
+        x2 = x[None, :] if unbatched else x
+        B, I = x2.shape
+        if I != self.input_size or B < 1:
+            raise shape_error("input", ("B", self.input_size) if not unbatched
+                              else (self.input_size,), x.shape)
+        h = c = None
+        if hx is not None:
+            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                raise TypeError("hx: expected a tuple (h, c)")
+            want = (self.hidden_size,) if unbatched else (B, self.hidden_size)
+            h = as_array("h", hx[0], self.dtype)
+            c = as_array("c", hx[1], self.dtype)
+            if h.shape != want:
+                raise shape_error("h", want, h.shape)
+            if c.shape != want:
+                raise shape_error("c", want, c.shape)
+        return np.ascontiguousarray(x2), h, c, unbatched
+
+    def __call__(self, x, hx=None):
+        """One step.
+
+        Parameters
+        ----------
+        x : array, shape (B, input_size) or (input_size,)
+        hx : tuple (h, c) of shape (B, hidden_size) each (or (hidden_size,)), optional
+
+        Returns
+        -------
+        (h', c') : ndarrays shaped like h and c
+        """
+        x, h, c, unbatched = self._inputs(x, hx)
+        B = x.shape[0]
+        h_out = np.empty((B, self.hidden_size), self.dtype)
+        c_out = np.empty((B, self.hidden_size), self.dtype)
+        f64 = self.dtype == np.float64
+        work = np.empty(_core.cell_sizes(f64, self.input_size, self.hidden_size, B)[0], np.uint8)
+        _core.cell_forward(f64, self.input_size, self.hidden_size, B, self._group(self._params),
+                           x, h, c, h_out, c_out, work)
+        if unbatched:
+            return h_out[0], c_out[0]
+        return h_out, c_out
+
+    forward = __call__
+
+    def forward_train(self, x, hx=None):
+        """As calling the cell, plus a cache for backward: (h', c', cache)."""
+        x, h, c, unbatched = self._inputs(x, hx)
+        B = x.shape[0]
+        h_out = np.empty((B, self.hidden_size), self.dtype)
+        c_out = np.empty((B, self.hidden_size), self.dtype)
+        f64 = self.dtype == np.float64
+        _, work_size, reserve_size, _ = _core.cell_sizes(f64, self.input_size, self.hidden_size, B)
+        reserve = np.empty(reserve_size, np.uint8)
+        _core.cell_forward(f64, self.input_size, self.hidden_size, B, self._group(self._params),
+                           x, h, c, h_out, c_out, np.empty(work_size, np.uint8), reserve)
+        cache = _CellCache()
+        cache.owner, cache.x, cache.reserve, cache.B, cache.unbatched = self, x, reserve, B, unbatched
+        if unbatched:
+            return h_out[0], c_out[0], cache
+        return h_out, c_out, cache
+
+    def backward(self, cache, d_h, d_c=None):
+        """Gradients of one step; parameter gradients are added into self.grads.
+
+        Returns
+        -------
+        dx : ndarray shaped like x
+        (dh, dc) : gradients with respect to the h and c that went in
+        """
+        if not isinstance(cache, _CellCache) or cache.owner is not self:
+            raise ValueError("cache: expected the cache of a forward_train call on this cell")
+        B, H = cache.B, self.hidden_size
+        want = (H,) if cache.unbatched else (B, H)
+        grads_in = []
+        for name, value in (("d_h", d_h), ("d_c", d_c)):
+            if value is not None:
+                value = as_array(name, value, self.dtype)
+                if value.shape != want:
+                    raise shape_error(name, want, value.shape)
+                value = value.reshape(B, H)
+            grads_in.append(value)
+        dx = np.empty((B, self.input_size), self.dtype)
+        dh = np.empty((B, H), self.dtype)
+        dc = np.empty((B, H), self.dtype)
+        f64 = self.dtype == np.float64
+        work = np.empty(_core.cell_sizes(f64, self.input_size, H, B)[3], np.uint8)
+        _core.cell_backward(f64, self.input_size, H, B, self._group(self._params),
+                            self._group(self.grads), cache.x, cache.reserve, grads_in[0],
+                            grads_in[1], dx, dh, dc, work)
+        if cache.unbatched:
+            return dx[0], (dh[0], dc[0])
+        return dx, (dh, dc)
+
+    def __repr__(self):
+        return (f"LSTMCell({self.input_size}, {self.hidden_size}"
+                f"{'' if self.bias else ', bias=False'}, dtype={self.dtype.name})")

@@ -1,0 +1,330 @@
+"""pylstm.LSTM: torch.nn.LSTM's model, names and numbers, NumPy in and out."""
+
+import math
+import numbers
+import warnings
+
+import numpy as np
+
+from . import _core
+from ._checks import as_array, as_dtype, as_lengths, check_size, shape_error
+
+
+class _Cache:
+    """What LSTM.backward needs from LSTM.forward_train. Opaque to users."""
+
+    __slots__ = ("owner", "x", "lengths", "reserve", "T", "B", "unbatched", "batch_first",
+                 "out_shape")
+
+
+class LSTM:
+    """A multi-layer LSTM with the constructor, names and results of torch.nn.LSTM.
+
+    For each element of the input sequence each layer computes (gate order
+    i, f, g, o; sigma is the logistic function)::
+
+        i_t = sigma(W_ii x_t + b_ii + W_hi h_{t-1} + b_hi)
+        f_t = sigma(W_if x_t + b_if + W_hf h_{t-1} + b_hf)
+        g_t = tanh(W_ig x_t + b_ig + W_hg h_{t-1} + b_hg)
+        o_t = sigma(W_io x_t + b_io + W_ho h_{t-1} + b_ho)
+        c_t = f_t * c_{t-1} + i_t * g_t
+        h_t = o_t * tanh(c_t)              (times W_hr when proj_size > 0)
+
+    Parameters
+    ----------
+    input_size, hidden_size : int
+        I and H.
+    num_layers : int, default 1
+        Stacked layers; layer l > 0 reads layer l-1's output.
+    bias : bool, default True
+        Whether b_ih and b_hh exist.
+    batch_first : bool, default False
+        Input and output as (B, T, feature) instead of (T, B, feature).
+    dropout : float, default 0
+        Dropout probability on every layer's output but the last, in
+        forward_train only.
+    bidirectional : bool, default False
+        Adds a reverse direction to every layer; outputs are [forward, reverse].
+    proj_size : int, default 0
+        If > 0, h_t is projected to this size by W_hr (LSTMP).
+    dtype : float32 or float64
+        Element type of parameters, inputs and results.
+    seed : int or None
+        Seeds the initialisation U(-1/sqrt(H), 1/sqrt(H)) of every parameter
+        (torch's) and the dropout masks.
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, proj_size=0, *, dtype=np.float32, seed=None):
+        self.input_size = check_size("input_size", input_size)
+        self.hidden_size = check_size("hidden_size", hidden_size)
+        self.num_layers = check_size("num_layers", num_layers)
+        self.proj_size = check_size("proj_size", proj_size, minimum=0)
+        if self.proj_size >= self.hidden_size:
+            raise ValueError(f"proj_size: has to be smaller than hidden_size={self.hidden_size}, "
+                             f"got {self.proj_size}")
+        if (isinstance(dropout, bool) or not isinstance(dropout, numbers.Real)
+                or not 0 <= dropout <= 1):
+            raise ValueError("dropout: should be a number in range [0, 1] representing the "
+                             f"probability of an element being zeroed, got {dropout!r}")
+        if dropout > 0 and self.num_layers == 1:
+            warnings.warn("dropout option adds dropout after all but last recurrent layer, so "
+                          "non-zero dropout expects num_layers greater than 1, but got "
+                          f"dropout={dropout} and num_layers={self.num_layers}", stacklevel=2)
+        self.dropout = float(dropout)
+        self.bias = bool(bias)
+        self.batch_first = bool(batch_first)
+        self.bidirectional = bool(bidirectional)
+        self.dtype = as_dtype(dtype)
+        self._rng = np.random.default_rng(seed)
+        self._params = {}
+        k = 1.0 / math.sqrt(self.hidden_size)
+        for name, shape in self._param_shapes():
+            self._params[name] = self._rng.uniform(-k, k, size=shape).astype(self.dtype)
+        self.grads = {name: np.zeros_like(p) for name, p in self._params.items()}
+
+    # ---- parameters -------------------------------------------------------
+
+    @property
+    def num_directions(self):
+        return 2 if self.bidirectional else 1
+
+    @property
+    def _R(self):
+        return self.proj_size or self.hidden_size
+
+    def _param_shapes(self):
+        """(name, shape) of every parameter in torch's state-dict order."""
+        H, R = self.hidden_size, self._R
+        for layer in range(self.num_layers):
+            for d in range(self.num_directions):
+                sfx = f"_l{layer}" + ("_reverse" if d else "")
+                in_size = self.input_size if layer == 0 else R * self.num_directions
+                yield "weight_ih" + sfx, (4 * H, in_size)
+                yield "weight_hh" + sfx, (4 * H, R)
+                if self.bias:
+                    yield "bias_ih" + sfx, (4 * H,)
+                    yield "bias_hh" + sfx, (4 * H,)
+                if self.proj_size:
+                    yield "weight_hr" + sfx, (self.proj_size, H)
+
+    def _groups(self, d):
+        """Per (layer, direction): (W_ih, W_hh, b_ih, b_hh, W_hr) from dict d."""
+        out = []
+        for layer in range(self.num_layers):
+            for di in range(self.num_directions):
+                sfx = f"_l{layer}" + ("_reverse" if di else "")
+                out.append(tuple(d.get(n + sfx) for n in
+                                 ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")))
+        return out
+
+    def parameters(self):
+        """The live parameter arrays, in state-dict order (update them in place)."""
+        return list(self._params.values())
+
+    def named_parameters(self):
+        return list(self._params.items())
+
+    def __getattr__(self, name):
+        params = self.__dict__.get("_params")
+        if params is not None and name in params:
+            return params[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def state_dict(self):
+        """Copies of the parameters under torch's names (weight_ih_l0, ...)."""
+        return {name: p.copy() for name, p in self._params.items()}
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copies arrays into the parameters, checking names and shapes first.
+
+        Nothing is changed unless every entry is valid."""
+        missing = [n for n in self._params if n not in state_dict]
+        unexpected = [n for n in state_dict if n not in self._params]
+        if strict and (missing or unexpected):
+            raise KeyError(f"state_dict: missing keys {missing}, unexpected keys {unexpected}")
+        staged = {}
+        for name, value in state_dict.items():
+            if name not in self._params:
+                continue
+            arr = as_array(f"state_dict[{name!r}]", value, self.dtype)
+            if arr.shape != self._params[name].shape:
+                raise shape_error(f"state_dict[{name!r}]", self._params[name].shape, arr.shape)
+            staged[name] = arr
+        for name, arr in staged.items():
+            np.copyto(self._params[name], arr)
+
+    def zero_grad(self):
+        for g in self.grads.values():
+            g[...] = 0
+
+    # ---- forward and backward --------------------------------------------
+
+    def _shapes_in(self, x, hx, lengths):
+        """Time-major contiguous x, h0, c0 and lengths; and the user's layout."""
+        x = as_array("x", x, self.dtype)
+        if x.ndim not in (2, 3):
+            raise ValueError(f"x: expected 2-D (unbatched) or 3-D input, got {x.ndim}-D")
+        unbatched = x.ndim == 2
+        if unbatched:
+            x = x[:, None, :]
+        elif self.batch_first:
+            x = np.ascontiguousarray(x.transpose(1, 0, 2))
+        T, B, I = x.shape
+        if I != self.input_size:
+            raise ValueError(f"x: expected last dimension input_size={self.input_size}, "
+                             f"got shape {x.shape if not unbatched else x.shape[::2]}")
+        if T < 1 or B < 1:
+            raise ValueError(f"x: expected a non-empty sequence and batch, got T={T}, B={B}")
+        LD = self.num_layers * self.num_directions
+        h0 = c0 = None
+        if hx is not None:
+            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                raise TypeError("hx: expected a tuple (h_0, c_0)")
+            want_h = (LD, self._R) if unbatched else (LD, B, self._R)
+            want_c = (LD, self.hidden_size) if unbatched else (LD, B, self.hidden_size)
+            h0 = as_array("h_0", hx[0], self.dtype)
+            c0 = as_array("c_0", hx[1], self.dtype)
+            if h0.shape != want_h:
+                raise shape_error("h_0", want_h, h0.shape)
+            if c0.shape != want_c:
+                raise shape_error("c_0", want_c, c0.shape)
+        if lengths is not None:
+            if unbatched:
+                raise ValueError("lengths: only for batched (3-D) input")
+            lengths = as_lengths(lengths, T, B)
+        return x, h0, c0, lengths, unbatched
+
+    def _outputs(self, T, B):
+        D, R, LD = self.num_directions, self._R, self.num_layers * self.num_directions
+        return (np.empty((T, B, D * R), self.dtype), np.empty((LD, B, R), self.dtype),
+                np.empty((LD, B, self.hidden_size), self.dtype))
+
+    def _user_layout(self, y, h_n, c_n, unbatched):
+        if unbatched:
+            return y[:, 0, :], (h_n[:, 0, :], c_n[:, 0, :])
+        if self.batch_first:
+            y = np.ascontiguousarray(y.transpose(1, 0, 2))
+        return y, (h_n, c_n)
+
+    def _dims(self):
+        return (self.dtype == np.float64, self.input_size, self.hidden_size, self.proj_size,
+                self.num_layers, self.bidirectional)
+
+    def __call__(self, x, hx=None, *, lengths=None):
+        """Inference forward.
+
+        Parameters
+        ----------
+        x : array, shape (T, B, input_size), (B, T, input_size) if batch_first,
+            or (T, input_size) unbatched
+        hx : tuple (h_0, c_0), optional
+            h_0 of shape (num_layers*D, B, R), c_0 of shape (num_layers*D, B, H)
+            (without the B axis for unbatched input); zeros when omitted.
+        lengths : array of int, shape (B,), optional
+            Each sequence's length in 1..T, any order: steps past it are padding
+            (zero output; h_n, c_n taken at the last real step).
+
+        Returns
+        -------
+        output : ndarray, shape (T, B, D*R) (batch_first: (B, T, D*R))
+        (h_n, c_n) : ndarrays shaped like h_0 and c_0
+        """
+        x, h0, c0, lengths, unbatched = self._shapes_in(x, hx, lengths)
+        T, B, _ = x.shape
+        y, h_n, c_n = self._outputs(T, B)
+        f64, I, H, P, L, bidir = self._dims()
+        work = np.empty(_core.model_sizes(f64, I, H, P, L, bidir, T, B)[0], np.uint8)
+        _core.model_forward(f64, I, H, P, L, bidir, self._groups(self._params), T, B, x, h0, c0,
+                            lengths, y, h_n, c_n, work)
+        return self._user_layout(y, h_n, c_n, unbatched)
+
+    forward = __call__
+
+    def forward_train(self, x, hx=None, *, lengths=None):
+        """Training forward: as calling the model, with dropout, and a cache.
+
+        Returns
+        -------
+        output, (h_n, c_n) : as from calling the model
+        cache : opaque object for backward
+        """
+        x, h0, c0, lengths, unbatched = self._shapes_in(x, hx, lengths)
+        T, B, _ = x.shape
+        y, h_n, c_n = self._outputs(T, B)
+        f64, I, H, P, L, bidir = self._dims()
+        _, work_size, reserve_size, _ = _core.model_sizes(f64, I, H, P, L, bidir, T, B)
+        reserve = np.empty(reserve_size, np.uint8)
+        seed = int(self._rng.integers(0, 2**63)) if self.dropout > 0 else 0
+        _core.model_forward(f64, I, H, P, L, bidir, self._groups(self._params), T, B, x, h0, c0,
+                            lengths, y, h_n, c_n, np.empty(work_size, np.uint8), reserve,
+                            self.dropout, seed)
+        cache = _Cache()
+        cache.owner, cache.x, cache.lengths, cache.reserve = self, x, lengths, reserve
+        cache.T, cache.B, cache.unbatched, cache.batch_first = T, B, unbatched, self.batch_first
+        out, state = self._user_layout(y, h_n, c_n, unbatched)
+        cache.out_shape = out.shape
+        return out, state, cache
+
+    def backward(self, cache, d_output, d_h_n=None, d_c_n=None):
+        """Back-propagation through time from a forward_train cache.
+
+        Parameter gradients are added into self.grads (like torch's .grad).
+
+        Parameters
+        ----------
+        cache : the third result of forward_train on this model
+        d_output : array shaped like that call's output (None: zeros)
+        d_h_n, d_c_n : arrays shaped like h_n and c_n, optional
+
+        Returns
+        -------
+        dx : ndarray shaped like x
+        (dh_0, dc_0) : ndarrays shaped like h_0 and c_0
+        """
+        if not isinstance(cache, _Cache) or cache.owner is not self:
+            raise ValueError("cache: expected the cache of a forward_train call on this model")
+        T, B, LD = cache.T, cache.B, self.num_layers * self.num_directions
+        R, H = self._R, self.hidden_size
+        dy = None
+        if d_output is not None:
+            dy = as_array("d_output", d_output, self.dtype)
+            if dy.shape != cache.out_shape:
+                raise shape_error("d_output", cache.out_shape, dy.shape)
+            if cache.unbatched:
+                dy = dy[:, None, :]
+            elif cache.batch_first:
+                dy = np.ascontiguousarray(dy.transpose(1, 0, 2))
+        states = []
+        for name, value, width in (("d_h_n", d_h_n, R), ("d_c_n", d_c_n, H)):
+            if value is not None:
+                want = (LD, width) if cache.unbatched else (LD, B, width)
+                value = as_array(name, value, self.dtype)
+                if value.shape != want:
+                    raise shape_error(name, want, value.shape)
+                value = value.reshape(LD, B, width)
+            states.append(value)
+        dx = np.empty((T, B, self.input_size), self.dtype)
+        dh0 = np.empty((LD, B, R), self.dtype)
+        dc0 = np.empty((LD, B, H), self.dtype)
+        f64, I, H, P, L, bidir = self._dims()
+        work = np.empty(_core.model_sizes(f64, I, H, P, L, bidir, T, B)[3], np.uint8)
+        _core.model_backward(f64, I, H, P, L, bidir, self._groups(self._params),
+                             self._groups(self.grads), T, B, cache.x, cache.lengths,
+                             cache.reserve, dy, states[0], states[1], dx, dh0, dc0, work)
+        if cache.unbatched:
+            return dx[:, 0, :], (dh0[:, 0, :], dc0[:, 0, :])
+        if cache.batch_first:
+            dx = np.ascontiguousarray(dx.transpose(1, 0, 2))
+        return dx, (dh0, dc0)
+
+    def __repr__(self):
+        extra = "".join(
+            f", {k}={v}" for k, v in (("num_layers", self.num_layers), ("bias", self.bias),
+                                      ("batch_first", self.batch_first),
+                                      ("dropout", self.dropout),
+                                      ("bidirectional", self.bidirectional),
+                                      ("proj_size", self.proj_size))
+            if v != {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0,
+                     "bidirectional": False, "proj_size": 0}[k])
+        return f"LSTM({self.input_size}, {self.hidden_size}{extra}, dtype={self.dtype.name})"

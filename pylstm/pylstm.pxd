@@ -1,0 +1,89 @@
+# Declarations of the C API in src_c/include/pylstm.h, for Cython. It mirrors
+# the header and nothing more; see the header for what each function does.
+from libc.stdint cimport int64_t, uint64_t
+
+cdef extern from "pylstm.h" nogil:
+    ctypedef enum pylstm_status:
+        PYLSTM_OK
+        PYLSTM_ERR_NULL_POINTER
+        PYLSTM_ERR_BAD_SIZE
+        PYLSTM_ERR_OVERFLOW
+        PYLSTM_ERR_WORK_TOO_SMALL
+        PYLSTM_ERR_RESERVE_TOO_SMALL
+        PYLSTM_ERR_BAD_LENGTHS
+        PYLSTM_ERR_BAD_ARGUMENT
+        PYLSTM_ERR_OUT_OF_MEMORY
+        PYLSTM_ERR_IO
+        PYLSTM_ERR_FORMAT
+
+    const char *PYLSTM_VERSION_STRING
+    const char *pylstm_strerror(pylstm_status status)
+    const char *pylstm_version()
+
+    ctypedef struct pylstm_weights_f32:
+        const float *W_ih
+        const float *W_hh
+        const float *b_ih
+        const float *b_hh
+        const float *W_hr
+    ctypedef struct pylstm_weights_f64:
+        const double *W_ih
+        const double *W_hh
+        const double *b_ih
+        const double *b_hh
+        const double *W_hr
+    ctypedef struct pylstm_grads_f32:
+        float *W_ih
+        float *W_hh
+        float *b_ih
+        float *b_hh
+        float *W_hr
+    ctypedef struct pylstm_grads_f64:
+        double *W_ih
+        double *W_hh
+        double *b_ih
+        double *b_hh
+        double *W_hr
+
+    ctypedef struct pylstm_layer_desc:
+        size_t input_size
+        size_t hidden_size
+        size_t proj_size
+    ctypedef struct pylstm_sizes:
+        size_t work_forward
+        size_t work_train
+        size_t reserve
+        size_t work_backward
+    ctypedef struct pylstm_model_desc:
+        size_t input_size
+        size_t hidden_size
+        size_t proj_size
+        size_t num_layers
+        int bidirectional
+
+    pylstm_status pylstm_layer_sizes_f32(const pylstm_layer_desc *desc, size_t T, size_t B, pylstm_sizes *out)
+    pylstm_status pylstm_layer_sizes_f64(const pylstm_layer_desc *desc, size_t T, size_t B, pylstm_sizes *out)
+    pylstm_status pylstm_layer_forward_f32(const pylstm_layer_desc *desc, const pylstm_weights_f32 *w, size_t T, size_t B, int reverse, const float *x, size_t ldx, const float *h0, const float *c0, const int64_t *lengths, float *y, size_t ldy, float *h_n, float *c_n, void *work, size_t work_size)
+    pylstm_status pylstm_layer_forward_f64(const pylstm_layer_desc *desc, const pylstm_weights_f64 *w, size_t T, size_t B, int reverse, const double *x, size_t ldx, const double *h0, const double *c0, const int64_t *lengths, double *y, size_t ldy, double *h_n, double *c_n, void *work, size_t work_size)
+    pylstm_status pylstm_layer_forward_train_f32(const pylstm_layer_desc *desc, const pylstm_weights_f32 *w, size_t T, size_t B, int reverse, const float *x, size_t ldx, const float *h0, const float *c0, const int64_t *lengths, float *y, size_t ldy, float *h_n, float *c_n, void *reserve, size_t reserve_size, void *work, size_t work_size)
+    pylstm_status pylstm_layer_forward_train_f64(const pylstm_layer_desc *desc, const pylstm_weights_f64 *w, size_t T, size_t B, int reverse, const double *x, size_t ldx, const double *h0, const double *c0, const int64_t *lengths, double *y, size_t ldy, double *h_n, double *c_n, void *reserve, size_t reserve_size, void *work, size_t work_size)
+    pylstm_status pylstm_layer_backward_f32(const pylstm_layer_desc *desc, const pylstm_weights_f32 *w, size_t T, size_t B, int reverse, const float *x, size_t ldx, const int64_t *lengths, const void *reserve, size_t reserve_size, const float *dy, size_t lddy, const float *dh_n, const float *dc_n, float *dx, size_t lddx, float *dh0, float *dc0, const pylstm_grads_f32 *g, void *work, size_t work_size)
+    pylstm_status pylstm_layer_backward_f64(const pylstm_layer_desc *desc, const pylstm_weights_f64 *w, size_t T, size_t B, int reverse, const double *x, size_t ldx, const int64_t *lengths, const void *reserve, size_t reserve_size, const double *dy, size_t lddy, const double *dh_n, const double *dc_n, double *dx, size_t lddx, double *dh0, double *dc0, const pylstm_grads_f64 *g, void *work, size_t work_size)
+
+    pylstm_status pylstm_cell_sizes_f32(size_t input_size, size_t hidden_size, size_t B, pylstm_sizes *out)
+    pylstm_status pylstm_cell_sizes_f64(size_t input_size, size_t hidden_size, size_t B, pylstm_sizes *out)
+    pylstm_status pylstm_cell_forward_f32(size_t input_size, size_t hidden_size, size_t B, const pylstm_weights_f32 *w, const float *x, const float *h, const float *c, float *h_out, float *c_out, void *work, size_t work_size)
+    pylstm_status pylstm_cell_forward_f64(size_t input_size, size_t hidden_size, size_t B, const pylstm_weights_f64 *w, const double *x, const double *h, const double *c, double *h_out, double *c_out, void *work, size_t work_size)
+    pylstm_status pylstm_cell_forward_train_f32(size_t input_size, size_t hidden_size, size_t B, const pylstm_weights_f32 *w, const float *x, const float *h, const float *c, float *h_out, float *c_out, void *reserve, size_t reserve_size, void *work, size_t work_size)
+    pylstm_status pylstm_cell_forward_train_f64(size_t input_size, size_t hidden_size, size_t B, const pylstm_weights_f64 *w, const double *x, const double *h, const double *c, double *h_out, double *c_out, void *reserve, size_t reserve_size, void *work, size_t work_size)
+    pylstm_status pylstm_cell_backward_f32(size_t input_size, size_t hidden_size, size_t B, const pylstm_weights_f32 *w, const float *x, const void *reserve, size_t reserve_size, const float *dh_out, const float *dc_out, float *dx, float *dh, float *dc, const pylstm_grads_f32 *g, void *work, size_t work_size)
+    pylstm_status pylstm_cell_backward_f64(size_t input_size, size_t hidden_size, size_t B, const pylstm_weights_f64 *w, const double *x, const void *reserve, size_t reserve_size, const double *dh_out, const double *dc_out, double *dx, double *dh, double *dc, const pylstm_grads_f64 *g, void *work, size_t work_size)
+
+    pylstm_status pylstm_model_sizes_f32(const pylstm_model_desc *desc, size_t T, size_t B, pylstm_sizes *out)
+    pylstm_status pylstm_model_sizes_f64(const pylstm_model_desc *desc, size_t T, size_t B, pylstm_sizes *out)
+    pylstm_status pylstm_model_forward_f32(const pylstm_model_desc *desc, const pylstm_weights_f32 *w, size_t T, size_t B, const float *x, const float *h0, const float *c0, const int64_t *lengths, float *y, float *h_n, float *c_n, void *work, size_t work_size)
+    pylstm_status pylstm_model_forward_f64(const pylstm_model_desc *desc, const pylstm_weights_f64 *w, size_t T, size_t B, const double *x, const double *h0, const double *c0, const int64_t *lengths, double *y, double *h_n, double *c_n, void *work, size_t work_size)
+    pylstm_status pylstm_model_forward_train_f32(const pylstm_model_desc *desc, const pylstm_weights_f32 *w, size_t T, size_t B, const float *x, const float *h0, const float *c0, const int64_t *lengths, double dropout, uint64_t seed, float *y, float *h_n, float *c_n, void *reserve, size_t reserve_size, void *work, size_t work_size)
+    pylstm_status pylstm_model_forward_train_f64(const pylstm_model_desc *desc, const pylstm_weights_f64 *w, size_t T, size_t B, const double *x, const double *h0, const double *c0, const int64_t *lengths, double dropout, uint64_t seed, double *y, double *h_n, double *c_n, void *reserve, size_t reserve_size, void *work, size_t work_size)
+    pylstm_status pylstm_model_backward_f32(const pylstm_model_desc *desc, const pylstm_weights_f32 *w, size_t T, size_t B, const float *x, const int64_t *lengths, const void *reserve, size_t reserve_size, const float *dy, const float *dh_n, const float *dc_n, float *dx, float *dh0, float *dc0, const pylstm_grads_f32 *g, void *work, size_t work_size)
+    pylstm_status pylstm_model_backward_f64(const pylstm_model_desc *desc, const pylstm_weights_f64 *w, size_t T, size_t B, const double *x, const int64_t *lengths, const void *reserve, size_t reserve_size, const double *dy, const double *dh_n, const double *dc_n, double *dx, double *dh0, double *dc0, const pylstm_grads_f64 *g, void *work, size_t work_size)

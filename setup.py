@@ -1,0 +1,40 @@
+"""Build of pylstm: the C core as a static library with its own flags, and the
+Cython extension pylstm._core linked against it.
+
+The core is compiled for the platform's baseline ISA only (never -march=native
+or whole-build -mavx*): the fast kernels select themselves at run time and
+carry per-function target attributes.
+"""
+import glob
+import sys
+
+import numpy
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+if sys.platform == "win32":
+    core_cflags = ["/O2"]
+else:
+    core_cflags = ["-std=c99", "-O3", "-fPIC", "-fvisibility=hidden", "-Wall", "-Wextra"]
+
+core = (
+    "pylstm_core",
+    {
+        "sources": sorted(glob.glob("src_c/*.c")),
+        "include_dirs": ["src_c/include", "src_c"],
+        "cflags": core_cflags,
+    },
+)
+
+ext = Extension(
+    "pylstm._core",
+    sources=["pylstm/_core.pyx"],
+    include_dirs=["src_c/include", numpy.get_include()],
+    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+    libraries=[] if sys.platform == "win32" else ["m"],
+)
+
+setup(
+    libraries=[core],
+    ext_modules=cythonize([ext], language_level=3, compiler_directives={"embedsignature": True}),
+)

@@ -1,0 +1,58 @@
+/* Internal helpers shared by the core's C files. Not part of the public API.
+ * Functions declared here trust their callers: arguments are checked once, at
+ * the public boundary. */
+#ifndef PYLSTM_COMMON_H
+#define PYLSTM_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pylstm.h"
+
+#if defined(__GNUC__) && !defined(_WIN32)
+#define PYLSTM_INTERNAL __attribute__((visibility("hidden")))
+#else
+#define PYLSTM_INTERNAL
+#endif
+
+/* Every sub-buffer carved out of a caller's workspace starts on this boundary
+ * (one cache line, and the widest vector register). */
+#define PYLSTM_ALIGN 64
+
+/* a * b into *out; returns 0 on overflow of size_t, 1 otherwise. */
+static inline int pylstm_mul_ok(size_t a, size_t b, size_t *out) {
+    if (a != 0 && b > SIZE_MAX / a) return 0;
+    *out = a * b;
+    return 1;
+}
+
+/* a + b into *out; returns 0 on overflow. */
+static inline int pylstm_add_ok(size_t a, size_t b, size_t *out) {
+    if (b > SIZE_MAX - a) return 0;
+    *out = a + b;
+    return 1;
+}
+
+/* Rounds n up to a multiple of PYLSTM_ALIGN; returns 0 on overflow. */
+static inline int pylstm_round_up_ok(size_t n, size_t *out) {
+    if (n > SIZE_MAX - (PYLSTM_ALIGN - 1)) return 0;
+    *out = (n + (PYLSTM_ALIGN - 1)) & ~(size_t)(PYLSTM_ALIGN - 1);
+    return 1;
+}
+
+/* A matrix of `rows` rows of `cols` elements at stride ld is addressable:
+ * ld >= cols and (rows - 1) * ld + cols fits in size_t. */
+static inline int pylstm_rows_ok(size_t rows, size_t ld, size_t cols) {
+    size_t span;
+    return ld >= cols && rows >= 1 && pylstm_mul_ok(rows - 1, ld, &span) &&
+           pylstm_add_ok(span, cols, &span);
+}
+
+/* First PYLSTM_ALIGN-aligned address at or after p. */
+static inline void *pylstm_align_ptr(void *p) {
+    uintptr_t u = (uintptr_t)p;
+    u = (u + (PYLSTM_ALIGN - 1)) & ~(uintptr_t)(PYLSTM_ALIGN - 1);
+    return (void *)u;
+}
+
+#endif

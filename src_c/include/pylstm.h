@@ -1,0 +1,366 @@
+/* pylstm.h — the public C API of pylstm's core.
+ *
+ * pylstm computes the LSTM of torch.nn.LSTM / torch.nn.LSTMCell, forward and
+ * backward (back-propagation through time), in float32 (`_f32`) and float64
+ * (`_f64`). From the input x_t and the previous state (h_{t-1}, c_{t-1}) one
+ * step computes, with W = [W_ih, W_hh] and b = b_ih + b_hh split into the four
+ * gate blocks in PyTorch's order i, f, g, o:
+ *
+ *     i = sigmoid(W_ii x_t + b_ii + W_hi h_{t-1} + b_hi)   input gate
+ *     f = sigmoid(W_if x_t + b_if + W_hf h_{t-1} + b_hf)   forget gate
+ *     g = tanh   (W_ig x_t + b_ig + W_hg h_{t-1} + b_hg)   candidate
+ *     o = sigmoid(W_io x_t + b_io + W_ho h_{t-1} + b_ho)   output gate
+ *     c_t = f * c_{t-1} + i * g
+ *     h_t = o * tanh(c_t)                  (no projection)
+ *     h_t = W_hr (o * tanh(c_t))           (projection, "LSTMP", proj_size P > 0)
+ *
+ * Conventions used by every function below:
+ *  - Dimensions: T sequence length, B batch, I input size, H hidden size,
+ *    P projection size (0 for none), R = P ? P : H the size of h. D = 2 for a
+ *    bidirectional model, else 1.
+ *  - All matrices are dense row-major; shapes are written (rows, cols).
+ *    Weights use PyTorch's layout: W_ih (4H, I), W_hh (4H, R), b_ih (4H),
+ *    b_hh (4H), W_hr (P, H), the 4H rows in gate order i, f, g, o.
+ *  - Sequences are time-major: element (t, b) of x is the row of I values at
+ *    x + (t * B + b) * ldx.
+ *  - The caller owns every buffer. No function allocates memory, prints,
+ *    aborts or keeps state between calls, except the file reader (see
+ *    pylstm_safetensors_*, when present), which allocates and says so. Scratch
+ *    memory comes from a caller-provided `work` buffer and the activations a
+ *    training forward keeps for backward go into a caller-provided `reserve`
+ *    buffer; the *_sizes_* functions say how many bytes each needs. Buffers
+ *    need no particular alignment beyond that of their element type.
+ *  - Every function returns a pylstm_status; PYLSTM_OK is 0. On error nothing
+ *    the caller owns has been written, except where a function says otherwise.
+ *  - Functions are thread-safe and reentrant: concurrent calls with distinct
+ *    output, work and reserve buffers are fine.
+ *  - NaN and Inf in the inputs propagate to the outputs; they are never an
+ *    error.
+ */
+#ifndef PYLSTM_H
+#define PYLSTM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PYLSTM_VERSION_MAJOR 0
+#define PYLSTM_VERSION_MINOR 1
+#define PYLSTM_VERSION_PATCH 0
+#define PYLSTM_VERSION_NUMBER \
+    (PYLSTM_VERSION_MAJOR * 10000 + PYLSTM_VERSION_MINOR * 100 + PYLSTM_VERSION_PATCH)
+#define PYLSTM_VERSION_STRING "0.1.0"
+
+/* Export macro. Static builds and the Python extension need nothing; a shared
+ * build defines PYLSTM_BUILD_SHARED, and Windows programs using the DLL define
+ * PYLSTM_USE_SHARED. */
+#if defined(_WIN32) || defined(__CYGWIN__)
+#if defined(PYLSTM_BUILD_SHARED)
+#define PYLSTM_API __declspec(dllexport)
+#elif defined(PYLSTM_USE_SHARED)
+#define PYLSTM_API __declspec(dllimport)
+#else
+#define PYLSTM_API
+#endif
+#elif defined(__GNUC__) && __GNUC__ >= 4
+#define PYLSTM_API __attribute__((visibility("default")))
+#else
+#define PYLSTM_API
+#endif
+
+/* ---------------------------------------------------------------------------
+ * Status codes
+ * ------------------------------------------------------------------------- */
+
+typedef enum pylstm_status {
+    PYLSTM_OK = 0,
+    PYLSTM_ERR_NULL_POINTER = 1,   /* a required pointer argument is NULL */
+    PYLSTM_ERR_BAD_SIZE = 2,       /* a size is < 1, or sizes disagree (ld < cols, P >= H) */
+    PYLSTM_ERR_OVERFLOW = 3,       /* a buffer size does not fit in size_t */
+    PYLSTM_ERR_WORK_TOO_SMALL = 4, /* work_size below what *_sizes_* asked for */
+    PYLSTM_ERR_RESERVE_TOO_SMALL = 5, /* reserve_size below what *_sizes_* asked for */
+    PYLSTM_ERR_BAD_LENGTHS = 6,    /* a sequence length outside 1..T */
+    PYLSTM_ERR_BAD_ARGUMENT = 7,   /* another argument out of range (dropout, flags) */
+    PYLSTM_ERR_OUT_OF_MEMORY = 8,  /* an allocating function could not allocate */
+    PYLSTM_ERR_IO = 9,             /* the file system refused a read */
+    PYLSTM_ERR_FORMAT = 10         /* a file is truncated, oversized or malformed */
+} pylstm_status;
+
+/* A static, NUL-terminated English description of a status; "unknown status"
+ * for values that are not a pylstm_status. Never NULL. */
+PYLSTM_API const char *pylstm_strerror(pylstm_status status);
+
+/* The library's version as "MAJOR.MINOR.PATCH" (static storage). Compare with
+ * PYLSTM_VERSION_STRING to detect a header/library mismatch. */
+PYLSTM_API const char *pylstm_version(void);
+
+/* ---------------------------------------------------------------------------
+ * Parameters and sizes
+ * ------------------------------------------------------------------------- */
+
+/* The parameters of one direction of one layer (or of a cell). The library
+ * only reads them. b_ih and b_hh may each be NULL (bias=False: zero); W_hr is
+ * NULL exactly when P == 0. */
+typedef struct pylstm_weights_f32 {
+    const float *W_ih; /* (4H, I) */
+    const float *W_hh; /* (4H, R) */
+    const float *b_ih; /* (4H) or NULL */
+    const float *b_hh; /* (4H) or NULL */
+    const float *W_hr; /* (P, H) or NULL */
+} pylstm_weights_f32;
+
+typedef struct pylstm_weights_f64 {
+    const double *W_ih;
+    const double *W_hh;
+    const double *b_ih;
+    const double *b_hh;
+    const double *W_hr;
+} pylstm_weights_f64;
+
+/* Where backward adds parameter gradients, shaped like the weights. Gradients
+ * are accumulated (+=), like torch's .grad; zero them yourself to start anew.
+ * Any member may be NULL: that gradient is then not computed. */
+typedef struct pylstm_grads_f32 {
+    float *W_ih;
+    float *W_hh;
+    float *b_ih;
+    float *b_hh;
+    float *W_hr;
+} pylstm_grads_f32;
+
+typedef struct pylstm_grads_f64 {
+    double *W_ih;
+    double *W_hh;
+    double *b_ih;
+    double *b_hh;
+    double *W_hr;
+} pylstm_grads_f64;
+
+/* The shape of one layer direction: I, H, and P (0: no projection; else
+ * 1 <= P < H, as torch requires). */
+typedef struct pylstm_layer_desc {
+    size_t input_size;
+    size_t hidden_size;
+    size_t proj_size;
+} pylstm_layer_desc;
+
+/* Bytes of caller memory an operation needs, for given T and B. */
+typedef struct pylstm_sizes {
+    size_t work_forward;  /* work for *_forward (inference) */
+    size_t work_train;    /* work for *_forward_train */
+    size_t reserve;       /* reserve written by *_forward_train, read by *_backward */
+    size_t work_backward; /* work for *_backward */
+} pylstm_sizes;
+
+/* ---------------------------------------------------------------------------
+ * One direction of one layer over a whole sequence
+ *
+ * x      (T, B, I)  element (t, b) at x + (t*B + b)*ldx, ldx >= I
+ * h0, c0 (B, R), (B, H) contiguous; NULL means zeros
+ * lengths (B) int64, each in 1..T, or NULL for "every sequence has length T".
+ *        Steps t >= lengths[b] are padding, with torch's packed-sequence
+ *        semantics: their output rows are zero and the state passes through
+ *        unchanged, so h_n, c_n hold each sequence's state after its last real
+ *        step.
+ * reverse 0 reads t = 0..T-1; 1 reads t = T-1..0 (the reverse direction of a
+ *        bidirectional layer; a short sequence starts at its own last real
+ *        step, from h0, c0).
+ * y      (T, B, R)  output h_t, row (t, b) at y + (t*B + b)*ldy, ldy >= R
+ * h_n, c_n (B, R), (B, H): final states; either may be NULL (not written)
+ * ------------------------------------------------------------------------- */
+
+/* Sizes of work and reserve for a layer direction with T steps and batch B.
+ * Returns PYLSTM_ERR_NULL_POINTER, PYLSTM_ERR_BAD_SIZE or PYLSTM_ERR_OVERFLOW. */
+PYLSTM_API pylstm_status pylstm_layer_sizes_f32(const pylstm_layer_desc *desc, size_t T, size_t B,
+                                                pylstm_sizes *out);
+PYLSTM_API pylstm_status pylstm_layer_sizes_f64(const pylstm_layer_desc *desc, size_t T, size_t B,
+                                                pylstm_sizes *out);
+
+/* Inference: y, h_n, c_n from x, h0, c0. work: sizes.work_forward bytes. */
+PYLSTM_API pylstm_status pylstm_layer_forward_f32(
+    const pylstm_layer_desc *desc, const pylstm_weights_f32 *w, size_t T, size_t B, int reverse,
+    const float *x, size_t ldx, const float *h0, const float *c0, const int64_t *lengths,
+    float *y, size_t ldy, float *h_n, float *c_n, void *work, size_t work_size);
+PYLSTM_API pylstm_status pylstm_layer_forward_f64(
+    const pylstm_layer_desc *desc, const pylstm_weights_f64 *w, size_t T, size_t B, int reverse,
+    const double *x, size_t ldx, const double *h0, const double *c0, const int64_t *lengths,
+    double *y, size_t ldy, double *h_n, double *c_n, void *work, size_t work_size);
+
+/* Training forward: as pylstm_layer_forward, and saves the gate activations
+ * i, f, g, o and the states c, h (and o*tanh(c) when P > 0) of every step in
+ * reserve (sizes.reserve bytes) for pylstm_layer_backward. work:
+ * sizes.work_train bytes. The reserve is only meaningful to a backward call
+ * with the same desc, weights, T, B, reverse, x and lengths. */
+PYLSTM_API pylstm_status pylstm_layer_forward_train_f32(
+    const pylstm_layer_desc *desc, const pylstm_weights_f32 *w, size_t T, size_t B, int reverse,
+    const float *x, size_t ldx, const float *h0, const float *c0, const int64_t *lengths,
+    float *y, size_t ldy, float *h_n, float *c_n, void *reserve, size_t reserve_size,
+    void *work, size_t work_size);
+PYLSTM_API pylstm_status pylstm_layer_forward_train_f64(
+    const pylstm_layer_desc *desc, const pylstm_weights_f64 *w, size_t T, size_t B, int reverse,
+    const double *x, size_t ldx, const double *h0, const double *c0, const int64_t *lengths,
+    double *y, size_t ldy, double *h_n, double *c_n, void *reserve, size_t reserve_size,
+    void *work, size_t work_size);
+
+/* Backward through time. Given dL/dy (dy, (T, B, R), row stride lddy; NULL
+ * means zero; rows of padding steps are ignored) and dL/dh_n, dL/dc_n
+ * (NULL: zero), computes
+ *   dx  (T, B, I), row stride lddx, overwritten (NULL: not computed)
+ *   dh0 (B, R), dc0 (B, H), overwritten (each may be NULL)
+ * and adds the parameter gradients into g (NULL: none). x, lengths and the
+ * reserve must be those of the training forward. work: sizes.work_backward. */
+PYLSTM_API pylstm_status pylstm_layer_backward_f32(
+    const pylstm_layer_desc *desc, const pylstm_weights_f32 *w, size_t T, size_t B, int reverse,
+    const float *x, size_t ldx, const int64_t *lengths, const void *reserve, size_t reserve_size,
+    const float *dy, size_t lddy, const float *dh_n, const float *dc_n, float *dx, size_t lddx,
+    float *dh0, float *dc0, const pylstm_grads_f32 *g, void *work, size_t work_size);
+PYLSTM_API pylstm_status pylstm_layer_backward_f64(
+    const pylstm_layer_desc *desc, const pylstm_weights_f64 *w, size_t T, size_t B, int reverse,
+    const double *x, size_t ldx, const int64_t *lengths, const void *reserve,
+    size_t reserve_size, const double *dy, size_t lddy, const double *dh_n, const double *dc_n,
+    double *dx, size_t lddx, double *dh0, double *dc0, const pylstm_grads_f64 *g, void *work,
+    size_t work_size);
+
+/* ---------------------------------------------------------------------------
+ * One cell step (torch.nn.LSTMCell): T = 1, no projection, no lengths.
+ * x (B, I), h, c (B, H) (NULL: zeros) -> h_out, c_out (B, H). w->W_hr must be
+ * NULL. The sizes are those of a layer with desc {I, H, 0} and T = 1.
+ * ------------------------------------------------------------------------- */
+
+PYLSTM_API pylstm_status pylstm_cell_sizes_f32(size_t input_size, size_t hidden_size, size_t B,
+                                               pylstm_sizes *out);
+PYLSTM_API pylstm_status pylstm_cell_sizes_f64(size_t input_size, size_t hidden_size, size_t B,
+                                               pylstm_sizes *out);
+
+PYLSTM_API pylstm_status pylstm_cell_forward_f32(size_t input_size, size_t hidden_size, size_t B,
+                                                 const pylstm_weights_f32 *w, const float *x,
+                                                 const float *h, const float *c, float *h_out,
+                                                 float *c_out, void *work, size_t work_size);
+PYLSTM_API pylstm_status pylstm_cell_forward_f64(size_t input_size, size_t hidden_size, size_t B,
+                                                 const pylstm_weights_f64 *w, const double *x,
+                                                 const double *h, const double *c, double *h_out,
+                                                 double *c_out, void *work, size_t work_size);
+
+/* As pylstm_cell_forward, saving i, f, g, o and the states in reserve. */
+PYLSTM_API pylstm_status pylstm_cell_forward_train_f32(
+    size_t input_size, size_t hidden_size, size_t B, const pylstm_weights_f32 *w,
+    const float *x, const float *h, const float *c, float *h_out, float *c_out, void *reserve,
+    size_t reserve_size, void *work, size_t work_size);
+PYLSTM_API pylstm_status pylstm_cell_forward_train_f64(
+    size_t input_size, size_t hidden_size, size_t B, const pylstm_weights_f64 *w,
+    const double *x, const double *h, const double *c, double *h_out, double *c_out,
+    void *reserve, size_t reserve_size, void *work, size_t work_size);
+
+/* From dL/dh_out, dL/dc_out (either NULL: zero): dx (B, I), dh, dc (B, H)
+ * (each may be NULL), and parameter gradients added into g (NULL: none). */
+PYLSTM_API pylstm_status pylstm_cell_backward_f32(
+    size_t input_size, size_t hidden_size, size_t B, const pylstm_weights_f32 *w,
+    const float *x, const void *reserve, size_t reserve_size, const float *dh_out,
+    const float *dc_out, float *dx, float *dh, float *dc, const pylstm_grads_f32 *g,
+    void *work, size_t work_size);
+PYLSTM_API pylstm_status pylstm_cell_backward_f64(
+    size_t input_size, size_t hidden_size, size_t B, const pylstm_weights_f64 *w,
+    const double *x, const void *reserve, size_t reserve_size, const double *dh_out,
+    const double *dc_out, double *dx, double *dh, double *dc, const pylstm_grads_f64 *g,
+    void *work, size_t work_size);
+
+/* ---------------------------------------------------------------------------
+ * The whole torch.nn.LSTM: num_layers stacked layers, each unidirectional or
+ * bidirectional, optional projection, per-sequence lengths, dropout between
+ * layers in training.
+ *
+ * Layer l (0-based) reads the output of layer l-1 (layer 0 reads x), so its
+ * input size is I for l = 0 and D*R above. A bidirectional layer's output row
+ * is [forward h_t, reverse h_t] (D*R values), as in torch.
+ *
+ * Parameters: an array of num_layers * D pylstm_weights, entry l*D + d for
+ * layer l, direction d (0 forward, 1 reverse) — torch's weight_ih_l{l} and
+ * weight_ih_l{l}_reverse. Gradients: an array of the same shape of
+ * pylstm_grads (or NULL for none).
+ *
+ * x  (T, B, I), y (T, B, D*R), both contiguous
+ * h0, h_n (num_layers*D, B, R); c0, c_n (num_layers*D, B, H), contiguous,
+ *        entry l*D + d as in torch. h0, c0 NULL: zeros. h_n, c_n NULL: not
+ *        written.
+ * lengths as for the layer functions (NULL: all T).
+ *
+ * Dropout (training only): the output of every layer but the last is
+ * multiplied by a mask whose entries are 0 with probability `dropout` and
+ * 1/(1 - dropout) otherwise (all 0 when dropout == 1), as torch does.
+ * The masks come from a counter-based generator, so a run is reproducible from
+ * `seed` alone, whatever the thread count: element k (row-major index in the
+ * (T, B, D*R) output) of layer l's mask is kept iff
+ *     u(seed, l, k) = mix(mix(l + 1) ^ seed + (k + 1) * 0x9E3779B97F4A7C15) >> 11
+ * satisfies u * 2^-53 >= dropout, with mix the SplitMix64 finaliser
+ * (z ^= z >> 30; z *= 0xBF58476D1CE4E5B9; z ^= z >> 27; z *= 0x94D049BB133111EB;
+ * z ^= z >> 31). Backward applies the same masks, kept in the reserve.
+ * ------------------------------------------------------------------------- */
+
+typedef struct pylstm_model_desc {
+    size_t input_size;  /* I */
+    size_t hidden_size; /* H */
+    size_t proj_size;   /* P: 0, or 1 <= P < H */
+    size_t num_layers;  /* >= 1 */
+    int bidirectional;  /* 0 or 1 */
+} pylstm_model_desc;
+
+/* Sizes of work and reserve for T steps and batch B. Returns
+ * PYLSTM_ERR_NULL_POINTER, PYLSTM_ERR_BAD_SIZE, PYLSTM_ERR_BAD_ARGUMENT or
+ * PYLSTM_ERR_OVERFLOW. */
+PYLSTM_API pylstm_status pylstm_model_sizes_f32(const pylstm_model_desc *desc, size_t T, size_t B,
+                                                pylstm_sizes *out);
+PYLSTM_API pylstm_status pylstm_model_sizes_f64(const pylstm_model_desc *desc, size_t T, size_t B,
+                                                pylstm_sizes *out);
+
+/* Inference (no dropout). work: sizes.work_forward bytes. */
+PYLSTM_API pylstm_status pylstm_model_forward_f32(const pylstm_model_desc *desc,
+                                                  const pylstm_weights_f32 *w, size_t T,
+                                                  size_t B, const float *x, const float *h0,
+                                                  const float *c0, const int64_t *lengths,
+                                                  float *y, float *h_n, float *c_n, void *work,
+                                                  size_t work_size);
+PYLSTM_API pylstm_status pylstm_model_forward_f64(const pylstm_model_desc *desc,
+                                                  const pylstm_weights_f64 *w, size_t T,
+                                                  size_t B, const double *x, const double *h0,
+                                                  const double *c0, const int64_t *lengths,
+                                                  double *y, double *h_n, double *c_n,
+                                                  void *work, size_t work_size);
+
+/* Training forward with dropout in [0, 1] and its seed; saves what backward
+ * needs (every layer's gates and states, inputs and masks) in reserve
+ * (sizes.reserve bytes). work: sizes.work_train bytes. */
+PYLSTM_API pylstm_status pylstm_model_forward_train_f32(
+    const pylstm_model_desc *desc, const pylstm_weights_f32 *w, size_t T, size_t B,
+    const float *x, const float *h0, const float *c0, const int64_t *lengths, double dropout,
+    uint64_t seed, float *y, float *h_n, float *c_n, void *reserve, size_t reserve_size,
+    void *work, size_t work_size);
+PYLSTM_API pylstm_status pylstm_model_forward_train_f64(
+    const pylstm_model_desc *desc, const pylstm_weights_f64 *w, size_t T, size_t B,
+    const double *x, const double *h0, const double *c0, const int64_t *lengths,
+    double dropout, uint64_t seed, double *y, double *h_n, double *c_n, void *reserve,
+    size_t reserve_size, void *work, size_t work_size);
+
+/* Backward through every layer and direction. dy (T, B, D*R), dh_n, dc_n
+ * (NULL: zero) -> dx (T, B, I), dh0, dc0 (each NULL: not computed), and
+ * parameter gradients added into g (num_layers*D entries, or NULL). x,
+ * lengths and the reserve must be those of the training forward. work:
+ * sizes.work_backward bytes. */
+PYLSTM_API pylstm_status pylstm_model_backward_f32(
+    const pylstm_model_desc *desc, const pylstm_weights_f32 *w, size_t T, size_t B,
+    const float *x, const int64_t *lengths, const void *reserve, size_t reserve_size,
+    const float *dy, const float *dh_n, const float *dc_n, float *dx, float *dh0, float *dc0,
+    const pylstm_grads_f32 *g, void *work, size_t work_size);
+PYLSTM_API pylstm_status pylstm_model_backward_f64(
+    const pylstm_model_desc *desc, const pylstm_weights_f64 *w, size_t T, size_t B,
+    const double *x, const int64_t *lengths, const void *reserve, size_t reserve_size,
+    const double *dy, const double *dh_n, const double *dc_n, double *dx, double *dh0,
+    double *dc0, const pylstm_grads_f64 *g, void *work, size_t work_size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PYLSTM_H */

@@ -1,0 +1,62 @@
+/* Internal interface of one layer direction (layer.c), shared with cell.c and
+ * model.c. These functions trust their callers: the public entry points check
+ * every argument before calling them. */
+#ifndef PYLSTM_LAYER_H
+#define PYLSTM_LAYER_H
+
+#include "common.h"
+
+/* Where each buffer of a layer direction lives, in bytes from the aligned start
+ * of work or reserve, for given T, B, sizes and element size. Every *_total
+ * includes PYLSTM_ALIGN bytes of slack so an unaligned caller buffer can be
+ * aligned first. */
+typedef struct pylstm_layer_plan {
+    size_t T, B, I, H, P, R;
+    /* reserve (training forward -> backward) */
+    size_t res_gates; /* (T, B, 4H) activated i, f, g, o */
+    size_t res_c;     /* (T+1, B, H) cell states, see layer_impl.h for slots */
+    size_t res_h;     /* (T+1, B, R) hidden states */
+    size_t res_m;     /* (T, B, H) o*tanh(c) before projection, P > 0 only */
+    size_t res_total;
+    /* work of the inference forward */
+    size_t wf_gates, wf_h, wf_c, wf_m, wf_bias, wf_gemm, wf_total;
+    /* work of the training forward */
+    size_t wt_bias, wt_gemm, wt_total;
+    /* work of backward */
+    size_t wb_dgates, wb_dh, wb_dc, wb_dm, wb_dhall, wb_dbias, wb_gemm, wb_total;
+} pylstm_layer_plan;
+
+/* Fills plan; returns PYLSTM_ERR_OVERFLOW if a size does not fit size_t. */
+PYLSTM_INTERNAL pylstm_status pylstm_layer_plan_make(size_t T, size_t B, size_t I, size_t H,
+                                                     size_t P, size_t esize,
+                                                     pylstm_layer_plan *plan);
+
+/* Checks the arguments every layer entry point shares (sizes, weights). */
+PYLSTM_INTERNAL pylstm_status pylstm_layer_check_desc(const pylstm_layer_desc *desc, size_t T,
+                                                      size_t B, const void *W_ih,
+                                                      const void *W_hh, const void *W_hr);
+
+/* Checks lengths: NULL, or B values each in 1..T. */
+PYLSTM_INTERNAL pylstm_status pylstm_check_lengths(const int64_t *lengths, size_t T, size_t B);
+
+#define PYLSTM_DECLARE_LAYER(REAL, SUFFIX)                                                       \
+    /* Forward of one direction. reserve != NULL: training (states saved in                     \
+     * reserve, which is aligned already); else inference (work holds them). */                 \
+    PYLSTM_INTERNAL void pylstm_layer_run_##SUFFIX(                                              \
+        const pylstm_layer_plan *p, const pylstm_weights_##SUFFIX *w, int reverse,               \
+        const REAL *x, size_t ldx, const REAL *h0, const REAL *c0, const int64_t *lengths,       \
+        REAL *y, size_t ldy, REAL *h_n, REAL *c_n, unsigned char *reserve,                      \
+        unsigned char *work);                                                                   \
+    /* Backward of one direction; dx is overwritten, or added into when                         \
+     * accumulate_dx (the two directions of a bidirectional layer share x). */                  \
+    PYLSTM_INTERNAL void pylstm_layer_back_##SUFFIX(                                             \
+        const pylstm_layer_plan *p, const pylstm_weights_##SUFFIX *w, int reverse,               \
+        const REAL *x, size_t ldx, const int64_t *lengths, const unsigned char *reserve,        \
+        const REAL *dy, size_t lddy, const REAL *dh_n, const REAL *dc_n, REAL *dx, size_t lddx,  \
+        int accumulate_dx, REAL *dh0, REAL *dc0, const pylstm_grads_##SUFFIX *g,                \
+        unsigned char *work);
+
+PYLSTM_DECLARE_LAYER(float, f32)
+PYLSTM_DECLARE_LAYER(double, f64)
+
+#endif

@@ -1,0 +1,381 @@
+/* Generic body of one LSTM layer direction, forward and backward through time.
+ * layer.c includes this file once per element type with REAL and SUFFIX set.
+ *
+ * Performance plan (shared/DESIGN.md): the input projection of all T steps is
+ * one GEMM, X (T*B, I) * W_ih^T; each step then adds only the recurrent product
+ * h_{t-1} (B, R) * W_hh^T and applies the gates. Backward keeps dgates of every
+ * step and turns dx and the weight gradients into a few large GEMMs after the
+ * step loop.
+ *
+ * State slots. The states live in T+1 slots of (B, H) for c and (B, R) for h.
+ * Step t reads slot `prev` and writes slot `cur`:
+ *     forward direction: prev = t,     cur = t + 1   (slot 0 holds h0, c0)
+ *     reverse direction: prev = t + 1, cur = t       (slot T holds h0, c0)
+ * so the inputs h_{t-1} of all steps, in time order, are the contiguous slots
+ * 0..T-1 (forward) or 1..T (reverse): one matrix for the dW_hh GEMM. Inference
+ * keeps only two slots, used alternately (prev and cur always differ by one).
+ *
+ * Padding steps (t >= lengths[b]) copy the state from prev to cur and write a
+ * zero output row: torch's packed-sequence semantics. In backward they pass the
+ * state gradients through and contribute nothing else. */
+
+#define PYLSTM_CAT_(a, b) a##b
+#define PYLSTM_CAT(a, b) PYLSTM_CAT_(a, b)
+#define FN(name) PYLSTM_CAT(name, SUFFIX)
+#define WEIGHTS PYLSTM_CAT(pylstm_weights_, SUFFIX)
+#define GRADS PYLSTM_CAT(pylstm_grads_, SUFFIX)
+#define GEMM FN(pylstm_gemm_)
+#define SIGMOID FN(pylstm_sigmoid_)
+#define TANH FN(pylstm_tanh_)
+
+static int FN(is_active_)(const int64_t *lengths, size_t b, size_t t) {
+    return lengths == NULL || (int64_t)t < lengths[b];
+}
+
+/* bias (4H) = b_ih + b_hh, either term optional. */
+static void FN(bias_sum_)(const WEIGHTS *w, size_t G4, REAL *bias) {
+    size_t j;
+    for (j = 0; j < G4; ++j)
+        bias[j] = (w->b_ih ? w->b_ih[j] : 0) + (w->b_hh ? w->b_hh[j] : 0);
+}
+
+/* Gate nonlinearities and cell update of one step for every batch row.
+ * gates (B, 4H) holds the pre-activations on entry and i, f, g, o on exit. */
+static void FN(step_gates_)(size_t B, size_t H, size_t t, const int64_t *lengths, REAL *gates,
+                            const REAL *c_prev, REAL *c_cur, REAL *m) {
+    size_t b, j;
+    for (b = 0; b < B; ++b) {
+        REAL *gi = gates + b * 4 * H, *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H;
+        const REAL *cp = c_prev + b * H;
+        REAL *cc = c_cur + b * H, *mb = m + b * H;
+        if (!FN(is_active_)(lengths, b, t)) {
+            for (j = 0; j < H; ++j) {
+                cc[j] = cp[j];
+                mb[j] = 0;
+            }
+            continue;
+        }
+        for (j = 0; j < H; ++j) {
+            const REAL i = SIGMOID(gi[j]), f = SIGMOID(gf[j]), g = TANH(gg[j]),
+                       o = SIGMOID(go[j]);
+            const REAL c = f * cp[j] + i * g;
+            gi[j] = i;
+            gf[j] = f;
+            gg[j] = g;
+            go[j] = o;
+            cc[j] = c;
+            mb[j] = o * TANH(c);
+        }
+    }
+}
+
+void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w, int reverse,
+                           const REAL *x, size_t ldx, const REAL *h0, const REAL *c0,
+                           const int64_t *lengths, REAL *y, size_t ldy, REAL *h_n, REAL *c_n,
+                           unsigned char *reserve, unsigned char *work) {
+    const size_t T = p->T, B = p->B, I = p->I, H = p->H, P = p->P, R = p->R, G4 = 4 * H;
+    const int train = reserve != NULL;
+    REAL *gates_all, *c_slots, *h_slots, *m_all, *bias;
+    void *gemm_work;
+    size_t s, b, j;
+    /* Slot index -> state buffer; inference folds T+1 slots onto two. */
+    const size_t slot_mask = train ? ~(size_t)0 : 1;
+
+    if (train) {
+        gates_all = (REAL *)(reserve + p->res_gates);
+        c_slots = (REAL *)(reserve + p->res_c);
+        h_slots = (REAL *)(reserve + p->res_h);
+        m_all = P ? (REAL *)(reserve + p->res_m) : NULL;
+        bias = (REAL *)(work + p->wt_bias);
+        gemm_work = work + p->wt_gemm;
+    } else {
+        gates_all = (REAL *)(work + p->wf_gates);
+        c_slots = (REAL *)(work + p->wf_c);
+        h_slots = (REAL *)(work + p->wf_h);
+        m_all = P ? (REAL *)(work + p->wf_m) : NULL;
+        bias = (REAL *)(work + p->wf_bias);
+        gemm_work = work + p->wf_gemm;
+    }
+
+    /* Input projection of every step at once, plus both biases. */
+    GEMM(0, 1, T * B, G4, I, x, ldx, w->W_ih, I, 0, gates_all, G4, gemm_work);
+    if (w->b_ih || w->b_hh) {
+        FN(bias_sum_)(w, G4, bias);
+        for (s = 0; s < T * B; ++s) {
+            REAL *row = gates_all + s * G4;
+            for (j = 0; j < G4; ++j) row[j] += bias[j];
+        }
+    }
+
+    {
+        const size_t init = reverse ? T : 0;
+        REAL *hi = h_slots + (init & slot_mask) * B * R, *ci = c_slots + (init & slot_mask) * B * H;
+        for (j = 0; j < B * R; ++j) hi[j] = h0 ? h0[j] : 0;
+        for (j = 0; j < B * H; ++j) ci[j] = c0 ? c0[j] : 0;
+    }
+
+    for (s = 0; s < T; ++s) {
+        const size_t t = reverse ? T - 1 - s : s;
+        const size_t prev = reverse ? t + 1 : t, cur = reverse ? t : t + 1;
+        const REAL *h_prev = h_slots + (prev & slot_mask) * B * R;
+        const REAL *c_prev = c_slots + (prev & slot_mask) * B * H;
+        REAL *h_cur = h_slots + (cur & slot_mask) * B * R;
+        REAL *c_cur = c_slots + (cur & slot_mask) * B * H;
+        REAL *gates = gates_all + t * B * G4;
+        /* Without projection o*tanh(c) is h itself, written straight to its slot. */
+        REAL *m = P ? (train ? m_all + t * B * H : m_all) : h_cur;
+
+        GEMM(0, 1, B, G4, R, h_prev, R, w->W_hh, R, 1, gates, G4, gemm_work);
+        FN(step_gates_)(B, H, t, lengths, gates, c_prev, c_cur, m);
+        if (P) GEMM(0, 1, B, P, H, m, H, w->W_hr, H, 0, h_cur, R, gemm_work);
+        for (b = 0; b < B; ++b) {
+            REAL *yb = y + (t * B + b) * ldy;
+            REAL *hb = h_cur + b * R;
+            if (FN(is_active_)(lengths, b, t)) {
+                for (j = 0; j < R; ++j) yb[j] = hb[j];
+            } else {
+                const REAL *hp = h_prev + b * R;
+                for (j = 0; j < R; ++j) {
+                    hb[j] = hp[j];
+                    yb[j] = 0;
+                }
+            }
+        }
+    }
+
+    {
+        const size_t fin = reverse ? 0 : T;
+        const REAL *hf = h_slots + (fin & slot_mask) * B * R;
+        const REAL *cf = c_slots + (fin & slot_mask) * B * H;
+        if (h_n)
+            for (j = 0; j < B * R; ++j) h_n[j] = hf[j];
+        if (c_n)
+            for (j = 0; j < B * H; ++j) c_n[j] = cf[j];
+    }
+}
+
+void FN(pylstm_layer_back_)(const pylstm_layer_plan *p, const WEIGHTS *w, int reverse,
+                            const REAL *x, size_t ldx, const int64_t *lengths,
+                            const unsigned char *reserve, const REAL *dy, size_t lddy,
+                            const REAL *dh_n, const REAL *dc_n, REAL *dx, size_t lddx,
+                            int accumulate_dx, REAL *dh0, REAL *dc0, const GRADS *g,
+                            unsigned char *work) {
+    const size_t T = p->T, B = p->B, I = p->I, H = p->H, P = p->P, R = p->R, G4 = 4 * H;
+    const REAL *gates_all = (const REAL *)(reserve + p->res_gates);
+    const REAL *c_slots = (const REAL *)(reserve + p->res_c);
+    const REAL *h_slots = (const REAL *)(reserve + p->res_h);
+    const REAL *m_all = P ? (const REAL *)(reserve + p->res_m) : NULL;
+    REAL *dgates_all = (REAL *)(work + p->wb_dgates);
+    REAL *dh = (REAL *)(work + p->wb_dh), *dh_other = dh + B * R;
+    REAL *dc = (REAL *)(work + p->wb_dc);
+    REAL *dm_buf = P ? (REAL *)(work + p->wb_dm) : NULL;
+    REAL *dh_all = P ? (REAL *)(work + p->wb_dhall) : NULL;
+    void *gemm_work = work + p->wb_gemm;
+    size_t s, b, j;
+
+    for (j = 0; j < B * R; ++j) dh[j] = dh_n ? dh_n[j] : 0;
+    for (j = 0; j < B * H; ++j) dc[j] = dc_n ? dc_n[j] : 0;
+
+    for (s = 0; s < T; ++s) {
+        /* Steps in the opposite order of the forward pass. */
+        const size_t t = reverse ? s : T - 1 - s;
+        const size_t prev = reverse ? t + 1 : t, cur = reverse ? t : t + 1;
+        const REAL *c_prev = c_slots + prev * B * H, *c_cur = c_slots + cur * B * H;
+        const REAL *gates = gates_all + t * B * G4;
+        REAL *dgates = dgates_all + t * B * G4;
+        const REAL *dm;
+
+        /* dh += dL/dy_t on real steps. */
+        if (dy) {
+            for (b = 0; b < B; ++b) {
+                const REAL *dyb = dy + (t * B + b) * lddy;
+                REAL *dhb = dh + b * R;
+                if (!FN(is_active_)(lengths, b, t)) continue;
+                for (j = 0; j < R; ++j) dhb[j] += dyb[j];
+            }
+        }
+        if (P) {
+            /* h = W_hr m: dm = dh W_hr; dW_hr gets dh^T m after the loop. */
+            REAL *dha = dh_all + t * B * P;
+            for (b = 0; b < B; ++b) {
+                const int act = FN(is_active_)(lengths, b, t);
+                for (j = 0; j < P; ++j) dha[b * P + j] = act ? dh[b * P + j] : 0;
+            }
+            GEMM(0, 0, B, H, P, dh, P, w->W_hr, H, 0, dm_buf, H, gemm_work);
+            dm = dm_buf;
+        } else {
+            dm = dh;
+        }
+
+        for (b = 0; b < B; ++b) {
+            const REAL *gi = gates + b * G4, *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H;
+            const REAL *cp = c_prev + b * H, *cc = c_cur + b * H, *dmb = dm + b * H;
+            REAL *di = dgates + b * G4, *df = di + H, *dg = di + 2 * H, *dout = di + 3 * H;
+            REAL *dcb = dc + b * H;
+            if (!FN(is_active_)(lengths, b, t)) {
+                for (j = 0; j < G4; ++j) di[j] = 0;
+                continue;
+            }
+            for (j = 0; j < H; ++j) {
+                const REAL i = gi[j], f = gf[j], gv = gg[j], o = go[j];
+                const REAL tc = TANH(cc[j]);
+                const REAL dct = dcb[j] + dmb[j] * o * (1 - tc * tc);
+                /* Derivatives through sigmoid (s(1-s)) and tanh (1-g^2). */
+                di[j] = dct * gv * i * (1 - i);
+                df[j] = dct * cp[j] * f * (1 - f);
+                dg[j] = dct * i * (1 - gv * gv);
+                dout[j] = dmb[j] * tc * o * (1 - o);
+                dcb[j] = dct * f;
+            }
+        }
+
+        /* dh_{t-1} = dgates W_hh on real steps; padding steps pass dh through. */
+        GEMM(0, 0, B, R, G4, dgates, G4, w->W_hh, R, 0, dh_other, R, gemm_work);
+        for (b = 0; b < B; ++b) {
+            if (FN(is_active_)(lengths, b, t)) continue;
+            for (j = 0; j < R; ++j) dh_other[b * R + j] = dh[b * R + j];
+        }
+        {
+            REAL *tmp = dh;
+            dh = dh_other;
+            dh_other = tmp;
+        }
+    }
+
+    if (dh0)
+        for (j = 0; j < B * R; ++j) dh0[j] = dh[j];
+    if (dc0)
+        for (j = 0; j < B * H; ++j) dc0[j] = dc[j];
+
+    if (dx) GEMM(0, 0, T * B, I, G4, dgates_all, G4, w->W_ih, I, accumulate_dx, dx, lddx, gemm_work);
+    if (g) {
+        const REAL *h_prev_all = h_slots + (reverse ? B * R : 0);
+        if (g->W_ih) GEMM(1, 0, G4, I, T * B, dgates_all, G4, x, ldx, 1, g->W_ih, I, gemm_work);
+        if (g->W_hh)
+            GEMM(1, 0, G4, R, T * B, dgates_all, G4, h_prev_all, R, 1, g->W_hh, R, gemm_work);
+        if (P && g->W_hr) GEMM(1, 0, P, H, T * B, dh_all, P, m_all, H, 1, g->W_hr, H, gemm_work);
+        if (g->b_ih || g->b_hh) {
+            /* db_ih = db_hh = the sum of dgates over all steps and rows. */
+            REAL *db = (REAL *)(work + p->wb_dbias);
+            for (j = 0; j < G4; ++j) db[j] = 0;
+            for (s = 0; s < T * B; ++s) {
+                const REAL *row = dgates_all + s * G4;
+                for (j = 0; j < G4; ++j) db[j] += row[j];
+            }
+            for (j = 0; j < G4; ++j) {
+                if (g->b_ih) g->b_ih[j] += db[j];
+                if (g->b_hh) g->b_hh[j] += db[j];
+            }
+        }
+    }
+}
+
+/* ---- public entry points: check everything, then run ---- */
+
+static pylstm_status FN(layer_prepare_)(const pylstm_layer_desc *desc, const WEIGHTS *w,
+                                        size_t T, size_t B, pylstm_layer_plan *plan) {
+    pylstm_status st;
+    if (!desc || !w) return PYLSTM_ERR_NULL_POINTER;
+    st = pylstm_layer_check_desc(desc, T, B, w->W_ih, w->W_hh, w->W_hr);
+    if (st != PYLSTM_OK) return st;
+    return pylstm_layer_plan_make(T, B, desc->input_size, desc->hidden_size, desc->proj_size,
+                                  sizeof(REAL), plan);
+}
+
+pylstm_status FN(pylstm_layer_sizes_)(const pylstm_layer_desc *desc, size_t T, size_t B,
+                                      pylstm_sizes *out) {
+    pylstm_layer_plan plan;
+    pylstm_status st;
+    if (!desc || !out) return PYLSTM_ERR_NULL_POINTER;
+    st = pylstm_layer_check_desc(desc, T, B, (const void *)desc, (const void *)desc,
+                                 desc->proj_size ? (const void *)desc : NULL);
+    if (st != PYLSTM_OK) return st;
+    st = pylstm_layer_plan_make(T, B, desc->input_size, desc->hidden_size, desc->proj_size,
+                                sizeof(REAL), &plan);
+    if (st != PYLSTM_OK) return st;
+    out->work_forward = plan.wf_total;
+    out->work_train = plan.wt_total;
+    out->reserve = plan.res_total;
+    out->work_backward = plan.wb_total;
+    return PYLSTM_OK;
+}
+
+static pylstm_status FN(layer_forward_common_)(const pylstm_layer_desc *desc, const WEIGHTS *w,
+                                               size_t T, size_t B, int reverse, const REAL *x,
+                                               size_t ldx, const REAL *h0, const REAL *c0,
+                                               const int64_t *lengths, REAL *y, size_t ldy,
+                                               REAL *h_n, REAL *c_n, void *reserve,
+                                               size_t reserve_size, void *work,
+                                               size_t work_size, int train) {
+    pylstm_layer_plan plan;
+    pylstm_status st = FN(layer_prepare_)(desc, w, T, B, &plan);
+    if (st != PYLSTM_OK) return st;
+    if (!x || !y || !work) return PYLSTM_ERR_NULL_POINTER;
+    if (train && !reserve) return PYLSTM_ERR_NULL_POINTER;
+    if (reverse != 0 && reverse != 1) return PYLSTM_ERR_BAD_ARGUMENT;
+    if (!pylstm_rows_ok(T * B, ldx, plan.I) || !pylstm_rows_ok(T * B, ldy, plan.R))
+        return PYLSTM_ERR_BAD_SIZE;
+    st = pylstm_check_lengths(lengths, T, B);
+    if (st != PYLSTM_OK) return st;
+    if (work_size < (train ? plan.wt_total : plan.wf_total)) return PYLSTM_ERR_WORK_TOO_SMALL;
+    if (train && reserve_size < plan.res_total) return PYLSTM_ERR_RESERVE_TOO_SMALL;
+    FN(pylstm_layer_run_)(&plan, w, reverse, x, ldx, h0, c0, lengths, y, ldy, h_n, c_n,
+                          train ? (unsigned char *)pylstm_align_ptr(reserve) : NULL,
+                          (unsigned char *)pylstm_align_ptr(work));
+    return PYLSTM_OK;
+}
+
+pylstm_status FN(pylstm_layer_forward_)(const pylstm_layer_desc *desc, const WEIGHTS *w,
+                                        size_t T, size_t B, int reverse, const REAL *x,
+                                        size_t ldx, const REAL *h0, const REAL *c0,
+                                        const int64_t *lengths, REAL *y, size_t ldy, REAL *h_n,
+                                        REAL *c_n, void *work, size_t work_size) {
+    return FN(layer_forward_common_)(desc, w, T, B, reverse, x, ldx, h0, c0, lengths, y, ldy,
+                                     h_n, c_n, NULL, 0, work, work_size, 0);
+}
+
+pylstm_status FN(pylstm_layer_forward_train_)(const pylstm_layer_desc *desc, const WEIGHTS *w,
+                                              size_t T, size_t B, int reverse, const REAL *x,
+                                              size_t ldx, const REAL *h0, const REAL *c0,
+                                              const int64_t *lengths, REAL *y, size_t ldy,
+                                              REAL *h_n, REAL *c_n, void *reserve,
+                                              size_t reserve_size, void *work,
+                                              size_t work_size) {
+    return FN(layer_forward_common_)(desc, w, T, B, reverse, x, ldx, h0, c0, lengths, y, ldy,
+                                     h_n, c_n, reserve, reserve_size, work, work_size, 1);
+}
+
+pylstm_status FN(pylstm_layer_backward_)(const pylstm_layer_desc *desc, const WEIGHTS *w,
+                                         size_t T, size_t B, int reverse, const REAL *x,
+                                         size_t ldx, const int64_t *lengths, const void *reserve,
+                                         size_t reserve_size, const REAL *dy, size_t lddy,
+                                         const REAL *dh_n, const REAL *dc_n, REAL *dx,
+                                         size_t lddx, REAL *dh0, REAL *dc0, const GRADS *g,
+                                         void *work, size_t work_size) {
+    pylstm_layer_plan plan;
+    pylstm_status st = FN(layer_prepare_)(desc, w, T, B, &plan);
+    if (st != PYLSTM_OK) return st;
+    if (!x || !reserve || !work) return PYLSTM_ERR_NULL_POINTER;
+    if (reverse != 0 && reverse != 1) return PYLSTM_ERR_BAD_ARGUMENT;
+    if (!pylstm_rows_ok(T * B, ldx, plan.I) || (dy && !pylstm_rows_ok(T * B, lddy, plan.R)) ||
+        (dx && !pylstm_rows_ok(T * B, lddx, plan.I)))
+        return PYLSTM_ERR_BAD_SIZE;
+    st = pylstm_check_lengths(lengths, T, B);
+    if (st != PYLSTM_OK) return st;
+    if (reserve_size < plan.res_total) return PYLSTM_ERR_RESERVE_TOO_SMALL;
+    if (work_size < plan.wb_total) return PYLSTM_ERR_WORK_TOO_SMALL;
+    FN(pylstm_layer_back_)(&plan, w, reverse, x, ldx, lengths,
+                           (const unsigned char *)pylstm_align_ptr((void *)(uintptr_t)reserve),
+                           dy, lddy, dh_n, dc_n, dx, lddx, 0, dh0, dc0, g,
+                           (unsigned char *)pylstm_align_ptr(work));
+    return PYLSTM_OK;
+}
+
+#undef FN
+#undef WEIGHTS
+#undef GRADS
+#undef GEMM
+#undef SIGMOID
+#undef TANH
+#undef PYLSTM_CAT
+#undef PYLSTM_CAT_

@@ -1,0 +1,179 @@
+/* Generic body of the stacked model; model.c includes it once per element type
+ * with REAL and SUFFIX set. Layer l's directions write their halves of one
+ * (T, B, D*R) output, which (after dropout in training) is layer l+1's input. */
+
+#define PYLSTM_CAT_(a, b) a##b
+#define PYLSTM_CAT(a, b) PYLSTM_CAT_(a, b)
+#define FN(name) PYLSTM_CAT(name, SUFFIX)
+#define WEIGHTS PYLSTM_CAT(pylstm_weights_, SUFFIX)
+#define GRADS PYLSTM_CAT(pylstm_grads_, SUFFIX)
+
+static const pylstm_layer_plan *FN(model_layer_plan_)(const pylstm_model_plan *p, size_t l) {
+    return l == 0 ? &p->first : &p->upper;
+}
+
+static unsigned char *FN(model_layer_reserve_)(const pylstm_model_plan *p, unsigned char *res,
+                                               size_t l, size_t d) {
+    if (l == 0) return res + p->res_layer0 + d * p->res_layer_stride0;
+    return res + p->res_upper + ((l - 1) * p->D + d) * p->res_layer_stride;
+}
+
+static pylstm_status FN(model_check_)(const pylstm_model_desc *desc, const WEIGHTS *w, size_t T,
+                                      size_t B, const int64_t *lengths, pylstm_model_plan *p) {
+    pylstm_status st;
+    size_t k;
+    if (!desc || !w) return PYLSTM_ERR_NULL_POINTER;
+    st = pylstm_model_plan_make(desc, T, B, sizeof(REAL), p);
+    if (st != PYLSTM_OK) return st;
+    for (k = 0; k < p->L * p->D; ++k) {
+        pylstm_layer_desc ld;
+        ld.input_size = k < p->D ? p->I : p->DR, ld.hidden_size = p->H, ld.proj_size = p->P;
+        st = pylstm_layer_check_desc(&ld, T, B, w[k].W_ih, w[k].W_hh, w[k].W_hr);
+        if (st != PYLSTM_OK) return st;
+    }
+    return pylstm_check_lengths(lengths, T, B);
+}
+
+pylstm_status FN(pylstm_model_sizes_)(const pylstm_model_desc *desc, size_t T, size_t B,
+                                      pylstm_sizes *out) {
+    pylstm_model_plan p;
+    pylstm_status st;
+    if (!desc || !out) return PYLSTM_ERR_NULL_POINTER;
+    st = pylstm_model_plan_make(desc, T, B, sizeof(REAL), &p);
+    if (st != PYLSTM_OK) return st;
+    out->work_forward = p.wf_total;
+    out->work_train = p.wt_total;
+    out->reserve = p.res_total;
+    out->work_backward = p.wb_total;
+    return PYLSTM_OK;
+}
+
+/* Runs every layer forward; reserve != NULL is training. */
+static void FN(model_run_)(const pylstm_model_plan *p, const WEIGHTS *w, const REAL *x,
+                           const REAL *h0, const REAL *c0, const int64_t *lengths,
+                           double dropout, uint64_t seed, REAL *y, REAL *h_n, REAL *c_n,
+                           unsigned char *res, unsigned char *work) {
+    const size_t D = p->D, B = p->B, R = p->R, H = p->H, DR = p->DR;
+    const size_t n_seq = p->T * B * DR;
+    const REAL *in = x;
+    size_t ld_in = p->I, l, d, k;
+    for (l = 0; l < p->L; ++l) {
+        const pylstm_layer_plan *lp = FN(model_layer_plan_)(p, l);
+        REAL *out;
+        if (l + 1 == p->L)
+            out = y;
+        else if (res)
+            out = (REAL *)(res + p->res_inputs + l * p->res_seq_stride);
+        else
+            out = (REAL *)(work + p->wf_seq + (l % 2) * p->res_seq_stride);
+        for (d = 0; d < D; ++d) {
+            const size_t e = l * D + d;
+            FN(pylstm_layer_run_)(lp, &w[e], (int)d, in, ld_in, h0 ? h0 + e * B * R : NULL,
+                                  c0 ? c0 + e * B * H : NULL, lengths, out + d * R, DR,
+                                  h_n ? h_n + e * B * R : NULL, c_n ? c_n + e * B * H : NULL,
+                                  res ? FN(model_layer_reserve_)(p, res, l, d) : NULL,
+                                  work + (res ? p->wt_layer : p->wf_layer));
+        }
+        if (res && l + 1 < p->L) {
+            /* Inverted dropout between layers (torch: every layer's output but the
+             * last's); with dropout == 0 the mask is all ones. */
+            REAL *mask = (REAL *)(res + p->res_masks + l * p->res_seq_stride);
+            const REAL scale = dropout < 1 ? (REAL)(1.0 / (1.0 - dropout)) : 0;
+            for (k = 0; k < n_seq; ++k) {
+                mask[k] = (dropout == 0 || pylstm_dropout_uniform(seed, l, k) >= dropout) ? scale : 0;
+                out[k] *= mask[k];
+            }
+        }
+        in = out;
+        ld_in = DR;
+    }
+}
+
+static pylstm_status FN(model_forward_common_)(const pylstm_model_desc *desc, const WEIGHTS *w,
+                                               size_t T, size_t B, const REAL *x,
+                                               const REAL *h0, const REAL *c0,
+                                               const int64_t *lengths, double dropout,
+                                               uint64_t seed, REAL *y, REAL *h_n, REAL *c_n,
+                                               void *reserve, size_t reserve_size, void *work,
+                                               size_t work_size, int train) {
+    pylstm_model_plan p;
+    pylstm_status st = FN(model_check_)(desc, w, T, B, lengths, &p);
+    if (st != PYLSTM_OK) return st;
+    if (!x || !y || !work || (train && !reserve)) return PYLSTM_ERR_NULL_POINTER;
+    if (!(dropout >= 0 && dropout <= 1)) return PYLSTM_ERR_BAD_ARGUMENT; /* NaN too */
+    if (work_size < (train ? p.wt_total : p.wf_total)) return PYLSTM_ERR_WORK_TOO_SMALL;
+    if (train && reserve_size < p.res_total) return PYLSTM_ERR_RESERVE_TOO_SMALL;
+    FN(model_run_)(&p, w, x, h0, c0, lengths, dropout, seed, y, h_n, c_n,
+                   train ? (unsigned char *)pylstm_align_ptr(reserve) : NULL,
+                   (unsigned char *)pylstm_align_ptr(work));
+    return PYLSTM_OK;
+}
+
+pylstm_status FN(pylstm_model_forward_)(const pylstm_model_desc *desc, const WEIGHTS *w,
+                                        size_t T, size_t B, const REAL *x, const REAL *h0,
+                                        const REAL *c0, const int64_t *lengths, REAL *y,
+                                        REAL *h_n, REAL *c_n, void *work, size_t work_size) {
+    return FN(model_forward_common_)(desc, w, T, B, x, h0, c0, lengths, 0.0, 0, y, h_n, c_n,
+                                     NULL, 0, work, work_size, 0);
+}
+
+pylstm_status FN(pylstm_model_forward_train_)(const pylstm_model_desc *desc, const WEIGHTS *w,
+                                              size_t T, size_t B, const REAL *x,
+                                              const REAL *h0, const REAL *c0,
+                                              const int64_t *lengths, double dropout,
+                                              uint64_t seed, REAL *y, REAL *h_n, REAL *c_n,
+                                              void *reserve, size_t reserve_size, void *work,
+                                              size_t work_size) {
+    return FN(model_forward_common_)(desc, w, T, B, x, h0, c0, lengths, dropout, seed, y, h_n,
+                                     c_n, reserve, reserve_size, work, work_size, 1);
+}
+
+pylstm_status FN(pylstm_model_backward_)(const pylstm_model_desc *desc, const WEIGHTS *w,
+                                         size_t T, size_t B, const REAL *x,
+                                         const int64_t *lengths, const void *reserve,
+                                         size_t reserve_size, const REAL *dy, const REAL *dh_n,
+                                         const REAL *dc_n, REAL *dx, REAL *dh0, REAL *dc0,
+                                         const GRADS *g, void *work, size_t work_size) {
+    pylstm_model_plan p;
+    unsigned char *res, *wk;
+    const REAL *dcur;
+    size_t l, d, k, n_seq;
+    pylstm_status st = FN(model_check_)(desc, w, T, B, lengths, &p);
+    if (st != PYLSTM_OK) return st;
+    if (!x || !reserve || !work) return PYLSTM_ERR_NULL_POINTER;
+    if (reserve_size < p.res_total) return PYLSTM_ERR_RESERVE_TOO_SMALL;
+    if (work_size < p.wb_total) return PYLSTM_ERR_WORK_TOO_SMALL;
+    res = (unsigned char *)pylstm_align_ptr((void *)(uintptr_t)reserve);
+    wk = (unsigned char *)pylstm_align_ptr(work);
+    n_seq = T * B * p.DR;
+
+    dcur = dy;
+    for (l = p.L; l-- > 0;) {
+        const pylstm_layer_plan *lp = FN(model_layer_plan_)(&p, l);
+        const REAL *in = l == 0 ? x : (const REAL *)(res + p.res_inputs + (l - 1) * p.res_seq_stride);
+        const size_t ld_in = l == 0 ? p.I : p.DR;
+        REAL *dx_l = l == 0 ? dx : (REAL *)(wk + p.wb_seq + (l % 2) * p.res_seq_stride);
+        for (d = 0; d < p.D; ++d) {
+            const size_t e = l * p.D + d;
+            FN(pylstm_layer_back_)(lp, &w[e], (int)d, in, ld_in, lengths,
+                                   FN(model_layer_reserve_)(&p, res, l, d),
+                                   dcur ? dcur + d * p.R : NULL, p.DR,
+                                   dh_n ? dh_n + e * B * p.R : NULL,
+                                   dc_n ? dc_n + e * B * p.H : NULL, dx_l, ld_in, d > 0,
+                                   dh0 ? dh0 + e * B * p.R : NULL, dc0 ? dc0 + e * B * p.H : NULL,
+                                   g ? &g[e] : NULL, wk + p.wb_layer);
+        }
+        if (l > 0) {
+            const REAL *mask = (const REAL *)(res + p.res_masks + (l - 1) * p.res_seq_stride);
+            for (k = 0; k < n_seq; ++k) dx_l[k] *= mask[k];
+            dcur = dx_l;
+        }
+    }
+    return PYLSTM_OK;
+}
+
+#undef FN
+#undef WEIGHTS
+#undef GRADS
+#undef PYLSTM_CAT
+#undef PYLSTM_CAT_

@@ -1,0 +1,21 @@
+/* Status texts and the version query. */
+#include "pylstm.h"
+
+const char *pylstm_strerror(pylstm_status status) {
+    switch (status) {
+    case PYLSTM_OK: return "success";
+    case PYLSTM_ERR_NULL_POINTER: return "a required pointer argument is NULL";
+    case PYLSTM_ERR_BAD_SIZE: return "a size is less than 1 or sizes are inconsistent";
+    case PYLSTM_ERR_OVERFLOW: return "a buffer size overflows size_t";
+    case PYLSTM_ERR_WORK_TOO_SMALL: return "the work buffer is smaller than required";
+    case PYLSTM_ERR_RESERVE_TOO_SMALL: return "the reserve buffer is smaller than required";
+    case PYLSTM_ERR_BAD_LENGTHS: return "a sequence length is outside 1..T";
+    case PYLSTM_ERR_BAD_ARGUMENT: return "an argument is out of range";
+    case PYLSTM_ERR_OUT_OF_MEMORY: return "out of memory";
+    case PYLSTM_ERR_IO: return "file system error";
+    case PYLSTM_ERR_FORMAT: return "malformed file";
+    }
+    return "unknown status";
+}
+
+const char *pylstm_version(void) { return PYLSTM_VERSION_STRING; }

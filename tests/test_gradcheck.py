@@ -1,0 +1,82 @@
+"""Gradients against central finite differences in float64; needs no torch."""
+import numpy as np
+import pytest
+
+import pylstm
+
+
+def loss_and_grads(model, x, hx, lengths, w, reseed=None):
+    if reseed is not None:  # same dropout masks on every call
+        model._rng = np.random.default_rng(reseed)
+    y, (hn, cn), cache = model.forward_train(x, hx, lengths=lengths)
+    loss = np.sum(y * w[0]) + np.sum(hn * w[1]) + np.sum(cn * w[2])
+    return loss, cache
+
+
+@pytest.mark.parametrize("kw", [
+    dict(),
+    dict(bias=False, batch_first=True),
+    dict(num_layers=2, bidirectional=True),
+    dict(num_layers=2, proj_size=2, bidirectional=True),
+    dict(num_layers=3, dropout=0.4),
+])
+@pytest.mark.parametrize("use_lengths", [False, True])
+def test_lstm_gradients_match_finite_differences(kw, use_lengths):
+    rng = np.random.default_rng(0)
+    model = pylstm.LSTM(3, 4, dtype=np.float64, seed=1, **kw)
+    T, B = 5, 3
+    x = rng.standard_normal((B, T, 3) if model.batch_first else (T, B, 3))
+    L = model.num_layers * model.num_directions
+    R = model.proj_size or 4
+    hx = (rng.standard_normal((L, B, R)), rng.standard_normal((L, B, 4)))
+    lengths = np.array([5, 2, 4]) if use_lengths else None
+    reseed = 123 if model.dropout else None
+    y, (hn, cn), _ = model.forward_train(x, hx, lengths=lengths)
+    w = [rng.standard_normal(a.shape) for a in (y, hn, cn)]
+
+    _, cache = loss_and_grads(model, x, hx, lengths, w, reseed)
+    model.zero_grad()
+    dx, (dh0, dc0) = model.backward(cache, w[0], w[1], w[2])
+    eps = 1e-6
+
+    def numeric(arr, idx):
+        old = arr[idx]
+        arr[idx] = old + eps
+        up, _ = loss_and_grads(model, x, hx, lengths, w, reseed)
+        arr[idx] = old - eps
+        down, _ = loss_and_grads(model, x, hx, lengths, w, reseed)
+        arr[idx] = old
+        return (up - down) / (2 * eps)
+
+    checks = [(x, dx), (hx[0], dh0), (hx[1], dc0)]
+    checks += [(p, model.grads[n]) for n, p in model.named_parameters()]
+    for arr, grad in checks:
+        for _ in range(4):
+            idx = tuple(int(rng.integers(s)) for s in arr.shape)
+            num = numeric(arr, idx)
+            assert abs(num - grad[idx]) < 1e-6 * max(1.0, abs(num)), (idx, num, grad[idx])
+
+
+def test_cell_gradients_match_finite_differences():
+    rng = np.random.default_rng(1)
+    cell = pylstm.LSTMCell(4, 3, dtype=np.float64, seed=2)
+    x = rng.standard_normal((2, 4))
+    h, c = rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
+    wh, wc = rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
+
+    def loss():
+        h1, c1 = cell(x, (h, c))
+        return np.sum(h1 * wh) + np.sum(c1 * wc)
+
+    _, _, cache = cell.forward_train(x, (h, c))
+    dx, (dh, dc) = cell.backward(cache, wh, wc)
+    for arr, grad in [(x, dx), (h, dh), (c, dc)] + [(p, cell.grads[n])
+                                                     for n, p in cell.named_parameters()]:
+        for idx in np.ndindex(arr.shape):
+            old = arr[idx]
+            arr[idx] = old + 1e-6
+            up = loss()
+            arr[idx] = old - 1e-6
+            down = loss()
+            arr[idx] = old
+            assert abs((up - down) / 2e-6 - grad[idx]) < 1e-7, idx
