@@ -250,6 +250,35 @@ def model_backward(bint f64, size_t I, size_t H, size_t P, size_t L, bint bidir,
     check(st, "LSTM backward")
 
 
+
+def model_trace(bint f64, size_t I, size_t H, size_t P, size_t L, bint bidir, size_t T,
+                size_t B, reserve, size_t layer, int direction):
+    """Copies of (gates (T, B, 4H), c (T, B, H), h (T, B, R)) of one layer
+    direction, read from a training forward's reserve."""
+    import numpy as np
+    cdef pylstm_model_desc d = model_desc(I, H, P, L, bidir)
+    cdef pylstm_sizes s
+    cdef pylstm_trace_f32 t32
+    cdef pylstm_trace_f64 t64
+    cdef size_t R = P if P else H
+    check(pylstm_model_sizes_f64(&d, T, B, &s) if f64 else pylstm_model_sizes_f32(&d, T, B, &s),
+          "LSTM sizes")
+    cdef char *base = <char *>bytes_buf(reserve, s.reserve, "reserve")
+    cdef size_t og, oc, oh
+    if f64:
+        check(pylstm_model_trace_f64(&d, T, B, base, s.reserve, layer, direction, &t64),
+              "LSTM trace")
+        og, oc, oh = <char *>t64.gates - base, <char *>t64.c - base, <char *>t64.h - base
+    else:
+        check(pylstm_model_trace_f32(&d, T, B, base, s.reserve, layer, direction, &t32),
+              "LSTM trace")
+        og, oc, oh = <char *>t32.gates - base, <char *>t32.c - base, <char *>t32.h - base
+    dt = np.float64 if f64 else np.float32
+    gates = np.frombuffer(reserve, dt, T * B * 4 * H, og).reshape(T, B, 4 * H).copy()
+    c = np.frombuffer(reserve, dt, T * B * H, oc).reshape(T, B, H).copy()
+    h = np.frombuffer(reserve, dt, T * B * R, oh).reshape(T, B, R).copy()
+    return gates, c, h
+
 def cell_sizes(bint f64, size_t I, size_t H, size_t B):
     """(work_forward, work_train, reserve, work_backward) in bytes."""
     cdef pylstm_sizes s

@@ -52,10 +52,15 @@ class LSTM:
     seed : int or None
         Seeds the initialisation U(-1/sqrt(H), 1/sqrt(H)) of every parameter
         (torch's) and the dropout masks.
+    forget_bias : float or None
+        If given, the forget-gate slice of every b_ih is set to this value and
+        that of b_hh to 0, so the forget gate starts open (1.0 is the value
+        Jozefowicz et al., 2015, recommend). None keeps torch's initialisation.
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, proj_size=0, *, dtype=np.float32, seed=None):
+                 dropout=0.0, bidirectional=False, proj_size=0, *, dtype=np.float32, seed=None,
+                 forget_bias=None):
         self.input_size = check_size("input_size", input_size)
         self.hidden_size = check_size("hidden_size", hidden_size)
         self.num_layers = check_size("num_layers", num_layers)
@@ -81,6 +86,17 @@ class LSTM:
         k = 1.0 / math.sqrt(self.hidden_size)
         for name, shape in self._param_shapes():
             self._params[name] = self._rng.uniform(-k, k, size=shape).astype(self.dtype)
+        if forget_bias is not None:
+            if not self.bias:
+                raise ValueError("forget_bias: needs bias=True")
+            if isinstance(forget_bias, bool) or not isinstance(forget_bias, numbers.Real):
+                raise TypeError(f"forget_bias: expected a number, got {forget_bias!r}")
+            H = self.hidden_size
+            for name, p in self._params.items():
+                if name.startswith("bias_ih"):
+                    p[H:2 * H] = forget_bias
+                elif name.startswith("bias_hh"):
+                    p[H:2 * H] = 0
         self.grads = {name: np.zeros_like(p) for name, p in self._params.items()}
 
     # ---- parameters -------------------------------------------------------
@@ -317,6 +333,43 @@ class LSTM:
         if cache.batch_first:
             dx = np.ascontiguousarray(dx.transpose(1, 0, 2))
         return dx, (dh0, dc0)
+
+    def gates(self, x, hx=None, *, lengths=None):
+        """The activations inside every layer direction for input x.
+
+        Runs the training forward without dropout and reads what it saves for
+        backward (no second implementation of the equations).
+
+        Returns
+        -------
+        list of dict, one per (layer, direction) in order layer*D + direction,
+            each with "i", "f", "g", "o", "c" of shape (T, B, H) and "h" of
+            shape (T, B, R), time-major whatever batch_first says (B = 1 for
+            unbatched input). Padding steps (past a sequence's length) are 0.
+        """
+        x, h0, c0, lengths, _ = self._shapes_in(x, hx, lengths)
+        T, B, _ = x.shape
+        y, h_n, c_n = self._outputs(T, B)
+        f64, I, H, P, L, bidir = self._dims()
+        _, work_size, reserve_size, _ = _core.model_sizes(f64, I, H, P, L, bidir, T, B)
+        reserve = np.empty(reserve_size, np.uint8)
+        _core.model_forward(f64, I, H, P, L, bidir, self._groups(self._params), T, B, x, h0, c0,
+                            lengths, y, h_n, c_n, np.empty(work_size, np.uint8), reserve, 0.0, 0)
+        pad = None
+        if lengths is not None:
+            pad = np.arange(T)[:, None] >= lengths[None, :]  # (T, B)
+        out = []
+        for layer in range(L):
+            for d in range(self.num_directions):
+                g, c, h = _core.model_trace(f64, I, H, P, L, bidir, T, B, reserve, layer, d)
+                entry = {"i": g[..., :H], "f": g[..., H:2 * H], "g": g[..., 2 * H:3 * H],
+                         "o": g[..., 3 * H:], "c": c, "h": h}
+                for k in entry:
+                    entry[k] = np.ascontiguousarray(entry[k])
+                    if pad is not None:
+                        entry[k][pad] = 0
+                out.append(entry)
+        return out
 
     def __repr__(self):
         extra = "".join(

@@ -87,3 +87,13 @@ cdef extern from "pylstm.h" nogil:
     pylstm_status pylstm_model_forward_train_f64(const pylstm_model_desc *desc, const pylstm_weights_f64 *w, size_t T, size_t B, const double *x, const double *h0, const double *c0, const int64_t *lengths, double dropout, uint64_t seed, double *y, double *h_n, double *c_n, void *reserve, size_t reserve_size, void *work, size_t work_size)
     pylstm_status pylstm_model_backward_f32(const pylstm_model_desc *desc, const pylstm_weights_f32 *w, size_t T, size_t B, const float *x, const int64_t *lengths, const void *reserve, size_t reserve_size, const float *dy, const float *dh_n, const float *dc_n, float *dx, float *dh0, float *dc0, const pylstm_grads_f32 *g, void *work, size_t work_size)
     pylstm_status pylstm_model_backward_f64(const pylstm_model_desc *desc, const pylstm_weights_f64 *w, size_t T, size_t B, const double *x, const int64_t *lengths, const void *reserve, size_t reserve_size, const double *dy, const double *dh_n, const double *dc_n, double *dx, double *dh0, double *dc0, const pylstm_grads_f64 *g, void *work, size_t work_size)
+    ctypedef struct pylstm_trace_f32:
+        const float *gates
+        const float *c
+        const float *h
+    ctypedef struct pylstm_trace_f64:
+        const double *gates
+        const double *c
+        const double *h
+    pylstm_status pylstm_model_trace_f32(const pylstm_model_desc *desc, size_t T, size_t B, const void *reserve, size_t reserve_size, size_t layer, int direction, pylstm_trace_f32 *out)
+    pylstm_status pylstm_model_trace_f64(const pylstm_model_desc *desc, size_t T, size_t B, const void *reserve, size_t reserve_size, size_t layer, int direction, pylstm_trace_f64 *out)

@@ -172,6 +172,30 @@ pylstm_status FN(pylstm_model_backward_)(const pylstm_model_desc *desc, const WE
     return PYLSTM_OK;
 }
 
+pylstm_status FN(pylstm_model_trace_)(const pylstm_model_desc *desc, size_t T, size_t B,
+                                      const void *reserve, size_t reserve_size, size_t layer,
+                                      int direction, PYLSTM_CAT(pylstm_trace_, SUFFIX) *out) {
+    pylstm_model_plan p;
+    const pylstm_layer_plan *lp;
+    const unsigned char *lr;
+    pylstm_status st;
+    if (!desc || !reserve || !out) return PYLSTM_ERR_NULL_POINTER;
+    st = pylstm_model_plan_make(desc, T, B, sizeof(REAL), &p);
+    if (st != PYLSTM_OK) return st;
+    if (layer >= p.L || direction < 0 || (size_t)direction >= p.D) return PYLSTM_ERR_BAD_SIZE;
+    if (reserve_size < p.res_total) return PYLSTM_ERR_RESERVE_TOO_SMALL;
+    lp = FN(model_layer_plan_)(&p, layer);
+    lr = FN(model_layer_reserve_)(
+        &p, (unsigned char *)pylstm_align_ptr((void *)(uintptr_t)reserve), layer,
+        (size_t)direction);
+    /* The state written by step t is slot t+1 (forward) or slot t (reverse):
+     * see the slot convention in layer_impl.h. */
+    out->gates = (const REAL *)(lr + lp->res_gates);
+    out->c = (const REAL *)(lr + lp->res_c) + (direction ? 0 : B * p.H);
+    out->h = (const REAL *)(lr + lp->res_h) + (direction ? 0 : B * p.R);
+    return PYLSTM_OK;
+}
+
 #undef FN
 #undef WEIGHTS
 #undef GRADS

@@ -359,6 +359,38 @@ PYLSTM_API pylstm_status pylstm_model_backward_f64(
     const double *dy, const double *dh_n, const double *dc_n, double *dx, double *dh0,
     double *dc0, const pylstm_grads_f64 *g, void *work, size_t work_size);
 
+/* Where a model's reserve (written by pylstm_model_forward_train_*) keeps the
+ * activations of layer `layer`, direction `direction` (0 forward, 1 reverse):
+ * pointers into the reserve, valid while it is. For step t (time order, both
+ * directions) and batch row b:
+ *   gates + (t*B + b)*4H : i, f, g, o after their nonlinearities (H each)
+ *   c     + (t*B + b)*H  : c_t
+ *   h     + (t*B + b)*R  : h_t (after the projection when P > 0)
+ * Padding steps (t >= lengths[b]) hold no meaningful gate values; their c, h
+ * rows repeat the state carried through. Returns PYLSTM_ERR_NULL_POINTER,
+ * PYLSTM_ERR_BAD_SIZE (also for layer/direction out of range),
+ * PYLSTM_ERR_OVERFLOW or PYLSTM_ERR_RESERVE_TOO_SMALL. */
+typedef struct pylstm_trace_f32 {
+    const float *gates;
+    const float *c;
+    const float *h;
+} pylstm_trace_f32;
+
+typedef struct pylstm_trace_f64 {
+    const double *gates;
+    const double *c;
+    const double *h;
+} pylstm_trace_f64;
+
+PYLSTM_API pylstm_status pylstm_model_trace_f32(const pylstm_model_desc *desc, size_t T,
+                                                size_t B, const void *reserve,
+                                                size_t reserve_size, size_t layer,
+                                                int direction, pylstm_trace_f32 *out);
+PYLSTM_API pylstm_status pylstm_model_trace_f64(const pylstm_model_desc *desc, size_t T,
+                                                size_t B, const void *reserve,
+                                                size_t reserve_size, size_t layer,
+                                                int direction, pylstm_trace_f64 *out);
+
 #ifdef __cplusplus
 }
 #endif
