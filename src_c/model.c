@@ -20,7 +20,7 @@ static size_t take(size_t *off, size_t bytes, int *ok) {
 pylstm_status pylstm_model_plan_make(const pylstm_model_desc *d, size_t T, size_t B,
                                      size_t esize, pylstm_model_plan *p) {
     pylstm_status st;
-    size_t seq, off, l;
+    size_t seq, off;
     int ok = 1;
     if (d->input_size < 1 || d->hidden_size < 1 || d->num_layers < 1 || T < 1 || B < 1 ||
         d->proj_size >= d->hidden_size)
@@ -38,21 +38,26 @@ pylstm_status pylstm_model_plan_make(const pylstm_model_desc *d, size_t T, size_
         !pylstm_round_up_ok(seq, &seq))
         return PYLSTM_ERR_OVERFLOW;
 
-    /* reserve */
-    off = 0;
-    p->res_layer_stride0 = p->first.res_total;
-    p->res_layer_stride = p->upper.res_total;
-    p->res_layer0 = take(&off, 0, &ok);
-    for (l = 0; l < p->D; ++l) take(&off, p->first.res_total, &ok);
-    p->res_upper = take(&off, 0, &ok);
-    for (l = 0; l < (p->L - 1) * p->D; ++l) take(&off, p->upper.res_total, &ok);
-    p->res_seq_stride = seq;
-    p->res_inputs = take(&off, 0, &ok);
-    for (l = 0; l + 1 < p->L; ++l) take(&off, seq, &ok);
-    p->res_masks = take(&off, 0, &ok);
-    for (l = 0; l + 1 < p->L; ++l) take(&off, seq, &ok);
-    ok = ok && pylstm_add_ok(off, PYLSTM_ALIGN, &p->res_total);
-    if (!ok) return PYLSTM_ERR_OVERFLOW;
+    /* reserve: D layer-0 reserves, (L-1)*D upper ones, then L-1 inputs and L-1
+     * masks; every piece is a multiple of PYLSTM_ALIGN already. */
+    {
+        size_t n_upper = 0, upper_bytes = 0, first_bytes = 0, seq_bytes = 0;
+        ok = pylstm_mul_ok(p->L - 1, p->D, &n_upper) &&
+             pylstm_mul_ok(n_upper, p->upper.res_total, &upper_bytes) &&
+             pylstm_mul_ok(p->D, p->first.res_total, &first_bytes) &&
+             pylstm_mul_ok(p->L - 1, seq, &seq_bytes) && pylstm_mul_ok(seq_bytes, 2, &off);
+        if (!ok) return PYLSTM_ERR_OVERFLOW;
+        p->res_layer_stride0 = p->first.res_total;
+        p->res_layer_stride = p->upper.res_total;
+        p->res_seq_stride = seq;
+        p->res_layer0 = 0;
+        p->res_upper = first_bytes;
+        ok = ok && pylstm_add_ok(first_bytes, upper_bytes, &p->res_inputs) &&
+             pylstm_add_ok(p->res_inputs, seq_bytes, &p->res_masks) &&
+             pylstm_add_ok(p->res_inputs, off, &off) &&
+             pylstm_add_ok(off, PYLSTM_ALIGN, &p->res_total);
+        if (!ok) return PYLSTM_ERR_OVERFLOW;
+    }
 
     /* work: the layer plans' totals already carry their own alignment slack */
     off = 0;
