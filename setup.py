@@ -11,6 +11,16 @@ import sys
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+class BuildExt(build_ext):
+    """Builds the core library first, also for `setup.py build_ext --inplace`."""
+
+    def run(self):
+        self.run_command("build_clib")
+        super().run()
+
 
 if sys.platform == "win32":
     core_cflags = ["/O2"]
@@ -36,5 +46,6 @@ ext = Extension(
 
 setup(
     libraries=[core],
+    cmdclass={"build_ext": BuildExt},
     ext_modules=cythonize([ext], language_level=3, compiler_directives={"embedsignature": True}),
 )
