@@ -11,10 +11,11 @@ from . import losses, optim, plot  # pylstm.losses.mse, pylstm.plot.gates, ...
 from ._core import __version__
 from .cell import LSTMCell
 from .estimators import LSTMClassifier, LSTMRegressor
+from .io import load, save
 from .layers import Linear
 from .lstm import LSTM
 from .optim import SGD, Adam, clip_grad_norm
 
-__all__ = ["LSTM", "LSTMCell", "__version__"]
+__all__ = ["LSTM", "LSTMCell", "__version__", "load", "save"]
 __all__ += ["Linear", "SGD", "Adam", "clip_grad_norm", "LSTMRegressor", "LSTMClassifier",
             "losses", "optim", "plot"]

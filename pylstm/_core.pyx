@@ -354,3 +354,6 @@ def cell_backward(bint f64, size_t I, size_t H, size_t B, tuple weights, tuple g
                 <float *>pdho, <float *>pdco, <float *>pdx, <float *>pdh, <float *>pdc,
                 <pylstm_grads_f32 *>p.g, pw, s.work_backward)
     check(st, "LSTMCell backward")
+
+
+include "_safetensors.pxi"

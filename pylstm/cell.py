@@ -179,6 +179,20 @@ class LSTMCell:
             return dx[0], (dh[0], dc[0])
         return dx, (dh, dc)
 
+    @classmethod
+    def from_torch(cls, module):
+        """An LSTMCell with a torch.nn.LSTMCell's arguments and weights (see pylstm.interop)."""
+        from .interop import from_torch
+        model = from_torch(module)
+        if not isinstance(model, cls):
+            raise TypeError(f"module: expected a torch.nn.LSTMCell, got {type(module).__name__}")
+        return model
+
+    def to_torch_state_dict(self):
+        """The parameters as NumPy arrays that torch.nn.LSTMCell.load_state_dict accepts."""
+        from .interop import to_torch_state_dict
+        return to_torch_state_dict(self)
+
     def __repr__(self):
         return (f"LSTMCell({self.input_size}, {self.hidden_size}"
                 f"{'' if self.bias else ', bias=False'}, dtype={self.dtype.name})")

@@ -371,6 +371,20 @@ class LSTM:
                 out.append(entry)
         return out
 
+    @classmethod
+    def from_torch(cls, module):
+        """An LSTM with a torch.nn.LSTM's arguments and weights (see pylstm.interop)."""
+        from .interop import from_torch
+        model = from_torch(module)
+        if not isinstance(model, cls):
+            raise TypeError(f"module: expected a torch.nn.LSTM, got {type(module).__name__}")
+        return model
+
+    def to_torch_state_dict(self):
+        """The parameters as NumPy arrays that torch.nn.LSTM.load_state_dict accepts."""
+        from .interop import to_torch_state_dict
+        return to_torch_state_dict(self)
+
     def __repr__(self):
         extra = "".join(
             f", {k}={v}" for k, v in (("num_layers", self.num_layers), ("bias", self.bias),

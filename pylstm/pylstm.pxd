@@ -97,3 +97,52 @@ cdef extern from "pylstm.h" nogil:
         const double *h
     pylstm_status pylstm_model_trace_f32(const pylstm_model_desc *desc, size_t T, size_t B, const void *reserve, size_t reserve_size, size_t layer, int direction, pylstm_trace_f32 *out)
     pylstm_status pylstm_model_trace_f64(const pylstm_model_desc *desc, size_t T, size_t B, const void *reserve, size_t reserve_size, size_t layer, int direction, pylstm_trace_f64 *out)
+
+    # safetensors reader (src_c/safetensors.c)
+    enum: PYLSTM_SAFETENSORS_MAX_HEADER
+    enum: PYLSTM_SAFETENSORS_MAX_NDIM
+    ctypedef enum pylstm_st_dtype:
+        PYLSTM_ST_BOOL
+        PYLSTM_ST_U8
+        PYLSTM_ST_I8
+        PYLSTM_ST_U16
+        PYLSTM_ST_I16
+        PYLSTM_ST_U32
+        PYLSTM_ST_I32
+        PYLSTM_ST_U64
+        PYLSTM_ST_I64
+        PYLSTM_ST_F16
+        PYLSTM_ST_BF16
+        PYLSTM_ST_F32
+        PYLSTM_ST_F64
+        PYLSTM_ST_C64
+        PYLSTM_ST_F8_E5M2
+        PYLSTM_ST_F8_E4M3
+        PYLSTM_ST_F8_E8M0
+        PYLSTM_ST_F8_E4M3FNUZ
+        PYLSTM_ST_F8_E5M2FNUZ
+        PYLSTM_ST_F6_E2M3
+        PYLSTM_ST_F6_E3M2
+        PYLSTM_ST_F4
+    ctypedef struct pylstm_safetensors:
+        pass
+    ctypedef struct pylstm_safetensors_info:
+        const char *name
+        pylstm_st_dtype dtype
+        const char *dtype_name
+        size_t element_bits
+        size_t ndim
+        size_t shape[8]
+        size_t offset
+        size_t nbytes
+        const void *data
+
+    pylstm_status pylstm_safetensors_open(const char *path, pylstm_safetensors **out)
+    pylstm_status pylstm_safetensors_parse(const void *bytes, size_t len, pylstm_safetensors **out)
+    void pylstm_safetensors_free(pylstm_safetensors *file)
+    pylstm_status pylstm_safetensors_count(const pylstm_safetensors *file, size_t *count)
+    pylstm_status pylstm_safetensors_tensor(const pylstm_safetensors *file, size_t index, pylstm_safetensors_info *info)
+    pylstm_status pylstm_safetensors_find(const pylstm_safetensors *file, const char *name, size_t *index)
+    pylstm_status pylstm_safetensors_metadata(const pylstm_safetensors *file, const char *key, const char **value)
+    pylstm_status pylstm_safetensors_metadata_count(const pylstm_safetensors *file, size_t *count)
+    pylstm_status pylstm_safetensors_metadata_entry(const pylstm_safetensors *file, size_t index, const char **key, const char **value)

@@ -391,6 +391,168 @@ PYLSTM_API pylstm_status pylstm_model_trace_f64(const pylstm_model_desc *desc, s
                                                 size_t reserve_size, size_t layer,
                                                 int direction, pylstm_trace_f64 *out);
 
+/* ===========================================================================
+ * safetensors reader (src_c/safetensors.c)
+ *
+ * Reads the safetensors format (https://github.com/huggingface/safetensors):
+ *   - 8 bytes: N, the header length, unsigned 64-bit little-endian;
+ *   - N bytes: a UTF-8 JSON object that begins with '{' and may be padded at
+ *     the end with spaces, mapping each tensor name to
+ *       {"dtype": "F32", "shape": [d0, d1, ...], "data_offsets": [begin, end]}
+ *     plus an optional "__metadata__" object of string -> string;
+ *   - the rest: the byte buffer. [begin, end) is a tensor's byte range in it,
+ *     row-major, little-endian.
+ *
+ * The file is treated as untrusted. It is rejected with PYLSTM_ERR_FORMAT
+ * unless: N <= PYLSTM_SAFETENSORS_MAX_HEADER and 8 + N <= the file size; the
+ * header is one JSON object as above (strict JSON: strings valid UTF-8 with
+ * escapes including \uXXXX surrogate pairs, but no NUL character; shapes and
+ * offsets plain non-negative decimal integers that fit in size_t; no other
+ * keys in a tensor entry, no nesting besides the entries and __metadata__);
+ * names are unique (also among metadata keys); every dtype is one of
+ * pylstm_st_dtype; ndim <= PYLSTM_SAFETENSORS_MAX_NDIM; each tensor's
+ * end - begin equals product(shape) * element size, computed without
+ * overflow; and the tensors, sorted by offset, tile the byte buffer exactly,
+ * without overlaps or holes (as the reference implementation requires).
+ * Empty tensors (a dimension 0) and scalars (shape []) are allowed.
+ *
+ * These are the only functions of the library that allocate memory or touch
+ * files. A pylstm_safetensors is immutable once made, so concurrent reads of
+ * one are fine; free it exactly once with pylstm_safetensors_free.
+ * ========================================================================= */
+
+/* Largest header length accepted (the reference implementation's limit). */
+#define PYLSTM_SAFETENSORS_MAX_HEADER 100000000u
+/* Most dimensions a tensor may have. */
+#define PYLSTM_SAFETENSORS_MAX_NDIM 8
+
+/* Element types the format defines, by their names in the header ("F32"...).
+ * pylstm's models use F32 and F64 only; the others are recognised so a file
+ * holding them can be opened and inspected. */
+typedef enum pylstm_st_dtype {
+    PYLSTM_ST_BOOL = 0,
+    PYLSTM_ST_U8,
+    PYLSTM_ST_I8,
+    PYLSTM_ST_U16,
+    PYLSTM_ST_I16,
+    PYLSTM_ST_U32,
+    PYLSTM_ST_I32,
+    PYLSTM_ST_U64,
+    PYLSTM_ST_I64,
+    PYLSTM_ST_F16,
+    PYLSTM_ST_BF16,
+    PYLSTM_ST_F32,
+    PYLSTM_ST_F64,
+    PYLSTM_ST_C64,          /* complex64: two float32 */
+    PYLSTM_ST_F8_E5M2,
+    PYLSTM_ST_F8_E4M3,
+    PYLSTM_ST_F8_E8M0,
+    PYLSTM_ST_F8_E4M3FNUZ,
+    PYLSTM_ST_F8_E5M2FNUZ,
+    PYLSTM_ST_F6_E2M3,      /* 6 bits per element */
+    PYLSTM_ST_F6_E3M2,      /* 6 bits per element */
+    PYLSTM_ST_F4            /* 4 bits per element */
+} pylstm_st_dtype;
+
+/* An opened file: its bytes and the parsed, checked header. Opaque. */
+typedef struct pylstm_safetensors pylstm_safetensors;
+
+/* One tensor of a file. Every pointer points into the pylstm_safetensors it
+ * came from and stays valid until that is freed. */
+typedef struct pylstm_safetensors_info {
+    const char *name;       /* NUL-terminated UTF-8, the header's key */
+    pylstm_st_dtype dtype;
+    const char *dtype_name; /* "F32", ... (static storage) */
+    size_t element_bits;    /* bits per element: 32 for F32, 4 for F4 */
+    size_t ndim;            /* 0 (a scalar) .. PYLSTM_SAFETENSORS_MAX_NDIM */
+    size_t shape[PYLSTM_SAFETENSORS_MAX_NDIM]; /* shape[0..ndim-1]; the rest 0 */
+    size_t offset;          /* begin of data_offsets, relative to the byte buffer */
+    size_t nbytes;          /* end - begin = product(shape) * element_bits / 8 */
+    const void *data;       /* nbytes little-endian row-major bytes. Not
+                               necessarily aligned for the element type (the
+                               format does not promise it): memcpy them out. */
+} pylstm_safetensors_info;
+
+/* Reads the whole file at `path` (a NUL-terminated name as fopen takes it)
+ * and checks it as described above. On success *out is a new object the
+ * caller owns (free with pylstm_safetensors_free); on error *out is NULL and
+ * nothing stays allocated. Returns PYLSTM_ERR_NULL_POINTER, PYLSTM_ERR_IO
+ * (fopen or fread failed, e.g. no such file or a directory: errno tells
+ * why), PYLSTM_ERR_OUT_OF_MEMORY or PYLSTM_ERR_FORMAT. */
+PYLSTM_API pylstm_status pylstm_safetensors_open(const char *path, pylstm_safetensors **out);
+
+/* As pylstm_safetensors_open for the `len` bytes at `bytes`, which are copied
+ * (the caller keeps ownership of them). bytes may be NULL only if len is 0
+ * (which is PYLSTM_ERR_FORMAT). Returns PYLSTM_ERR_NULL_POINTER,
+ * PYLSTM_ERR_OUT_OF_MEMORY or PYLSTM_ERR_FORMAT. */
+PYLSTM_API pylstm_status pylstm_safetensors_parse(const void *bytes, size_t len,
+                                                  pylstm_safetensors **out);
+
+/* Releases everything `file` owns; NULL is a no-op. Pointers obtained from it
+ * become invalid. */
+PYLSTM_API void pylstm_safetensors_free(pylstm_safetensors *file);
+
+/* The number of tensors (0 for a file holding only metadata) into *count.
+ * Returns PYLSTM_ERR_NULL_POINTER. */
+PYLSTM_API pylstm_status pylstm_safetensors_count(const pylstm_safetensors *file, size_t *count);
+
+/* The tensor at `index` (0 .. count-1, in header order) into *info.
+ * Returns PYLSTM_ERR_NULL_POINTER or PYLSTM_ERR_BAD_ARGUMENT (index out of
+ * range; *info untouched). */
+PYLSTM_API pylstm_status pylstm_safetensors_tensor(const pylstm_safetensors *file, size_t index,
+                                                   pylstm_safetensors_info *info);
+
+/* The index of the tensor called `name` into *index (O(log count)). Returns
+ * PYLSTM_ERR_NULL_POINTER or PYLSTM_ERR_BAD_ARGUMENT (no such tensor; *index
+ * untouched). */
+PYLSTM_API pylstm_status pylstm_safetensors_find(const pylstm_safetensors *file, const char *name,
+                                                 size_t *index);
+
+/* The value of `key` in the header's "__metadata__" into *value (a
+ * NUL-terminated UTF-8 string owned by `file`). Returns
+ * PYLSTM_ERR_NULL_POINTER or PYLSTM_ERR_BAD_ARGUMENT (no such key, or no
+ * metadata; *value set to NULL). */
+PYLSTM_API pylstm_status pylstm_safetensors_metadata(const pylstm_safetensors *file,
+                                                     const char *key, const char **value);
+
+/* The number of "__metadata__" entries into *count (0 without metadata).
+ * Returns PYLSTM_ERR_NULL_POINTER. */
+PYLSTM_API pylstm_status pylstm_safetensors_metadata_count(const pylstm_safetensors *file,
+                                                           size_t *count);
+
+/* The metadata entry at `index` (0 .. count-1, in header order): *key and
+ * *value, NUL-terminated UTF-8 owned by `file`. Returns
+ * PYLSTM_ERR_NULL_POINTER or PYLSTM_ERR_BAD_ARGUMENT (index out of range). */
+PYLSTM_API pylstm_status pylstm_safetensors_metadata_entry(const pylstm_safetensors *file,
+                                                           size_t index, const char **key,
+                                                           const char **value);
+/* ===========================================================================
+ * end of the safetensors reader
+ * ========================================================================= */
+
+/* ---------------------------------------------------------------------------
+ * Threads and kernels
+ * ------------------------------------------------------------------------- */
+
+/* Sets how many threads (including the caller's) the compute functions use,
+ * 1..64; starts or ends the library's worker threads (this is the only
+ * function that does), so call it at setup, not while other threads compute.
+ * Results are bit-identical for every thread count. Without thread support
+ * on the platform the count stays 1. The default is 1; the Python package
+ * sets it to the number of cores it may use. Returns PYLSTM_ERR_BAD_SIZE or
+ * PYLSTM_ERR_OUT_OF_MEMORY (a thread could not start; those that did are
+ * kept). */
+PYLSTM_API pylstm_status pylstm_set_num_threads(size_t n);
+
+/* The number of threads compute functions use now. */
+PYLSTM_API size_t pylstm_get_num_threads(void);
+
+/* The matrix-product kernel chosen for this CPU: "avx512", "avx2", "neon" or
+ * "ref" (portable C). The environment variable PYLSTM_KERNEL=ref|avx2|avx512|neon,
+ * read once at first use, forces a kernel no higher than the CPU supports, so
+ * every kernel can be tested on one machine. Static string. */
+PYLSTM_API const char *pylstm_gemm_kernel(void);
+
 #ifdef __cplusplus
 }
 #endif
