@@ -1,13 +1,15 @@
-/* Scalar gate nonlinearities: the reference every vectorised version is
- * checked against. Internal. */
+/* Gate nonlinearities: scalar references (libm) and the fused per-step gate
+ * loops the layer code calls. Internal. */
 #ifndef PYLSTM_ACT_H
 #define PYLSTM_ACT_H
 
 #include <math.h>
 
+#include "common.h"
+
 /* sigmoid(x) = 1 / (1 + exp(-x)), evaluated so that exp never overflows: for
- * x < 0 the equivalent exp(x) / (1 + exp(x)) is used. */
-static inline float pylstm_sigmoid_f32(float x) {
+ * x < 0 the equivalent exp(x) / (1 + exp(x)) is used. The reference. */
+static inline float pylstm_sigmoid_ref_f32(float x) {
     if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
     {
         const float e = expf(x);
@@ -23,7 +25,25 @@ static inline double pylstm_sigmoid_f64(double x) {
     }
 }
 
-static inline float pylstm_tanh_f32(float x) { return tanhf(x); }
 static inline double pylstm_tanh_f64(double x) { return tanh(x); }
+
+/* The fused step loops (act_impl.h documents them). float64 uses libm; float32
+ * uses branch-free polynomial sigmoid/tanh, vectorised for the ISA chosen at
+ * run time with the GEMM kernel (cpu.c). */
+#define PYLSTM_DECLARE_GATES(REAL, SUFFIX)                                                     \
+    PYLSTM_INTERNAL void pylstm_gates_fwd_##SUFFIX(size_t B, size_t H, size_t t,               \
+                                                   const int64_t *lengths, REAL *gates,        \
+                                                   const REAL *c_prev, REAL *c_cur, REAL *m);  \
+    PYLSTM_INTERNAL void pylstm_gates_bwd_##SUFFIX(                                            \
+        size_t B, size_t H, size_t t, const int64_t *lengths, const REAL *gates,               \
+        const REAL *c_prev, const REAL *c_cur, const REAL *dm, REAL *dc, REAL *dgates);
+
+PYLSTM_DECLARE_GATES(float, f32)
+PYLSTM_DECLARE_GATES(double, f64)
+
+/* The float32 approximations over arrays, for the tests that bound their error
+ * against libm: y[k] = sigmoid(x[k]) or tanh(x[k]). */
+PYLSTM_INTERNAL void pylstm_sigmoid_array_f32(size_t n, const float *x, float *y);
+PYLSTM_INTERNAL void pylstm_tanh_array_f32(size_t n, const float *x, float *y);
 
 #endif

@@ -5,15 +5,26 @@
  * Row-major. op(A) = A (lda >= K) or, when trans_a, A^T with A stored K x M
  * (lda >= M); likewise op(B) = B stored K x N (ldb >= N) or, when trans_b, B^T
  * with B stored N x K (ldb >= K). When accumulate is 0, C is overwritten (its
- * previous contents, NaN included, are never read).
+ * previous contents, NaN included, are never read). Elements of C outside the
+ * M x N block (the ldc padding) are never touched.
  *
  * work must point to at least pylstm_gemm_work_size() bytes aligned to
- * PYLSTM_ALIGN; the product may use it for packed panels. */
+ * PYLSTM_ALIGN; the product may use it for packed panels. The callers (layer.c,
+ * model.c) trust their own size arithmetic, so nothing here is checked. K may be
+ * 0 (C is then zeroed or left as it is); M or N may be 0 (nothing happens).
+ *
+ * Structure (BLIS, Van Zee & van de Geijn 2015): gemm.c holds the five blocking
+ * loops and the packing (generic body in gemm_impl.h); each gemm_<isa>.c holds
+ * only a register-blocked micro-kernel (generic body in gemm_kernel_impl.h);
+ * cpu.c picks one at run time. gemm_ref.c holds the plain-loop reference product
+ * (the spec) and the portable micro-kernel (the fallback). */
 #ifndef PYLSTM_GEMM_H
 #define PYLSTM_GEMM_H
 
 #include "common.h"
 
+/* Bytes of workspace a product needs: a constant (the same for every shape,
+ * dtype and kernel), so a caller can allocate it once. */
 PYLSTM_INTERNAL size_t pylstm_gemm_work_size(void);
 
 PYLSTM_INTERNAL void pylstm_gemm_f32(int trans_a, int trans_b, size_t M, size_t N, size_t K,
@@ -23,12 +34,145 @@ PYLSTM_INTERNAL void pylstm_gemm_f64(int trans_a, int trans_b, size_t M, size_t 
                                      const double *A, size_t lda, const double *B, size_t ldb,
                                      int accumulate, double *C, size_t ldc, void *work);
 
-/* The portable reference product with the same contract. */
+/* The portable reference product with the same contract; the spec every fast
+ * kernel is tested against. */
 PYLSTM_INTERNAL void pylstm_gemm_ref_f32(int trans_a, int trans_b, size_t M, size_t N, size_t K,
                                          const float *A, size_t lda, const float *B, size_t ldb,
                                          int accumulate, float *C, size_t ldc);
 PYLSTM_INTERNAL void pylstm_gemm_ref_f64(int trans_a, int trans_b, size_t M, size_t N, size_t K,
                                          const double *A, size_t lda, const double *B,
                                          size_t ldb, int accumulate, double *C, size_t ldc);
+
+/* ---- Pre-packed B ("weights packed once per parameter change") ----------
+ *
+ * The LSTM multiplies by the same weight matrix at every time step (e.g. the
+ * recurrent product h_{t-1} (B x R) * W_hh^T, i.e. trans_b = 1 with W_hh stored
+ * 4H x R). Packing it once into the micro-kernel's panel layout removes the
+ * per-call packing, which dominates when M (the batch) is small.
+ *
+ * pylstm_gemm_packed_b_size_*(N, K): bytes the packed op(B) (K x N) needs; the
+ *   same value whatever kernel is active (the largest over every kernel built
+ *   in). Returns 0 if the size overflows size_t.
+ * pylstm_gemm_pack_b_*(trans_b, N, K, B, ldb, packed): packs op(B) (B as in the
+ *   product above) into packed, which must hold packed_b_size bytes and be
+ *   aligned to PYLSTM_ALIGN. B is not needed afterwards.
+ * pylstm_gemm_packed_*(trans_a, M, N, K, A, lda, packed, accumulate, C, ldc,
+ *   work): the product above with op(B) taken from packed (same N and K as
+ *   when packing). Same result contract (to rounding: summation order may
+ *   differ from the reference, exactly as the unpacked product's does).
+ *
+ * Layout rule: a 64-byte header records the kernel that packed the buffer, its
+ * panel width NR and depth block KC, N, K and the element size; then the
+ * values. K is cut into blocks of KC (the last one shorter, kc = its length);
+ * block by block, N is cut into panels of NR columns (the last one
+ * zero-padded to NR); each panel is stored k-major, op(B)(k, j) at
+ * panel[k * NR + j]. Block p starts at element p*KC*Npad, Npad = N rounded up
+ * to NR; its panel q at (block start) + q*NR*kc.
+ * The layout therefore depends on the kernel active at packing time, and the
+ * header records it: pylstm_gemm_packed_* always multiplies with the recording
+ * kernel (whatever is active later), so switching kernels never misreads a
+ * buffer. A buffer is process-local, not a file format: if the recorded kernel
+ * is not usable in the process that reads it, a slow scalar loop that follows
+ * the layout rule is used instead, still correct.
+ *
+ * When to use it: whenever the same B meets a small M more than once. The
+ * unpacked product with trans_b and M of a few rows packs B on every call,
+ * which costs about as much as the product itself (1 x 256 x 64 f32: ~5 us
+ * unpacked, ~0.4 us packed on Zen 5). A row-major B (trans_b = 0) with
+ * M <= MR is read in place, unpacked. Packing time is one pass over B. */
+PYLSTM_INTERNAL size_t pylstm_gemm_packed_b_size_f32(size_t N, size_t K);
+PYLSTM_INTERNAL size_t pylstm_gemm_packed_b_size_f64(size_t N, size_t K);
+PYLSTM_INTERNAL void pylstm_gemm_pack_b_f32(int trans_b, size_t N, size_t K, const float *B,
+                                            size_t ldb, void *packed);
+PYLSTM_INTERNAL void pylstm_gemm_pack_b_f64(int trans_b, size_t N, size_t K, const double *B,
+                                            size_t ldb, void *packed);
+PYLSTM_INTERNAL void pylstm_gemm_packed_f32(int trans_a, size_t M, size_t N, size_t K,
+                                            const float *A, size_t lda, const void *packed,
+                                            int accumulate, float *C, size_t ldc, void *work);
+PYLSTM_INTERNAL void pylstm_gemm_packed_f64(int trans_a, size_t M, size_t N, size_t K,
+                                            const double *A, size_t lda, const void *packed,
+                                            int accumulate, double *C, size_t ldc, void *work);
+
+/* ---- Micro-kernels (for gemm.c, cpu.c and the kernel files only) --------
+ *
+ * ukr(k, a, sa, b, sb, c, ldc, accumulate, m) computes the m x NR tile
+ *   c[i*ldc + j] (+)= sum_{p<k} a[p*sa + i] * b[p*sb + j],  i < m <= MR, j < NR,
+ * overwriting c without reading it when accumulate is 0. With packed panels
+ * sa = MR and sb = NR; gemm.c also passes unpacked operands whose layout
+ * already fits (a transposed A: sa = lda; a row-major B: sb = ldb). It writes
+ * exactly m full rows of NR values; gemm.c routes narrower edge tiles through
+ * a scratch tile. */
+typedef void (*pylstm_ukr_f32_t)(size_t k, const float *a, size_t sa, const float *b, size_t sb,
+                                 float *c, size_t ldc, int accumulate, int m);
+typedef void (*pylstm_ukr_f64_t)(size_t k, const double *a, size_t sa, const double *b,
+                                 size_t sb, double *c, size_t ldc, int accumulate, int m);
+
+/* A micro-kernel with its register block (MR x NR) and cache blocks: KC (depth
+ * of a packed panel; MR x KC of A and KC x NR of B stay in L1), MC (rows of the
+ * packed A block kept in L2, a multiple of MR) and NC (columns of the packed B
+ * block, a multiple of NR). */
+typedef struct {
+    size_t mr, nr, kc, mc, nc;
+    pylstm_ukr_f32_t ukr;
+} pylstm_gemm_blocking_f32_t;
+typedef struct {
+    size_t mr, nr, kc, mc, nc;
+    pylstm_ukr_f64_t ukr;
+} pylstm_gemm_blocking_f64_t;
+
+/* Kernel ids; also the order in which a forced (PYLSTM_KERNEL) choice falls
+ * back on x86: avx512 -> avx2 -> ref. NEON is arm64's only SIMD kernel. */
+#define PYLSTM_KERNEL_REF 0
+#define PYLSTM_KERNEL_AVX2 1
+#define PYLSTM_KERNEL_AVX512 2
+#define PYLSTM_KERNEL_NEON 3
+#define PYLSTM_KERNEL_COUNT 4
+
+typedef struct {
+    const char *name;
+    int id;
+    pylstm_gemm_blocking_f32_t f32;
+    pylstm_gemm_blocking_f64_t f64;
+} pylstm_gemm_kernel_t;
+
+/* Bounds every kernel respects (scratch edge tile, packed-size query). */
+#define PYLSTM_GEMM_MR_MAX 16
+#define PYLSTM_GEMM_NR_MAX 64
+
+/* Which kernels this build compiles. The x86 kernels need only per-function
+ * target attributes (gcc/clang) or nothing (MSVC), never a global -m flag. */
+#if (defined(__x86_64__) || defined(__i386__) || defined(_M_X64) || defined(_M_IX86)) &&      \
+    ((defined(__GNUC__) && (__GNUC__ >= 5 || defined(__clang__))) || defined(_MSC_VER))
+#define PYLSTM_GEMM_HAVE_X86 1
+#else
+#define PYLSTM_GEMM_HAVE_X86 0
+#endif
+#if defined(__aarch64__) || defined(_M_ARM64)
+#define PYLSTM_GEMM_HAVE_NEON 1
+#else
+#define PYLSTM_GEMM_HAVE_NEON 0
+#endif
+
+/* Per-function ISA targets and forced inlining (the kernel bodies rely on
+ * inlining with a constant row count to keep every accumulator in a register). */
+#if defined(__GNUC__) || defined(__clang__)
+#define PYLSTM_TARGET(isa) __attribute__((target(isa)))
+#define PYLSTM_ALWAYS_INLINE static inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define PYLSTM_TARGET(isa)
+#define PYLSTM_ALWAYS_INLINE static __forceinline
+#else
+#define PYLSTM_TARGET(isa)
+#define PYLSTM_ALWAYS_INLINE static inline
+#endif
+
+PYLSTM_INTERNAL extern const pylstm_gemm_kernel_t pylstm_gemm_kernel_ref;
+#if PYLSTM_GEMM_HAVE_X86
+PYLSTM_INTERNAL extern const pylstm_gemm_kernel_t pylstm_gemm_kernel_avx2;
+PYLSTM_INTERNAL extern const pylstm_gemm_kernel_t pylstm_gemm_kernel_avx512;
+#endif
+#if PYLSTM_GEMM_HAVE_NEON
+PYLSTM_INTERNAL extern const pylstm_gemm_kernel_t pylstm_gemm_kernel_neon;
+#endif
 
 #endif

@@ -1,5 +1,6 @@
-/* Generic body of the reference product; included by gemm_ref.c once per type
- * with REAL and SUFFIX defined. */
+/* Generic body of the reference product and of the portable micro-kernel;
+ * included by gemm_ref.c once per type with REAL and SUFFIX defined (and
+ * PYLSTM_REF_MR / PYLSTM_REF_NR, the micro-kernel's tile). */
 
 #define PYLSTM_CAT_(a, b) a##b
 #define PYLSTM_CAT(a, b) PYLSTM_CAT_(a, b)
@@ -34,6 +35,31 @@ void FN(pylstm_gemm_ref_)(int trans_a, int trans_b, size_t M, size_t N, size_t K
                 c[j] += s;
             }
         }
+    }
+}
+
+/* The portable micro-kernel (contract in gemm.h, pylstm_ukr_*_t): the
+ * fallback on CPUs without a SIMD kernel. Plain C over a small accumulator
+ * tile that compilers keep in registers or vectorise for the baseline ISA. */
+static void FN(pylstm_ukr_ref_)(size_t k, const REAL *a, size_t sa, const REAL *b, size_t sb,
+                                REAL *c, size_t ldc, int accumulate, int m) {
+    REAL acc[PYLSTM_REF_MR * PYLSTM_REF_NR];
+    size_t p;
+    int i, j;
+    for (i = 0; i < PYLSTM_REF_MR * PYLSTM_REF_NR; ++i) acc[i] = 0;
+    for (p = 0; p < k; ++p, a += sa, b += sb)
+        for (i = 0; i < m; ++i) {
+            const REAL ai = a[i];
+            REAL *t = acc + i * PYLSTM_REF_NR;
+            for (j = 0; j < PYLSTM_REF_NR; ++j) t[j] += ai * b[j];
+        }
+    for (i = 0; i < m; ++i) {
+        REAL *ci = c + (size_t)i * ldc;
+        const REAL *t = acc + i * PYLSTM_REF_NR;
+        if (accumulate)
+            for (j = 0; j < PYLSTM_REF_NR; ++j) ci[j] += t[j];
+        else
+            for (j = 0; j < PYLSTM_REF_NR; ++j) ci[j] = t[j];
     }
 }
 

@@ -25,8 +25,6 @@
 #define WEIGHTS PYLSTM_CAT(pylstm_weights_, SUFFIX)
 #define GRADS PYLSTM_CAT(pylstm_grads_, SUFFIX)
 #define GEMM FN(pylstm_gemm_)
-#define SIGMOID FN(pylstm_sigmoid_)
-#define TANH FN(pylstm_tanh_)
 
 static int FN(is_active_)(const int64_t *lengths, size_t b, size_t t) {
     return lengths == NULL || (int64_t)t < lengths[b];
@@ -37,36 +35,6 @@ static void FN(bias_sum_)(const WEIGHTS *w, size_t G4, REAL *bias) {
     size_t j;
     for (j = 0; j < G4; ++j)
         bias[j] = (w->b_ih ? w->b_ih[j] : 0) + (w->b_hh ? w->b_hh[j] : 0);
-}
-
-/* Gate nonlinearities and cell update of one step for every batch row.
- * gates (B, 4H) holds the pre-activations on entry and i, f, g, o on exit. */
-static void FN(step_gates_)(size_t B, size_t H, size_t t, const int64_t *lengths, REAL *gates,
-                            const REAL *c_prev, REAL *c_cur, REAL *m) {
-    size_t b, j;
-    for (b = 0; b < B; ++b) {
-        REAL *gi = gates + b * 4 * H, *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H;
-        const REAL *cp = c_prev + b * H;
-        REAL *cc = c_cur + b * H, *mb = m + b * H;
-        if (!FN(is_active_)(lengths, b, t)) {
-            for (j = 0; j < H; ++j) {
-                cc[j] = cp[j];
-                mb[j] = 0;
-            }
-            continue;
-        }
-        for (j = 0; j < H; ++j) {
-            const REAL i = SIGMOID(gi[j]), f = SIGMOID(gf[j]), g = TANH(gg[j]),
-                       o = SIGMOID(go[j]);
-            const REAL c = f * cp[j] + i * g;
-            gi[j] = i;
-            gf[j] = f;
-            gg[j] = g;
-            go[j] = o;
-            cc[j] = c;
-            mb[j] = o * TANH(c);
-        }
-    }
 }
 
 void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w, int reverse,
@@ -126,7 +94,7 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w, int rev
         REAL *m = P ? (train ? m_all + t * B * H : m_all) : h_cur;
 
         GEMM(0, 1, B, G4, R, h_prev, R, w->W_hh, R, 1, gates, G4, gemm_work);
-        FN(step_gates_)(B, H, t, lengths, gates, c_prev, c_cur, m);
+        FN(pylstm_gates_fwd_)(B, H, t, lengths, gates, c_prev, c_cur, m);
         if (P) GEMM(0, 1, B, P, H, m, H, w->W_hr, H, 0, h_cur, R, gemm_work);
         for (b = 0; b < B; ++b) {
             REAL *yb = y + (t * B + b) * ldy;
@@ -207,27 +175,7 @@ void FN(pylstm_layer_back_)(const pylstm_layer_plan *p, const WEIGHTS *w, int re
             dm = dh;
         }
 
-        for (b = 0; b < B; ++b) {
-            const REAL *gi = gates + b * G4, *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H;
-            const REAL *cp = c_prev + b * H, *cc = c_cur + b * H, *dmb = dm + b * H;
-            REAL *di = dgates + b * G4, *df = di + H, *dg = di + 2 * H, *dout = di + 3 * H;
-            REAL *dcb = dc + b * H;
-            if (!FN(is_active_)(lengths, b, t)) {
-                for (j = 0; j < G4; ++j) di[j] = 0;
-                continue;
-            }
-            for (j = 0; j < H; ++j) {
-                const REAL i = gi[j], f = gf[j], gv = gg[j], o = go[j];
-                const REAL tc = TANH(cc[j]);
-                const REAL dct = dcb[j] + dmb[j] * o * (1 - tc * tc);
-                /* Derivatives through sigmoid (s(1-s)) and tanh (1-g^2). */
-                di[j] = dct * gv * i * (1 - i);
-                df[j] = dct * cp[j] * f * (1 - f);
-                dg[j] = dct * i * (1 - gv * gv);
-                dout[j] = dmb[j] * tc * o * (1 - o);
-                dcb[j] = dct * f;
-            }
-        }
+        FN(pylstm_gates_bwd_)(B, H, t, lengths, gates, c_prev, c_cur, dm, dc, dgates);
 
         /* dh_{t-1} = dgates W_hh on real steps; padding steps pass dh through. */
         GEMM(0, 0, B, R, G4, dgates, G4, w->W_hh, R, 0, dh_other, R, gemm_work);
@@ -375,7 +323,5 @@ pylstm_status FN(pylstm_layer_backward_)(const pylstm_layer_desc *desc, const WE
 #undef WEIGHTS
 #undef GRADS
 #undef GEMM
-#undef SIGMOID
-#undef TANH
 #undef PYLSTM_CAT
 #undef PYLSTM_CAT_

@@ -11,9 +11,11 @@ from pylstm import demo
 
 
 def run_cli(*args):
+    # Run from the tests' own folder, not the repository root, where
+    # `python -m pylstm` would find the uncompiled source package first.
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.run([sys.executable, "-m", "pylstm", *args], capture_output=True,
-                          text=True, timeout=120, env=env)
+                          text=True, timeout=120, env=env, cwd=os.path.dirname(__file__))
 
 
 def test_adding_batch_has_one_mark_in_each_half_and_sums_them():

@@ -1,0 +1,259 @@
+/* Generic body of the blocked product and the packed-B API (contracts in
+ * gemm.h); included by gemm.c once per type with REAL and SUFFIX defined.
+ *
+ * The loops are BLIS's (Van Zee & van de Geijn, "BLIS: A Framework for Rapidly
+ * Instantiating BLAS Functionality", TOMS 2015):
+ *
+ *   for jc in N by NC            B block columns (packed block sized for L3)
+ *     for pc in K by KC          depth; pack KC x NC of op(B) into NR panels
+ *       for ic in M by MC        pack MC x KC of op(A) into MR panels (L2)
+ *         for jr in NC by NR     one KC x NR panel of B (L1, or L1+L2 when deep)
+ *           for ir in MC by MR   micro-kernel: MR x NR tile of C in registers
+ *
+ * Shortcuts for small M (the LSTM's per-step products, M = batch): when the
+ * operand already has the micro-panel layout it is not packed at all
+ * (op(A) = A^T with M <= MR, or M = 1: the k stride is lda or 1; a row-major B
+ * when M <= 32, so that B's panels would be used only a few times). */
+
+#define PYLSTM_CAT_(a, b) a##b
+#define PYLSTM_CAT(a, b) PYLSTM_CAT_(a, b)
+#define FN(name) PYLSTM_CAT(name, SUFFIX)
+#define BLK PYLSTM_CAT(PYLSTM_CAT(pylstm_gemm_blocking_, SUFFIX), _t)
+#define KBLK(kern) (&(kern)->SUFFIX)
+
+/* Packs op(A) rows [0, mc) x depth [0, kc) (A already offset to the block's
+ * corner) into panels of mr rows: panel p at pa + p*kc (p a multiple of mr),
+ * element (i, k) at [k*mr + i]. Rows past the last panel's end are left
+ * unwritten: micro-kernels read only the m rows they are given. */
+static void FN(pack_a_)(int trans_a, size_t mc, size_t kc, const REAL *A, size_t lda, size_t mr,
+                        REAL *pa) {
+    size_t p, i, k;
+    for (p = 0; p < mc; p += mr) {
+        const size_t m = mc - p < mr ? mc - p : mr;
+        REAL *dst = pa + p * kc;
+        if (trans_a) {
+            for (k = 0; k < kc; ++k) {
+                const REAL *src = A + k * lda + p;
+                for (i = 0; i < m; ++i) dst[k * mr + i] = src[i];
+            }
+        } else {
+            for (i = 0; i < m; ++i) {
+                const REAL *src = A + (p + i) * lda;
+                for (k = 0; k < kc; ++k) dst[k * mr + i] = src[k];
+            }
+        }
+    }
+}
+
+/* Packs op(B) depth [0, kc) x columns [0, nc) into panels of nr columns:
+ * panel q at pb + q*kc (q a multiple of nr), element (k, j) at [k*nr + j];
+ * the last panel is zero-padded to nr columns. */
+static void FN(pack_b_)(int trans_b, size_t kc, size_t nc, const REAL *B, size_t ldb, size_t nr,
+                        REAL *pb) {
+    size_t q, j, k;
+    for (q = 0; q < nc; q += nr) {
+        const size_t n = nc - q < nr ? nc - q : nr;
+        REAL *dst = pb + q * kc;
+        if (!trans_b) {
+            for (k = 0; k < kc; ++k) {
+                const REAL *src = B + k * ldb + q;
+                for (j = 0; j < n; ++j) dst[k * nr + j] = src[j];
+            }
+        } else {
+            for (j = 0; j < n; ++j) {
+                const REAL *src = B + (q + j) * ldb;
+                for (k = 0; k < kc; ++k) dst[k * nr + j] = src[k];
+            }
+        }
+        if (n < nr)
+            for (k = 0; k < kc; ++k)
+                for (j = n; j < nr; ++j) dst[k * nr + j] = 0;
+    }
+}
+
+/* The two inner loops over one mc x nc block of C at depth kc. The A panel of
+ * rows ir starts at a + ir*a_rstep with k stride sa; the B panel of columns
+ * jr at b + jr*b_cstep with k stride sb, except a partial last panel, which
+ * is read from b_edge (packed, stride NR) when b_edge is not NULL. Partial
+ * tiles go through a scratch tile so the kernel can always write NR columns. */
+static void FN(inner_)(const BLK *bk, size_t mc, size_t nc, size_t kc, const REAL *a,
+                       size_t a_rstep, size_t sa, const REAL *b, size_t b_cstep, size_t sb,
+                       const REAL *b_edge, int accumulate, REAL *C, size_t ldc) {
+    REAL tile[PYLSTM_GEMM_MR_MAX * PYLSTM_GEMM_NR_MAX];
+    const size_t MR = bk->mr, NR = bk->nr;
+    size_t ir, jr, i, j;
+    for (jr = 0; jr < nc; jr += NR) {
+        const size_t n = nc - jr < NR ? nc - jr : NR;
+        const REAL *bp = b + jr * b_cstep;
+        size_t sbp = sb;
+        if (n < NR && b_edge) bp = b_edge, sbp = NR;
+        for (ir = 0; ir < mc; ir += MR) {
+            const size_t m = mc - ir < MR ? mc - ir : MR;
+            const REAL *ap = a + ir * a_rstep;
+            REAL *c = C + ir * ldc + jr;
+            if (n == NR) {
+                bk->ukr(kc, ap, sa, bp, sbp, c, ldc, accumulate, (int)m);
+                continue;
+            }
+            bk->ukr(kc, ap, sa, bp, sbp, tile, NR, 0, (int)m);
+            for (i = 0; i < m; ++i) {
+                REAL *ci = c + i * ldc;
+                const REAL *t = tile + i * NR;
+                if (accumulate)
+                    for (j = 0; j < n; ++j) ci[j] += t[j];
+                else
+                    for (j = 0; j < n; ++j) ci[j] = t[j];
+            }
+        }
+    }
+}
+
+/* The rows [0, M) loop at one depth block, with op(A) packed into pa or read
+ * in place (see the top of this file). */
+static void FN(rows_)(const BLK *bk, int trans_a, size_t M, size_t nc, size_t kc, const REAL *A,
+                      size_t lda, REAL *pa, const REAL *b, size_t b_cstep, size_t sb,
+                      const REAL *b_edge, int accumulate, REAL *C, size_t ldc) {
+    size_t ic;
+    if (M == 1 || (trans_a && M <= bk->mr)) {
+        /* A is offset to depth pc already: op(A)(i, k) = A[k*lda + i] or A[k]. */
+        FN(inner_)(bk, M, nc, kc, A, 1, trans_a ? lda : 1, b, b_cstep, sb, b_edge, accumulate,
+                   C, ldc);
+        return;
+    }
+    for (ic = 0; ic < M; ic += bk->mc) {
+        const size_t mc = M - ic < bk->mc ? M - ic : bk->mc;
+        FN(pack_a_)(trans_a, mc, kc, trans_a ? A + ic : A + ic * lda, lda, bk->mr, pa);
+        FN(inner_)(bk, mc, nc, kc, pa, kc, bk->mr, b, b_cstep, sb, b_edge, accumulate,
+                   C + ic * ldc, ldc);
+    }
+}
+
+static void FN(zero_or_keep_)(size_t M, size_t N, int accumulate, REAL *C, size_t ldc) {
+    size_t i, j;
+    if (accumulate) return;
+    for (i = 0; i < M; ++i)
+        for (j = 0; j < N; ++j) C[i * ldc + j] = 0;
+}
+
+void FN(pylstm_gemm_)(int trans_a, int trans_b, size_t M, size_t N, size_t K, const REAL *A,
+                      size_t lda, const REAL *B, size_t ldb, int accumulate, REAL *C, size_t ldc,
+                      void *work) {
+    const BLK *bk = KBLK(pylstm_gemm_active());
+    REAL *pa = (REAL *)work;
+    REAL *pb = (REAL *)((char *)work + gemm_round_up(bk->mc * bk->kc * sizeof(REAL)));
+    /* Few rows: each packed B panel would be used only a few times, so a
+     * row-major B is read in place (only a partial last panel is packed).
+     * Measured on Zen 5 (dh = dG * W_hh, 32 x 256 x 1024): 122 -> 216 GFLOP/s
+     * f32 AVX-512; at M = 64 reading in place was no longer faster for f64
+     * and AVX2 (a TLB miss per k row when ldb is a page), hence 32. */
+    const int direct_b = !trans_b && (M <= 32 || M <= bk->mr);
+    size_t jc, pc;
+    if (M == 0 || N == 0) return;
+    if (K == 0) {
+        FN(zero_or_keep_)(M, N, accumulate, C, ldc);
+        return;
+    }
+    for (jc = 0; jc < N; jc += bk->nc) {
+        const size_t nc = N - jc < bk->nc ? N - jc : bk->nc;
+        for (pc = 0; pc < K; pc += bk->kc) {
+            const size_t kc = K - pc < bk->kc ? K - pc : bk->kc;
+            const REAL *Ap = trans_a ? A + pc * lda : A + pc;
+            const int acc = pc ? 1 : accumulate;
+            if (direct_b) {
+                const size_t rem = nc % bk->nr;
+                const REAL *Bp = B + pc * ldb + jc;
+                if (rem) FN(pack_b_)(0, kc, rem, Bp + (nc - rem), ldb, bk->nr, pb);
+                FN(rows_)(bk, trans_a, M, nc, kc, Ap, lda, pa, Bp, 1, ldb, rem ? pb : NULL, acc,
+                          C + jc, ldc);
+            } else {
+                FN(pack_b_)(trans_b, kc, nc, trans_b ? B + jc * ldb + pc : B + pc * ldb + jc,
+                            ldb, bk->nr, pb);
+                FN(rows_)(bk, trans_a, M, nc, kc, Ap, lda, pa, pb, kc, bk->nr, NULL, acc,
+                          C + jc, ldc);
+            }
+        }
+    }
+}
+
+/* ---- packed B ---------------------------------------------------------- */
+
+size_t FN(pylstm_gemm_packed_b_size_)(size_t N, size_t K) { return FN(packed_size_)(N, K); }
+
+void FN(pylstm_gemm_pack_b_)(int trans_b, size_t N, size_t K, const REAL *B, size_t ldb,
+                             void *packed) {
+    const pylstm_gemm_kernel_t *kern = pylstm_gemm_active();
+    const BLK *bk = KBLK(kern);
+    packed_header *h = (packed_header *)packed;
+    REAL *dst = (REAL *)((char *)packed + PACKED_HEADER_BYTES);
+    const size_t npad = (N + bk->nr - 1) / bk->nr * bk->nr;
+    size_t pc;
+    h->magic = PACKED_MAGIC;
+    h->elem_size = (unsigned)sizeof(REAL);
+    h->kernel = kern->id;
+    h->nr = bk->nr;
+    h->kc = bk->kc;
+    h->n = N;
+    h->k = K;
+    if (N == 0) return;
+    for (pc = 0; pc < K; pc += bk->kc) {
+        const size_t kc = K - pc < bk->kc ? K - pc : bk->kc;
+        FN(pack_b_)(trans_b, kc, N, trans_b ? B + pc : B + pc * ldb, ldb, bk->nr,
+                    dst + pc * npad);
+    }
+}
+
+/* The layout rule of gemm.h followed element by element: the fallback for a
+ * buffer whose recorded kernel this process cannot run. */
+static void FN(packed_scalar_)(const packed_header *h, int trans_a, size_t M, size_t N, size_t K,
+                               const REAL *A, size_t lda, const REAL *pb, int accumulate,
+                               REAL *C, size_t ldc) {
+    const size_t NR = h->nr, KC = h->kc, npad = (N + NR - 1) / NR * NR;
+    size_t i, j, k;
+    for (i = 0; i < M; ++i)
+        for (j = 0; j < N; ++j) {
+            REAL s = 0;
+            for (k = 0; k < K; ++k) {
+                const size_t k0 = k / KC * KC, kc = K - k0 < KC ? K - k0 : KC;
+                const REAL b = pb[k0 * npad + j / NR * NR * kc + (k - k0) * NR + j % NR];
+                s += (trans_a ? A[k * lda + i] : A[i * lda + k]) * b;
+            }
+            C[i * ldc + j] = accumulate ? C[i * ldc + j] + s : s;
+        }
+}
+
+void FN(pylstm_gemm_packed_)(int trans_a, size_t M, size_t N, size_t K, const REAL *A,
+                             size_t lda, const void *packed, int accumulate, REAL *C, size_t ldc,
+                             void *work) {
+    const packed_header *h = (const packed_header *)packed;
+    const REAL *pb = (const REAL *)((const char *)packed + PACKED_HEADER_BYTES);
+    const pylstm_gemm_kernel_t *kern = pylstm_gemm_kernel_by_id(h->kernel);
+    const BLK *bk = kern ? KBLK(kern) : NULL;
+    size_t npad, jc, pc;
+    if (M == 0 || N == 0) return;
+    if (K == 0) {
+        FN(zero_or_keep_)(M, N, accumulate, C, ldc);
+        return;
+    }
+    if (!bk || bk->nr != h->nr || bk->kc != h->kc) {
+        FN(packed_scalar_)(h, trans_a, M, N, K, A, lda, pb, accumulate, C, ldc);
+        return;
+    }
+    npad = (N + bk->nr - 1) / bk->nr * bk->nr;
+    /* Columns in NC chunks so the part of B swept for every MC rows of A stays
+     * in cache when M is large; the packed panels of a chunk are contiguous. */
+    for (jc = 0; jc < N; jc += bk->nc) {
+        const size_t nc = N - jc < bk->nc ? N - jc : bk->nc;
+        for (pc = 0; pc < K; pc += bk->kc) {
+            const size_t kc = K - pc < bk->kc ? K - pc : bk->kc;
+            FN(rows_)(bk, trans_a, M, nc, kc, trans_a ? A + pc * lda : A + pc, lda, (REAL *)work,
+                      pb + pc * npad + jc * kc, kc, bk->nr, NULL, pc ? 1 : accumulate, C + jc,
+                      ldc);
+        }
+    }
+}
+
+#undef PYLSTM_CAT_
+#undef PYLSTM_CAT
+#undef FN
+#undef BLK
+#undef KBLK

@@ -1,0 +1,182 @@
+/* Generic body of a SIMD micro-kernel (contract in gemm.h, pylstm_ukr_*_t).
+ * Included by gemm_avx512.c, gemm_avx2.c and gemm_neon.c once per type with:
+ *
+ *   REAL            float or double
+ *   VEC             the vector type (VL lanes of REAL)
+ *   VL, NV, UKR_MR  lanes, vectors per tile row (1..4; NR = NV*VL), rows (1..16)
+ *   V_ZERO() V_LOAD(p) V_STORE(p, v) V_BCAST(x) V_ADD(x, y)
+ *   V_FMA(x, y, acc)  acc + x*y, fused
+ *   UKR_TARGET      the target attribute (may be empty)
+ *   UKR_NAME        the name of the function to define
+ *   UKR_PREFETCH(p) optional: prefetch the line at p (used for the C tile)
+ *
+ * The tile is held in NV*UKR_MR named accumulators c<row>_<vec>. Per k step
+ * the kernel loads NV vectors of B and, for each row, broadcasts one value of
+ * A and issues NV FMAs (the "row broadcast" scheme, which suits row-major C:
+ * a tile row is NV contiguous vectors). The body is an always-inline function
+ * of the row count m; UKR_NAME switches to a copy instantiated per constant m,
+ * so every `if (m > i)` and `if (NV > j)` below folds away and the
+ * accumulators of absent rows vanish: edge tiles of fewer rows cost only their
+ * own FMAs. For m <= 2 there are too few independent FMA chains to cover FMA
+ * latency (4 cycles x 2 pipes needs 8), so k is split four ways over extra
+ * accumulator sets d, e, f, summed at the end (changes rounding order only). */
+
+#define UKR_CAT_(a, b) a##b
+#define UKR_CAT(a, b) UKR_CAT_(a, b)
+#define UKR_BODY UKR_CAT(UKR_NAME, _body)
+
+/* Apply X(S, row, ap) to every row, in order. */
+#define UKR_ROWS(X, S, ap)                                                                    \
+    X(S, 0, ap) X(S, 1, ap) X(S, 2, ap) X(S, 3, ap) X(S, 4, ap) X(S, 5, ap) X(S, 6, ap)       \
+        X(S, 7, ap) X(S, 8, ap) X(S, 9, ap) X(S, 10, ap) X(S, 11, ap) X(S, 12, ap)           \
+            X(S, 13, ap) X(S, 14, ap) X(S, 15, ap)
+#define UKR_ROWS01(X, S, ap) X(S, 0, ap) X(S, 1, ap)
+
+#define UKR_DECL(S, i, ap)                                                                    \
+    VEC S##i##_0 = V_ZERO(), S##i##_1 = V_ZERO(), S##i##_2 = V_ZERO(), S##i##_3 = V_ZERO();
+
+#define UKR_FMA(S, i, ap)                                                                     \
+    if (m > i) {                                                                              \
+        const VEC a_ = V_BCAST((ap)[i]);                                                      \
+        S##i##_0 = V_FMA(a_, b_0, S##i##_0);                                                  \
+        if (NV > 1) S##i##_1 = V_FMA(a_, b_1, S##i##_1);                                      \
+        if (NV > 2) S##i##_2 = V_FMA(a_, b_2, S##i##_2);                                      \
+        if (NV > 3) S##i##_3 = V_FMA(a_, b_3, S##i##_3);                                      \
+    }
+
+#define UKR_PF(S, i, ap)                                                                      \
+    if (m > i) {                                                                              \
+        UKR_PREFETCH(c + (size_t)(i)*ldc);                                                    \
+        UKR_PREFETCH(c + (size_t)(i)*ldc + NV * VL - 1);                                      \
+    }
+
+/* c += S, for the k-split sets of rows 0 and 1. */
+#define UKR_FOLD(S, i, ap)                                                                    \
+    c##i##_0 = V_ADD(c##i##_0, S##i##_0);                                                     \
+    c##i##_1 = V_ADD(c##i##_1, S##i##_1);                                                     \
+    c##i##_2 = V_ADD(c##i##_2, S##i##_2);                                                     \
+    c##i##_3 = V_ADD(c##i##_3, S##i##_3);
+
+/* One k step into accumulator set S, reading A at ap and B at bp. */
+#define UKR_STEP(S, ap, bp, ROWS)                                                             \
+    {                                                                                         \
+        const VEC b_0 = V_LOAD(bp);                                                           \
+        const VEC b_1 = NV > 1 ? V_LOAD((bp) + VL) : V_ZERO();                                \
+        const VEC b_2 = NV > 2 ? V_LOAD((bp) + 2 * VL) : V_ZERO();                            \
+        const VEC b_3 = NV > 3 ? V_LOAD((bp) + 3 * VL) : V_ZERO();                            \
+        ROWS(UKR_FMA, S, ap)                                                                  \
+        (void)b_1, (void)b_2, (void)b_3;                                                      \
+    }
+
+#define UKR_STORE_VEC(i, j)                                                                   \
+    if (NV > j) {                                                                             \
+        REAL *p_ = c + (size_t)(i)*ldc + (j)*VL;                                              \
+        V_STORE(p_, accumulate ? V_ADD(V_LOAD(p_), c##i##_##j) : c##i##_##j);                 \
+    }
+#define UKR_STORE(S, i, ap)                                                                   \
+    if (m > i) {                                                                              \
+        UKR_STORE_VEC(i, 0) UKR_STORE_VEC(i, 1) UKR_STORE_VEC(i, 2) UKR_STORE_VEC(i, 3)       \
+    }
+
+PYLSTM_ALWAYS_INLINE UKR_TARGET void UKR_BODY(const int m, size_t k, const REAL *a, size_t sa,
+                                              const REAL *b, size_t sb, REAL *c, size_t ldc,
+                                              int accumulate) {
+    UKR_ROWS(UKR_DECL, c, a)
+    size_t p = 0;
+#ifdef UKR_PREFETCH
+    /* The C tile is touched only after the k loop; ask for its lines now so
+     * their latency overlaps the loop (a tile row may span two lines). */
+    UKR_ROWS(UKR_PF, c, a)
+#endif
+    if (m <= 2) {
+        UKR_ROWS01(UKR_DECL, d, a)
+        UKR_ROWS01(UKR_DECL, e, a)
+        UKR_ROWS01(UKR_DECL, f, a)
+        for (; p + 4 <= k; p += 4) {
+            UKR_STEP(c, a, b, UKR_ROWS01)
+            UKR_STEP(d, a + sa, b + sb, UKR_ROWS01)
+            UKR_STEP(e, a + 2 * sa, b + 2 * sb, UKR_ROWS01)
+            UKR_STEP(f, a + 3 * sa, b + 3 * sb, UKR_ROWS01)
+            a += 4 * sa;
+            b += 4 * sb;
+        }
+        UKR_ROWS01(UKR_FOLD, d, a)
+        UKR_ROWS01(UKR_FOLD, e, a)
+        UKR_ROWS01(UKR_FOLD, f, a)
+    }
+    for (; p < k; ++p) {
+        UKR_STEP(c, a, b, UKR_ROWS)
+        a += sa;
+        b += sb;
+    }
+    UKR_ROWS(UKR_STORE, c, a)
+}
+
+UKR_TARGET static void UKR_NAME(size_t k, const REAL *a, size_t sa, const REAL *b, size_t sb,
+                                REAL *c, size_t ldc, int accumulate, int m) {
+    switch (m) {
+#define UKR_CASE(n)                                                                           \
+    case n: UKR_BODY(n, k, a, sa, b, sb, c, ldc, accumulate); break;
+        UKR_CASE(1)
+#if UKR_MR >= 2
+        UKR_CASE(2)
+#endif
+#if UKR_MR >= 3
+        UKR_CASE(3)
+#endif
+#if UKR_MR >= 4
+        UKR_CASE(4)
+#endif
+#if UKR_MR >= 5
+        UKR_CASE(5)
+#endif
+#if UKR_MR >= 6
+        UKR_CASE(6)
+#endif
+#if UKR_MR >= 7
+        UKR_CASE(7)
+#endif
+#if UKR_MR >= 8
+        UKR_CASE(8)
+#endif
+#if UKR_MR >= 9
+        UKR_CASE(9)
+#endif
+#if UKR_MR >= 10
+        UKR_CASE(10)
+#endif
+#if UKR_MR >= 11
+        UKR_CASE(11)
+#endif
+#if UKR_MR >= 12
+        UKR_CASE(12)
+#endif
+#if UKR_MR >= 13
+        UKR_CASE(13)
+#endif
+#if UKR_MR >= 14
+        UKR_CASE(14)
+#endif
+#if UKR_MR >= 15
+        UKR_CASE(15)
+#endif
+#if UKR_MR >= 16
+        UKR_CASE(16)
+#endif
+#undef UKR_CASE
+    default: break;
+    }
+}
+
+#undef UKR_CAT_
+#undef UKR_CAT
+#undef UKR_BODY
+#undef UKR_ROWS
+#undef UKR_ROWS01
+#undef UKR_DECL
+#undef UKR_FMA
+#undef UKR_FOLD
+#undef UKR_PF
+#undef UKR_STEP
+#undef UKR_STORE_VEC
+#undef UKR_STORE

@@ -1,0 +1,30 @@
+/* A small persistent thread pool for the compute loops. Internal.
+ *
+ * pylstm_pool_run(fn, ctx) runs fn(ctx, part, nparts) for every part in
+ * 0..nparts-1, part 0 in the calling thread, and returns when all are done.
+ * nparts is the pool's thread count, fixed while the call runs. Callers split
+ * their work by part in a way that does not depend on nparts for any single
+ * output element, so results are bit-identical for every thread count.
+ *
+ * When the pool is busy (another thread of the program is inside a parallel
+ * call) or has one thread, every part runs in the caller, one after another:
+ * the same results, no waiting. */
+#ifndef PYLSTM_THREADS_H
+#define PYLSTM_THREADS_H
+
+#include "common.h"
+
+typedef void (*pylstm_job_fn)(void *ctx, size_t part, size_t nparts);
+
+/* Runs the job; returns the number of parts it was split into. */
+PYLSTM_INTERNAL size_t pylstm_pool_run(pylstm_job_fn fn, void *ctx, size_t nparts_max);
+
+/* The number of threads parallel calls use (>= 1). */
+PYLSTM_INTERNAL size_t pylstm_pool_threads(void);
+
+/* The contiguous share [*lo, *hi) of `count` items, in multiples of `grain`,
+ * that part `part` of `nparts` takes. */
+PYLSTM_INTERNAL void pylstm_split(size_t count, size_t grain, size_t part, size_t nparts,
+                                  size_t *lo, size_t *hi);
+
+#endif

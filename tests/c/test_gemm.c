@@ -1,0 +1,245 @@
+/* Tests of the matrix product (src_c/gemm*.c, src_c/cpu.c) against the plain
+ * reference loops, for every micro-kernel this CPU can run, float32 and
+ * float64, the unpacked and the packed-B API.
+ *
+ * Shapes: dims of 1, primes, powers of two and sizes past each kernel's own
+ * MC / NC / KC blocks; every trans_a / trans_b; lda, ldb, ldc larger than the
+ * rows with NaN in the padding of A and B (read => NaN result => failure) and a
+ * sentinel in C's padding (written => failure); accumulate 0 with C full of
+ * NaN, accumulate 1 with random C.
+ *
+ * Tolerance: both sides are sums of K products in some order, each within
+ * gamma_{K+1} * sum |a||b| (+|c|) of the exact value (Higham, Accuracy and
+ * Stability, 3.1), so they may differ by 2 (K+2) eps times that sum, which is
+ * computed with the reference on |A|, |B|, |C|.
+ *
+ * Build: gcc -std=c99 -O2 -Wall -Wextra -pedantic -Werror -Isrc_c/include -Isrc_c \
+ *          tests/c/test_gemm.c src_c/gemm*.c src_c/cpu.c -lm
+ * Prints one line per failure (up to 30) and "N passed, N failed" last; exits
+ * non-zero on any failure. */
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "gemm.h"
+
+static int n_pass, n_fail;
+static const char *cur_kernel = "?";
+
+static unsigned long long rng = 0x9e3779b97f4a7c15ull;
+static unsigned long long next_u64(void) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+static double urand(void) { return (double)(next_u64() >> 11) / 9007199254740992.0 * 2.0 - 1.0; }
+static size_t rnd(size_t n) { return (size_t)(next_u64() % n); }
+
+/* A buffer of float or double, addressed as double. */
+typedef struct {
+    int dbl;
+    size_t n;
+    void *p;
+} buf;
+
+static buf buf_new(int dbl, size_t n) {
+    buf b;
+    b.dbl = dbl;
+    b.n = n;
+    b.p = malloc((n ? n : 1) * (dbl ? sizeof(double) : sizeof(float)));
+    if (!b.p) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    return b;
+}
+static double get(buf b, size_t i) { return b.dbl ? ((double *)b.p)[i] : ((float *)b.p)[i]; }
+static void set(buf b, size_t i, double v) {
+    if (b.dbl)
+        ((double *)b.p)[i] = v;
+    else
+        ((float *)b.p)[i] = (float)v;
+}
+
+static void *work_area;
+
+static void fail(const char *what) {
+    if (++n_fail <= 30) printf("FAIL [%s] %s\n", cur_kernel, what);
+}
+
+/* Fills rows x ld with random values in the first `cols` columns, NaN after. */
+static void fill(buf b, size_t rows, size_t cols, size_t ld) {
+    size_t i, j;
+    for (i = 0; i < rows; ++i)
+        for (j = 0; j < ld; ++j) set(b, i * ld + j, j < cols ? urand() : NAN);
+}
+
+/* Compares one product (packed: through the packed-B API, with the buffer
+ * packed under `pack_kernel`, NULL = the active one; forge: corrupt the
+ * recorded kernel to force the layout-rule fallback). */
+static void run_case(int dbl, int packed, int ta, int tb, size_t M, size_t N, size_t K,
+                     int accumulate, const char *pack_kernel, int forge) {
+    const size_t ra = ta ? K : M, ca = ta ? M : K, rb = tb ? N : K, cb = tb ? K : N;
+    const size_t lda = ca + rnd(3) + (ca == 0), ldb = cb + rnd(3) + (cb == 0), ldc = N + rnd(3);
+    const double eps = dbl ? DBL_EPSILON : FLT_EPSILON, tol = 2.0 * (double)(K + 2) * eps;
+    const double sentinel = 1234.5;
+    buf A = buf_new(dbl, ra * lda), B = buf_new(dbl, rb * ldb), C = buf_new(dbl, M * ldc);
+    buf R = buf_new(dbl, M * ldc), Aa = buf_new(dbl, ra * lda), Ba = buf_new(dbl, rb * ldb);
+    buf Ra = buf_new(dbl, M * ldc);
+    void *pk = NULL;
+    size_t i, j, bad = 0;
+    char msg[256];
+
+    fill(A, ra, ca, lda);
+    fill(B, rb, cb, ldb);
+    for (i = 0; i < M; ++i)
+        for (j = 0; j < ldc; ++j)
+            set(C, i * ldc + j, j >= N ? sentinel : accumulate ? urand() : NAN);
+    for (i = 0; i < A.n; ++i) set(Aa, i, isnan(get(A, i)) ? 0.0 : fabs(get(A, i)));
+    for (i = 0; i < B.n; ++i) set(Ba, i, isnan(get(B, i)) ? 0.0 : fabs(get(B, i)));
+    for (i = 0; i < C.n; ++i) {
+        set(R, i, get(C, i));
+        set(Ra, i, isnan(get(C, i)) ? 0.0 : fabs(get(C, i)));
+    }
+    if (dbl) {
+        pylstm_gemm_ref_f64(ta, tb, M, N, K, A.p, lda, B.p, ldb, accumulate, R.p, ldc);
+        pylstm_gemm_ref_f64(ta, tb, M, N, K, Aa.p, lda, Ba.p, ldb, accumulate, Ra.p, ldc);
+    } else {
+        pylstm_gemm_ref_f32(ta, tb, M, N, K, A.p, lda, B.p, ldb, accumulate, R.p, ldc);
+        pylstm_gemm_ref_f32(ta, tb, M, N, K, Aa.p, lda, Ba.p, ldb, accumulate, Ra.p, ldc);
+    }
+
+    if (!packed) {
+        if (dbl)
+            pylstm_gemm_f64(ta, tb, M, N, K, A.p, lda, B.p, ldb, accumulate, C.p, ldc,
+                            work_area);
+        else
+            pylstm_gemm_f32(ta, tb, M, N, K, A.p, lda, B.p, ldb, accumulate, C.p, ldc,
+                            work_area);
+    } else {
+        const char *active = pylstm_gemm_kernel();
+        size_t bytes = dbl ? pylstm_gemm_packed_b_size_f64(N, K) : pylstm_gemm_packed_b_size_f32(N, K);
+        char *raw = malloc(bytes + PYLSTM_ALIGN);
+        if (!raw) exit(2);
+        pk = pylstm_align_ptr(raw);
+        if (pack_kernel) pylstm_gemm_set_kernel(pack_kernel);
+        if (dbl)
+            pylstm_gemm_pack_b_f64(tb, N, K, B.p, ldb, pk);
+        else
+            pylstm_gemm_pack_b_f32(tb, N, K, B.p, ldb, pk);
+        pylstm_gemm_set_kernel(active); /* multiply under another kernel than the packer */
+        if (forge) {
+            int bogus = 99; /* white box: the header's kernel id sits at byte 8 */
+            memcpy((char *)pk + 8, &bogus, sizeof bogus);
+        }
+        if (dbl)
+            pylstm_gemm_packed_f64(ta, M, N, K, A.p, lda, pk, accumulate, C.p, ldc, work_area);
+        else
+            pylstm_gemm_packed_f32(ta, M, N, K, A.p, lda, pk, accumulate, C.p, ldc, work_area);
+        free(raw);
+    }
+
+    for (i = 0; i < M; ++i)
+        for (j = 0; j < ldc; ++j) {
+            const size_t at = i * ldc + j;
+            const double got = get(C, at), want = get(R, at);
+            int ok;
+            if (j >= N)
+                ok = got == sentinel;
+            else
+                ok = !isnan(got) && fabs(got - want) <= tol * get(Ra, at) + 1e-300;
+            if (!ok && !bad++) {
+                sprintf(msg,
+                        "%s %s ta=%d tb=%d M=%lu N=%lu K=%lu acc=%d lda=%lu ldb=%lu ldc=%lu "
+                        "pack=%s%s: C[%lu,%lu] = %.9g, want %.9g",
+                        dbl ? "f64" : "f32", packed ? "packed" : "gemm", ta, tb,
+                        (unsigned long)M, (unsigned long)N, (unsigned long)K, accumulate,
+                        (unsigned long)lda, (unsigned long)ldb, (unsigned long)ldc,
+                        pack_kernel ? pack_kernel : "-", forge ? " forged" : "",
+                        (unsigned long)i, (unsigned long)j, got, want);
+                fail(msg);
+            }
+        }
+    if (!bad) ++n_pass;
+    free(A.p), free(B.p), free(C.p), free(R.p), free(Aa.p), free(Ba.p), free(Ra.p);
+}
+
+static const size_t small_dims[] = {1, 2, 3, 4, 5, 7, 8, 11, 12, 13, 16, 17, 23, 31, 32, 33, 37, 48, 61, 64, 65, 97, 128};
+#define N_SMALL (sizeof small_dims / sizeof small_dims[0])
+
+static size_t pick(void) { return small_dims[rnd(N_SMALL)]; }
+
+static void test_kernel(const char *name) {
+    static const char *const all[] = {"ref", "avx2", "avx512", "neon"};
+    const pylstm_gemm_kernel_t *k = pylstm_gemm_active();
+    int dbl, n, ta, tb, acc, packed, i;
+    cur_kernel = name;
+    if (strcmp(pylstm_gemm_kernel(), name) != 0) fail("pylstm_gemm_kernel() names another kernel");
+    for (dbl = 0; dbl < 2; ++dbl) {
+        const size_t MC = dbl ? k->f64.mc : k->f32.mc, NC = dbl ? k->f64.nc : k->f32.nc,
+                     KC = dbl ? k->f64.kc : k->f32.kc, MR = dbl ? k->f64.mr : k->f32.mr;
+        /* every trans combination and both accumulate modes on tiny and edge shapes */
+        for (packed = 0; packed < 2; ++packed)
+            for (ta = 0; ta < 2; ++ta)
+                for (tb = 0; tb < 2; ++tb)
+                    for (acc = 0; acc < 2; ++acc) {
+                        run_case(dbl, packed, ta, tb, 1, 1, 1, acc, NULL, 0);
+                        run_case(dbl, packed, ta, tb, 1, 256, 64, acc, NULL, 0);
+                        run_case(dbl, packed, ta, tb, MR, 3 * 16 + 5, 29, acc, NULL, 0);
+                        run_case(dbl, packed, ta, tb, MR + 1, 7, KC + 1, acc, NULL, 0);
+                        run_case(dbl, packed, ta, tb, 2, 13, 0, acc, NULL, 0); /* K = 0 */
+                        for (n = 0; n < 12; ++n)
+                            run_case(dbl, packed, ta, tb, pick(), pick(), pick(), acc, NULL, 0);
+                    }
+        /* past every cache block: MC rows, NC columns, two KC depth blocks */
+        for (n = 0; n < 2; ++n) {
+            run_case(dbl, n, (int)rnd(2), (int)rnd(2), MC + 1 + rnd(MR), NC + 1 + rnd(37),
+                     2 * KC + 3, (int)rnd(2), NULL, 0);
+        }
+        /* packed under every other kernel this CPU runs, multiplied under this one;
+         * and the layout-rule fallback */
+        for (i = 0; i < 4; ++i) {
+            if (pylstm_gemm_set_kernel(all[i]) != 0) continue;
+            pylstm_gemm_set_kernel(name);
+            run_case(dbl, 1, (int)rnd(2), (int)rnd(2), 1 + rnd(40), 1 + rnd(300), KC + 1 + rnd(50),
+                     (int)rnd(2), all[i], 0);
+        }
+        run_case(dbl, 1, 0, 1, 5, 37, KC + 9, 1, NULL, 1);
+        run_case(dbl, 1, 1, 0, 3, 70, 11, 0, NULL, 1);
+        /* zero-sized M or N: nothing happens (the sentinel check covers C) */
+        run_case(dbl, 0, 0, 0, 0, 5, 5, 0, NULL, 0);
+        run_case(dbl, 0, 0, 0, 5, 0, 5, 1, NULL, 0);
+        run_case(dbl, 1, 0, 1, 0, 5, 5, 0, NULL, 0);
+    }
+}
+
+int main(void) {
+    static const char *const names[] = {"ref", "avx2", "avx512", "neon"};
+    const size_t ws = pylstm_gemm_work_size();
+    char *raw = malloc(ws + PYLSTM_ALIGN);
+    int i, tested = 0;
+    if (!raw) return 2;
+    work_area = pylstm_align_ptr(raw);
+    printf("default kernel: %s, work size %lu bytes\n", pylstm_gemm_kernel(), (unsigned long)ws);
+    for (i = 0; i < 4; ++i) {
+        if (pylstm_gemm_set_kernel(names[i]) != 0) {
+            printf("kernel %s: not supported here, skipped\n", names[i]);
+            continue;
+        }
+        if (pylstm_gemm_work_size() != ws) fail("work size depends on the kernel");
+        ++tested;
+        test_kernel(names[i]);
+        printf("kernel %s: done (%d passed, %d failed so far)\n", names[i], n_pass, n_fail);
+    }
+    cur_kernel = "-";
+    if (pylstm_gemm_set_kernel("no-such-kernel") == 0) fail("unknown kernel name accepted");
+    pylstm_gemm_set_kernel(NULL);
+    if (!tested) fail("no kernel tested");
+    free(raw);
+    printf("%d passed, %d failed\n", n_pass, n_fail);
+    return n_fail != 0;
+}
