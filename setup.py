@@ -25,7 +25,7 @@ class BuildExt(build_ext):
 if sys.platform == "win32":
     core_cflags = ["/O2"]
 else:
-    core_cflags = ["-std=c99", "-O3", "-fPIC", "-fvisibility=hidden", "-Wall", "-Wextra"]
+    core_cflags = ["-std=c99", "-O3", "-fPIC", "-pthread", "-fvisibility=hidden", "-Wall", "-Wextra"]
 
 core = (
     "pylstm_core",

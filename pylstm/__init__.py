@@ -8,7 +8,7 @@
 """
 
 from . import losses, optim, plot  # pylstm.losses.mse, pylstm.plot.gates, ...
-from ._core import __version__
+from ._core import __version__, gemm_kernel, get_num_threads, set_num_threads
 from .cell import LSTMCell
 from .estimators import LSTMClassifier, LSTMRegressor
 from .io import load, save
@@ -16,6 +16,24 @@ from .layers import Linear
 from .lstm import LSTM
 from .optim import SGD, Adam, clip_grad_norm
 
-__all__ = ["LSTM", "LSTMCell", "__version__", "load", "save"]
+__all__ = ["LSTM", "LSTMCell", "__version__", "load", "save", "set_num_threads",
+           "get_num_threads", "gemm_kernel"]
 __all__ += ["Linear", "SGD", "Adam", "clip_grad_norm", "LSTMRegressor", "LSTMClassifier",
             "losses", "optim", "plot"]
+
+
+def _default_threads():
+    """The cores this process may use (PYLSTM_NUM_THREADS overrides)."""
+    import os
+
+    env = os.environ.get("PYLSTM_NUM_THREADS")
+    if env:
+        return max(1, min(64, int(env)))
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        n = os.cpu_count() or 1
+    return max(1, min(64, n))
+
+
+set_num_threads(_default_threads())

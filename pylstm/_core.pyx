@@ -19,6 +19,25 @@ cnp.import_array()
 __version__ = pylstm_version().decode()
 
 
+def set_num_threads(n):
+    """Threads the core uses (1..64); results are identical for any count."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"n: expected an integer, got {n!r}")
+    if n < 1 or n > 64:
+        raise ValueError(f"n: expected 1..64 threads, got {n}")
+    check(pylstm_set_num_threads(n), "set_num_threads")
+
+
+def get_num_threads():
+    """The number of threads the core uses."""
+    return pylstm_get_num_threads()
+
+
+def gemm_kernel():
+    """The matrix-product kernel chosen for this CPU ("avx512", "avx2", "neon", "ref")."""
+    return pylstm_gemm_kernel().decode()
+
+
 cdef int check(pylstm_status st, str what) except -1:
     """Raises the Python exception matching a status (what names the call)."""
     if st == PYLSTM_OK:

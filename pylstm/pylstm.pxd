@@ -146,3 +146,6 @@ cdef extern from "pylstm.h" nogil:
     pylstm_status pylstm_safetensors_metadata(const pylstm_safetensors *file, const char *key, const char **value)
     pylstm_status pylstm_safetensors_metadata_count(const pylstm_safetensors *file, size_t *count)
     pylstm_status pylstm_safetensors_metadata_entry(const pylstm_safetensors *file, size_t index, const char **key, const char **value)
+    pylstm_status pylstm_set_num_threads(size_t n)
+    size_t pylstm_get_num_threads()
+    const char *pylstm_gemm_kernel()

@@ -118,36 +118,37 @@ static int act_isa(void) {
 #endif
 }
 
-void pylstm_gates_fwd_f32(size_t B, size_t H, size_t t, const int64_t *lengths, float *gates,
-                          const float *c_prev, float *c_cur, float *m) {
+void pylstm_gates_fwd_f32(size_t B, size_t H, size_t j0, size_t j1, size_t t,
+                          const int64_t *lengths, float *gates, const float *c_prev,
+                          float *c_cur, float *m) {
     switch (act_isa()) {
 #if PYLSTM_GEMM_HAVE_X86 && !defined(_MSC_VER)
     case PYLSTM_KERNEL_AVX512:
-        gates_fwd_f32_avx512(B, H, t, lengths, gates, c_prev, c_cur, m);
+        gates_fwd_f32_avx512(B, H, j0, j1, t, lengths, gates, c_prev, c_cur, m);
         return;
     case PYLSTM_KERNEL_AVX2:
-        gates_fwd_f32_avx2(B, H, t, lengths, gates, c_prev, c_cur, m);
+        gates_fwd_f32_avx2(B, H, j0, j1, t, lengths, gates, c_prev, c_cur, m);
         return;
 #endif
     default:
-        gates_fwd_f32_base(B, H, t, lengths, gates, c_prev, c_cur, m);
+        gates_fwd_f32_base(B, H, j0, j1, t, lengths, gates, c_prev, c_cur, m);
     }
 }
 
-void pylstm_gates_bwd_f32(size_t B, size_t H, size_t t, const int64_t *lengths,
-                          const float *gates, const float *c_prev, const float *c_cur,
-                          const float *dm, float *dc, float *dgates) {
+void pylstm_gates_bwd_f32(size_t B, size_t H, size_t j0, size_t j1, size_t t,
+                          const int64_t *lengths, const float *gates, const float *c_prev,
+                          const float *c_cur, const float *dm, float *dc, float *dgates) {
     switch (act_isa()) {
 #if PYLSTM_GEMM_HAVE_X86 && !defined(_MSC_VER)
     case PYLSTM_KERNEL_AVX512:
-        gates_bwd_f32_avx512(B, H, t, lengths, gates, c_prev, c_cur, dm, dc, dgates);
+        gates_bwd_f32_avx512(B, H, j0, j1, t, lengths, gates, c_prev, c_cur, dm, dc, dgates);
         return;
     case PYLSTM_KERNEL_AVX2:
-        gates_bwd_f32_avx2(B, H, t, lengths, gates, c_prev, c_cur, dm, dc, dgates);
+        gates_bwd_f32_avx2(B, H, j0, j1, t, lengths, gates, c_prev, c_cur, dm, dc, dgates);
         return;
 #endif
     default:
-        gates_bwd_f32_base(B, H, t, lengths, gates, c_prev, c_cur, dm, dc, dgates);
+        gates_bwd_f32_base(B, H, j0, j1, t, lengths, gates, c_prev, c_cur, dm, dc, dgates);
     }
 }
 

@@ -6,24 +6,26 @@
  * compiler cannot turn into selects, so they vectorise at whatever ISA TARGET
  * allows. */
 
-/* Forward: gates (B, 4H) holds the pre-activations of i, f, g, o on entry and
- * their values on exit; c_cur = f * c_prev + i * g; m = o * tanh(c_cur).
- * Padding rows (t >= lengths[b]) carry c_prev over and set m to 0. */
-TARGET void NAME(gates_fwd)(size_t B, size_t H, size_t t, const int64_t *lengths, REAL *gates,
-                            const REAL *c_prev, REAL *c_cur, REAL *m) {
+/* Forward, for hidden units j0 <= j < j1 of every row: gates (B, 4H) holds the
+ * pre-activations of i, f, g, o on entry and their values on exit;
+ * c_cur = f * c_prev + i * g; m = o * tanh(c_cur). Padding rows
+ * (t >= lengths[b]) carry c_prev over and set m to 0. */
+TARGET void NAME(gates_fwd)(size_t B, size_t H, size_t j0, size_t j1, size_t t,
+                            const int64_t *lengths, REAL *gates, const REAL *c_prev, REAL *c_cur,
+                            REAL *m) {
     size_t b, j;
     for (b = 0; b < B; ++b) {
         REAL *gi = gates + b * 4 * H, *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H;
         const REAL *cp = c_prev + b * H;
         REAL *cc = c_cur + b * H, *mb = m + b * H;
         if (lengths && (int64_t)t >= lengths[b]) {
-            for (j = 0; j < H; ++j) {
+            for (j = j0; j < j1; ++j) {
                 cc[j] = cp[j];
                 mb[j] = 0;
             }
             continue;
         }
-        for (j = 0; j < H; ++j) {
+        for (j = j0; j < j1; ++j) {
             const REAL i = SIGMOID(gi[j]), f = SIGMOID(gf[j]), g = TANH(gg[j]),
                        o = SIGMOID(go[j]);
             const REAL c = f * cp[j] + i * g;
@@ -40,10 +42,10 @@ TARGET void NAME(gates_fwd)(size_t B, size_t H, size_t t, const int64_t *lengths
 /* Backward of the same step. From the saved i, f, g, o (gates), c_prev, c_cur,
  * dm = dL/dm and dc = dL/dc_t (updated in place to dL/dc_{t-1}), writes
  * dgates = dL/d(pre-activations) (zero on padding rows, whose dc passes
- * through unchanged). */
-TARGET void NAME(gates_bwd)(size_t B, size_t H, size_t t, const int64_t *lengths,
-                            const REAL *gates, const REAL *c_prev, const REAL *c_cur,
-                            const REAL *dm, REAL *dc, REAL *dgates) {
+ * through unchanged), for hidden units j0 <= j < j1. */
+TARGET void NAME(gates_bwd)(size_t B, size_t H, size_t j0, size_t j1, size_t t,
+                            const int64_t *lengths, const REAL *gates, const REAL *c_prev,
+                            const REAL *c_cur, const REAL *dm, REAL *dc, REAL *dgates) {
     size_t b, j;
     for (b = 0; b < B; ++b) {
         const REAL *gi = gates + b * 4 * H, *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H;
@@ -51,10 +53,10 @@ TARGET void NAME(gates_bwd)(size_t B, size_t H, size_t t, const int64_t *lengths
         REAL *di = dgates + b * 4 * H, *df = di + H, *dg = di + 2 * H, *dout = di + 3 * H;
         REAL *dcb = dc + b * H;
         if (lengths && (int64_t)t >= lengths[b]) {
-            for (j = 0; j < 4 * H; ++j) di[j] = 0;
+            for (j = j0; j < j1; ++j) di[j] = df[j] = dg[j] = dout[j] = 0;
             continue;
         }
-        for (j = 0; j < H; ++j) {
+        for (j = j0; j < j1; ++j) {
             const REAL i = gi[j], f = gf[j], gv = gg[j], o = go[j];
             const REAL tc = TANH(cc[j]);
             const REAL dct = dcb[j] + dmb[j] * o * (1 - tc * tc);

@@ -12,24 +12,53 @@
  * aligned first. */
 typedef struct pylstm_layer_plan {
     size_t T, B, I, H, P, R;
+    size_t nt; /* parts (threads) the work buffers are sized for */
     /* reserve (training forward -> backward) */
     size_t res_gates; /* (T, B, 4H) activated i, f, g, o */
     size_t res_c;     /* (T+1, B, H) cell states, see layer_impl.h for slots */
     size_t res_h;     /* (T+1, B, R) hidden states */
     size_t res_m;     /* (T, B, H) o*tanh(c) before projection, P > 0 only */
     size_t res_total;
+    /* packed weights and per-part GEMM scratch, the same in every work buffer:
+     * nt * 4 slices of W_hh^T (one per part and gate), W_hr^T, nt GEMM works;
+     * backward: nt column slices of W_hh and W_hr. */
+    size_t pk_hh_region, pk_hhb_region, gemm_stride;
     /* work of the inference forward */
-    size_t wf_gates, wf_h, wf_c, wf_m, wf_bias, wf_gemm, wf_total;
+    size_t wf_gates, wf_h, wf_c, wf_m, wf_bias, wf_pk_hh, wf_pk_hr, wf_gemm, wf_total;
     /* work of the training forward */
-    size_t wt_bias, wt_gemm, wt_total;
+    size_t wt_bias, wt_pk_hh, wt_pk_hr, wt_gemm, wt_total;
     /* work of backward */
-    size_t wb_dgates, wb_dh, wb_dc, wb_dm, wb_dhall, wb_dbias, wb_gemm, wb_total;
+    size_t wb_dgates, wb_dh, wb_dc, wb_dm, wb_dhall, wb_dbias, wb_pk_hh, wb_pk_hr, wb_gemm,
+        wb_total;
 } pylstm_layer_plan;
 
-/* Fills plan; returns PYLSTM_ERR_OVERFLOW if a size does not fit size_t. */
+/* Fills plan for nt parts; returns PYLSTM_ERR_OVERFLOW if a size does not fit
+ * size_t. */
 PYLSTM_INTERNAL pylstm_status pylstm_layer_plan_make(size_t T, size_t B, size_t I, size_t H,
-                                                     size_t P, size_t esize,
+                                                     size_t P, size_t esize, size_t nt,
                                                      pylstm_layer_plan *plan);
+
+/* What a plan is for: the sizes query (as many parts as the pool has
+ * threads), or a call whose work buffer has work_size bytes (the most parts,
+ * down to one, whose work fits). */
+#define PYLSTM_PLAN_QUERY 0
+#define PYLSTM_PLAN_FORWARD 1
+#define PYLSTM_PLAN_TRAIN 2
+#define PYLSTM_PLAN_BACKWARD 3
+PYLSTM_INTERNAL pylstm_status pylstm_layer_plan_fit(size_t T, size_t B, size_t I, size_t H,
+                                                    size_t P, size_t esize, int purpose,
+                                                    size_t work_size, pylstm_layer_plan *plan);
+
+/* Hidden units (and columns of h) are split between parts in multiples of
+ * this many, so every slice keeps whole vectors. */
+#define PYLSTM_SLICE_GRAIN 16
+
+/* Upper bound of a slice's width when `count` is split into nt parts. */
+PYLSTM_INTERNAL size_t pylstm_slice_max(size_t count, size_t nt);
+
+/* Bytes between the packed slices of an N x K operand cut into `parts`
+ * column slices (0 on overflow). */
+PYLSTM_INTERNAL size_t pylstm_slice_stride(size_t esize, size_t N, size_t K, size_t parts);
 
 /* Checks the arguments every layer entry point shares (sizes, weights). */
 PYLSTM_INTERNAL pylstm_status pylstm_layer_check_desc(const pylstm_layer_desc *desc, size_t T,

@@ -25,6 +25,12 @@
 #define WEIGHTS PYLSTM_CAT(pylstm_weights_, SUFFIX)
 #define GRADS PYLSTM_CAT(pylstm_grads_, SUFFIX)
 #define GEMM FN(pylstm_gemm_)
+#define GEMM_PACKED FN(pylstm_gemm_packed_)
+#define PACK_B FN(pylstm_gemm_pack_b_)
+
+/* Work below this many multiply-adds is not worth waking another thread for
+ * (a wake-up costs about a microsecond). */
+#define PYLSTM_PAR_MIN_FLOPS 65536.0
 
 static int FN(is_active_)(const int64_t *lengths, size_t b, size_t t) {
     return lengths == NULL || (int64_t)t < lengths[b];
@@ -37,6 +43,103 @@ static void FN(bias_sum_)(const WEIGHTS *w, size_t G4, REAL *bias) {
         bias[j] = (w->b_ih ? w->b_ih[j] : 0) + (w->b_hh ? w->b_hh[j] : 0);
 }
 
+/* How many parts a product of M x N x K is split into (1 .. nt). */
+static size_t FN(parts_for_)(const pylstm_layer_plan *p, double M, double N, double K) {
+    return M * N * K >= PYLSTM_PAR_MIN_FLOPS * (double)p->nt ? p->nt : 1;
+}
+
+/* ---- a large product split over the columns of C, one part per thread ---- */
+
+typedef struct {
+    int ta, tb, acc;
+    size_t M, N, K, lda, ldb, ldc, gemm_stride;
+    const REAL *A, *B;
+    REAL *C;
+    unsigned char *work;
+} FN(par_gemm_ctx_);
+
+static void FN(par_gemm_job_)(void *vctx, size_t part, size_t nparts) {
+    const FN(par_gemm_ctx_) *c = (const FN(par_gemm_ctx_) *)vctx;
+    size_t n0, n1;
+    pylstm_split(c->N, 64, part, nparts, &n0, &n1);
+    if (n0 >= n1) return;
+    GEMM(c->ta, c->tb, c->M, n1 - n0, c->K, c->A, c->lda, c->tb ? c->B + n0 * c->ldb : c->B + n0,
+         c->ldb, c->acc, c->C + n0, c->ldc, c->work + part * c->gemm_stride);
+}
+
+/* The GEMM of gemm.h, each column block of C computed by one thread: the
+ * value of every element does not depend on the split. */
+static void FN(par_gemm_)(const pylstm_layer_plan *p, unsigned char *gemm_work, int ta, int tb,
+                          size_t M, size_t N, size_t K, const REAL *A, size_t lda, const REAL *B,
+                          size_t ldb, int acc, REAL *C, size_t ldc) {
+    FN(par_gemm_ctx_) c;
+    c.ta = ta, c.tb = tb, c.acc = acc, c.M = M, c.N = N, c.K = K, c.lda = lda, c.ldb = ldb;
+    c.ldc = ldc, c.gemm_stride = p->gemm_stride, c.A = A, c.B = B, c.C = C, c.work = gemm_work;
+    pylstm_pool_run(FN(par_gemm_job_), &c, FN(parts_for_)(p, (double)M, (double)N, (double)K));
+}
+
+/* ---- forward ---- */
+
+typedef struct {
+    const pylstm_layer_plan *p;
+    size_t t;
+    const int64_t *lengths;
+    const REAL *h_prev, *c_prev;
+    REAL *gates, *c_cur, *h_cur, *m, *y;
+    size_t ldy;
+    const unsigned char *pk_hh; /* nparts * 4 packed slices of W_hh^T */
+    size_t pk_stride;           /* bytes between slices */
+    unsigned char *gemm_work;
+} FN(step_ctx_);
+
+/* W_hh^T cut for `nparts` parts: slice (part, gate k) holds the columns of
+ * gate k for the part's hidden units, so a part computes its units' four
+ * gates and their cell update without waiting for the others. */
+static size_t FN(pack_hh_slices_)(const pylstm_layer_plan *p, const WEIGHTS *w, size_t nparts,
+                                  unsigned char *pk) {
+    const size_t stride = pylstm_slice_stride(sizeof(REAL), p->H, p->R, nparts);
+    size_t part, k, j0, j1;
+    for (part = 0; part < nparts; ++part) {
+        pylstm_split(p->H, PYLSTM_SLICE_GRAIN, part, nparts, &j0, &j1);
+        if (j0 >= j1) continue;
+        for (k = 0; k < 4; ++k)
+            PACK_B(1, j1 - j0, p->R, w->W_hh + (k * p->H + j0) * p->R, p->R,
+                   pk + (part * 4 + k) * stride);
+    }
+    return stride;
+}
+
+/* One step for the hidden units of one part: recurrent product of their four
+ * gate blocks, nonlinearities, cell update, and (without projection) h_t and
+ * the output row. */
+static void FN(step_job_)(void *vctx, size_t part, size_t nparts) {
+    const FN(step_ctx_) *c = (const FN(step_ctx_) *)vctx;
+    const pylstm_layer_plan *p = c->p;
+    const size_t B = p->B, H = p->H, R = p->R, G4 = 4 * H;
+    size_t j0, j1, k, b, j;
+    pylstm_split(H, PYLSTM_SLICE_GRAIN, part, nparts, &j0, &j1);
+    if (j0 >= j1) return;
+    for (k = 0; k < 4; ++k)
+        GEMM_PACKED(0, B, j1 - j0, R, c->h_prev, R, c->pk_hh + (part * 4 + k) * c->pk_stride, 1,
+                    c->gates + k * H + j0, G4, c->gemm_work + part * p->gemm_stride);
+    FN(pylstm_gates_fwd_)(B, H, j0, j1, c->t, c->lengths, c->gates, c->c_prev, c->c_cur, c->m);
+    if (p->P) return;
+    /* m is h_t itself (written into its slot); copy to y, or on padding rows
+     * carry h_{t-1} and output zero. */
+    for (b = 0; b < B; ++b) {
+        REAL *yb = c->y + (c->t * B + b) * c->ldy, *hb = c->h_cur + b * R;
+        if (FN(is_active_)(c->lengths, b, c->t)) {
+            for (j = j0; j < j1; ++j) yb[j] = hb[j];
+        } else {
+            const REAL *hp = c->h_prev + b * R;
+            for (j = j0; j < j1; ++j) {
+                hb[j] = hp[j];
+                yb[j] = 0;
+            }
+        }
+    }
+}
+
 void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w, int reverse,
                            const REAL *x, size_t ldx, const REAL *h0, const REAL *c0,
                            const int64_t *lengths, REAL *y, size_t ldy, REAL *h_n, REAL *c_n,
@@ -44,7 +147,9 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w, int rev
     const size_t T = p->T, B = p->B, I = p->I, H = p->H, P = p->P, R = p->R, G4 = 4 * H;
     const int train = reserve != NULL;
     REAL *gates_all, *c_slots, *h_slots, *m_all, *bias;
-    void *gemm_work;
+    unsigned char *pk_hh, *pk_hr, *gemm_work;
+    const size_t step_parts = FN(parts_for_)(p, (double)B, (double)G4, (double)R);
+    FN(step_ctx_) sc;
     size_t s, b, j;
     /* Slot index -> state buffer; inference folds T+1 slots onto two. */
     const size_t slot_mask = train ? ~(size_t)0 : 1;
@@ -55,18 +160,18 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w, int rev
         h_slots = (REAL *)(reserve + p->res_h);
         m_all = P ? (REAL *)(reserve + p->res_m) : NULL;
         bias = (REAL *)(work + p->wt_bias);
-        gemm_work = work + p->wt_gemm;
+        pk_hh = work + p->wt_pk_hh, pk_hr = work + p->wt_pk_hr, gemm_work = work + p->wt_gemm;
     } else {
         gates_all = (REAL *)(work + p->wf_gates);
         c_slots = (REAL *)(work + p->wf_c);
         h_slots = (REAL *)(work + p->wf_h);
         m_all = P ? (REAL *)(work + p->wf_m) : NULL;
         bias = (REAL *)(work + p->wf_bias);
-        gemm_work = work + p->wf_gemm;
+        pk_hh = work + p->wf_pk_hh, pk_hr = work + p->wf_pk_hr, gemm_work = work + p->wf_gemm;
     }
 
     /* Input projection of every step at once, plus both biases. */
-    GEMM(0, 1, T * B, G4, I, x, ldx, w->W_ih, I, 0, gates_all, G4, gemm_work);
+    FN(par_gemm_)(p, gemm_work, 0, 1, T * B, G4, I, x, ldx, w->W_ih, I, 0, gates_all, G4);
     if (w->b_ih || w->b_hh) {
         FN(bias_sum_)(w, G4, bias);
         for (s = 0; s < T * B; ++s) {
@@ -74,6 +179,9 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w, int rev
             for (j = 0; j < G4; ++j) row[j] += bias[j];
         }
     }
+    /* The recurrent weights are packed once per call, not once per step. */
+    sc.pk_stride = FN(pack_hh_slices_)(p, w, step_parts, pk_hh);
+    if (P) PACK_B(1, P, H, w->W_hr, H, pk_hr);
 
     {
         const size_t init = reverse ? T : 0;
@@ -82,30 +190,32 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w, int rev
         for (j = 0; j < B * H; ++j) ci[j] = c0 ? c0[j] : 0;
     }
 
+    sc.p = p, sc.lengths = lengths, sc.y = y, sc.ldy = ldy, sc.pk_hh = pk_hh;
+    sc.gemm_work = gemm_work;
     for (s = 0; s < T; ++s) {
         const size_t t = reverse ? T - 1 - s : s;
         const size_t prev = reverse ? t + 1 : t, cur = reverse ? t : t + 1;
-        const REAL *h_prev = h_slots + (prev & slot_mask) * B * R;
-        const REAL *c_prev = c_slots + (prev & slot_mask) * B * H;
-        REAL *h_cur = h_slots + (cur & slot_mask) * B * R;
-        REAL *c_cur = c_slots + (cur & slot_mask) * B * H;
-        REAL *gates = gates_all + t * B * G4;
+        sc.t = t;
+        sc.h_prev = h_slots + (prev & slot_mask) * B * R;
+        sc.c_prev = c_slots + (prev & slot_mask) * B * H;
+        sc.h_cur = h_slots + (cur & slot_mask) * B * R;
+        sc.c_cur = c_slots + (cur & slot_mask) * B * H;
+        sc.gates = gates_all + t * B * G4;
         /* Without projection o*tanh(c) is h itself, written straight to its slot. */
-        REAL *m = P ? (train ? m_all + t * B * H : m_all) : h_cur;
-
-        GEMM(0, 1, B, G4, R, h_prev, R, w->W_hh, R, 1, gates, G4, gemm_work);
-        FN(pylstm_gates_fwd_)(B, H, t, lengths, gates, c_prev, c_cur, m);
-        if (P) GEMM(0, 1, B, P, H, m, H, w->W_hr, H, 0, h_cur, R, gemm_work);
-        for (b = 0; b < B; ++b) {
-            REAL *yb = y + (t * B + b) * ldy;
-            REAL *hb = h_cur + b * R;
-            if (FN(is_active_)(lengths, b, t)) {
-                for (j = 0; j < R; ++j) yb[j] = hb[j];
-            } else {
-                const REAL *hp = h_prev + b * R;
-                for (j = 0; j < R; ++j) {
-                    hb[j] = hp[j];
-                    yb[j] = 0;
+        sc.m = P ? (train ? m_all + t * B * H : m_all) : sc.h_cur;
+        pylstm_pool_run(FN(step_job_), &sc, step_parts);
+        if (P) {
+            GEMM_PACKED(0, B, P, H, sc.m, H, pk_hr, 0, sc.h_cur, R, gemm_work);
+            for (b = 0; b < B; ++b) {
+                REAL *yb = y + (t * B + b) * ldy, *hb = sc.h_cur + b * R;
+                if (FN(is_active_)(lengths, b, t)) {
+                    for (j = 0; j < R; ++j) yb[j] = hb[j];
+                } else {
+                    const REAL *hp = sc.h_prev + b * R;
+                    for (j = 0; j < R; ++j) {
+                        hb[j] = hp[j];
+                        yb[j] = 0;
+                    }
                 }
             }
         }
@@ -120,6 +230,41 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w, int rev
         if (c_n)
             for (j = 0; j < B * H; ++j) c_n[j] = cf[j];
     }
+}
+
+/* ---- backward ---- */
+
+typedef struct {
+    const pylstm_layer_plan *p;
+    size_t t;
+    const int64_t *lengths;
+    const REAL *gates, *c_prev, *c_cur, *dm;
+    REAL *dc, *dgates, *dh_prev;
+    const unsigned char *pk_hhb;
+    size_t pk_stride;
+    unsigned char *gemm_work;
+} FN(back_ctx_);
+
+/* Gate derivatives of one step for the hidden units of one part. */
+static void FN(back_gates_job_)(void *vctx, size_t part, size_t nparts) {
+    const FN(back_ctx_) *c = (const FN(back_ctx_) *)vctx;
+    size_t j0, j1;
+    pylstm_split(c->p->H, PYLSTM_SLICE_GRAIN, part, nparts, &j0, &j1);
+    if (j0 < j1)
+        FN(pylstm_gates_bwd_)(c->p->B, c->p->H, j0, j1, c->t, c->lengths, c->gates, c->c_prev,
+                              c->c_cur, c->dm, c->dc, c->dgates);
+}
+
+/* dh_{t-1} = dgates W_hh for the columns of h of one part. */
+static void FN(back_dh_job_)(void *vctx, size_t part, size_t nparts) {
+    const FN(back_ctx_) *c = (const FN(back_ctx_) *)vctx;
+    const pylstm_layer_plan *p = c->p;
+    size_t n0, n1;
+    pylstm_split(p->R, PYLSTM_SLICE_GRAIN, part, nparts, &n0, &n1);
+    if (n0 < n1)
+        GEMM_PACKED(0, p->B, n1 - n0, 4 * p->H, c->dgates, 4 * p->H,
+                    c->pk_hhb + part * c->pk_stride, 0, c->dh_prev + n0, p->R,
+                    c->gemm_work + part * p->gemm_stride);
 }
 
 void FN(pylstm_layer_back_)(const pylstm_layer_plan *p, const WEIGHTS *w, int reverse,
@@ -138,20 +283,30 @@ void FN(pylstm_layer_back_)(const pylstm_layer_plan *p, const WEIGHTS *w, int re
     REAL *dc = (REAL *)(work + p->wb_dc);
     REAL *dm_buf = P ? (REAL *)(work + p->wb_dm) : NULL;
     REAL *dh_all = P ? (REAL *)(work + p->wb_dhall) : NULL;
-    void *gemm_work = work + p->wb_gemm;
-    size_t s, b, j;
+    unsigned char *pk_hhb = work + p->wb_pk_hh, *pk_hrb = work + p->wb_pk_hr;
+    unsigned char *gemm_work = work + p->wb_gemm;
+    const size_t gate_parts = FN(parts_for_)(p, (double)B, (double)G4, 8.0);
+    const size_t dh_parts = FN(parts_for_)(p, (double)B, (double)R, (double)G4);
+    FN(back_ctx_) bc;
+    size_t s, b, j, part;
+
+    /* W_hh (4H x R) as op(B) of dh_{t-1} = dgates W_hh, cut into column slices. */
+    bc.pk_stride = pylstm_slice_stride(sizeof(REAL), R, G4, dh_parts);
+    for (part = 0; part < dh_parts; ++part) {
+        size_t n0, n1;
+        pylstm_split(R, PYLSTM_SLICE_GRAIN, part, dh_parts, &n0, &n1);
+        if (n0 < n1) PACK_B(0, n1 - n0, G4, w->W_hh + n0, R, pk_hhb + part * bc.pk_stride);
+    }
+    if (P) PACK_B(0, H, P, w->W_hr, H, pk_hrb);
 
     for (j = 0; j < B * R; ++j) dh[j] = dh_n ? dh_n[j] : 0;
     for (j = 0; j < B * H; ++j) dc[j] = dc_n ? dc_n[j] : 0;
 
+    bc.p = p, bc.lengths = lengths, bc.dc = dc, bc.pk_hhb = pk_hhb, bc.gemm_work = gemm_work;
     for (s = 0; s < T; ++s) {
         /* Steps in the opposite order of the forward pass. */
         const size_t t = reverse ? s : T - 1 - s;
         const size_t prev = reverse ? t + 1 : t, cur = reverse ? t : t + 1;
-        const REAL *c_prev = c_slots + prev * B * H, *c_cur = c_slots + cur * B * H;
-        const REAL *gates = gates_all + t * B * G4;
-        REAL *dgates = dgates_all + t * B * G4;
-        const REAL *dm;
 
         /* dh += dL/dy_t on real steps. */
         if (dy) {
@@ -169,16 +324,20 @@ void FN(pylstm_layer_back_)(const pylstm_layer_plan *p, const WEIGHTS *w, int re
                 const int act = FN(is_active_)(lengths, b, t);
                 for (j = 0; j < P; ++j) dha[b * P + j] = act ? dh[b * P + j] : 0;
             }
-            GEMM(0, 0, B, H, P, dh, P, w->W_hr, H, 0, dm_buf, H, gemm_work);
-            dm = dm_buf;
+            GEMM_PACKED(0, B, H, P, dh, P, pk_hrb, 0, dm_buf, H, gemm_work);
+            bc.dm = dm_buf;
         } else {
-            dm = dh;
+            bc.dm = dh;
         }
-
-        FN(pylstm_gates_bwd_)(B, H, t, lengths, gates, c_prev, c_cur, dm, dc, dgates);
-
-        /* dh_{t-1} = dgates W_hh on real steps; padding steps pass dh through. */
-        GEMM(0, 0, B, R, G4, dgates, G4, w->W_hh, R, 0, dh_other, R, gemm_work);
+        bc.t = t;
+        bc.gates = gates_all + t * B * G4;
+        bc.c_prev = c_slots + prev * B * H;
+        bc.c_cur = c_slots + cur * B * H;
+        bc.dgates = dgates_all + t * B * G4;
+        bc.dh_prev = dh_other;
+        pylstm_pool_run(FN(back_gates_job_), &bc, gate_parts);
+        pylstm_pool_run(FN(back_dh_job_), &bc, dh_parts);
+        /* Padding steps pass dh through. */
         for (b = 0; b < B; ++b) {
             if (FN(is_active_)(lengths, b, t)) continue;
             for (j = 0; j < R; ++j) dh_other[b * R + j] = dh[b * R + j];
@@ -195,13 +354,18 @@ void FN(pylstm_layer_back_)(const pylstm_layer_plan *p, const WEIGHTS *w, int re
     if (dc0)
         for (j = 0; j < B * H; ++j) dc0[j] = dc[j];
 
-    if (dx) GEMM(0, 0, T * B, I, G4, dgates_all, G4, w->W_ih, I, accumulate_dx, dx, lddx, gemm_work);
+    if (dx)
+        FN(par_gemm_)(p, gemm_work, 0, 0, T * B, I, G4, dgates_all, G4, w->W_ih, I,
+                      accumulate_dx, dx, lddx);
     if (g) {
         const REAL *h_prev_all = h_slots + (reverse ? B * R : 0);
-        if (g->W_ih) GEMM(1, 0, G4, I, T * B, dgates_all, G4, x, ldx, 1, g->W_ih, I, gemm_work);
+        if (g->W_ih)
+            FN(par_gemm_)(p, gemm_work, 1, 0, G4, I, T * B, dgates_all, G4, x, ldx, 1, g->W_ih, I);
         if (g->W_hh)
-            GEMM(1, 0, G4, R, T * B, dgates_all, G4, h_prev_all, R, 1, g->W_hh, R, gemm_work);
-        if (P && g->W_hr) GEMM(1, 0, P, H, T * B, dh_all, P, m_all, H, 1, g->W_hr, H, gemm_work);
+            FN(par_gemm_)(p, gemm_work, 1, 0, G4, R, T * B, dgates_all, G4, h_prev_all, R, 1,
+                          g->W_hh, R);
+        if (P && g->W_hr)
+            FN(par_gemm_)(p, gemm_work, 1, 0, P, H, T * B, dh_all, P, m_all, H, 1, g->W_hr, H);
         if (g->b_ih || g->b_hh) {
             /* db_ih = db_hh = the sum of dgates over all steps and rows. */
             REAL *db = (REAL *)(work + p->wb_dbias);
@@ -221,13 +385,14 @@ void FN(pylstm_layer_back_)(const pylstm_layer_plan *p, const WEIGHTS *w, int re
 /* ---- public entry points: check everything, then run ---- */
 
 static pylstm_status FN(layer_prepare_)(const pylstm_layer_desc *desc, const WEIGHTS *w,
-                                        size_t T, size_t B, pylstm_layer_plan *plan) {
+                                        size_t T, size_t B, int purpose, size_t work_size,
+                                        pylstm_layer_plan *plan) {
     pylstm_status st;
     if (!desc || !w) return PYLSTM_ERR_NULL_POINTER;
     st = pylstm_layer_check_desc(desc, T, B, w->W_ih, w->W_hh, w->W_hr);
     if (st != PYLSTM_OK) return st;
-    return pylstm_layer_plan_make(T, B, desc->input_size, desc->hidden_size, desc->proj_size,
-                                  sizeof(REAL), plan);
+    return pylstm_layer_plan_fit(T, B, desc->input_size, desc->hidden_size, desc->proj_size,
+                                 sizeof(REAL), purpose, work_size, plan);
 }
 
 pylstm_status FN(pylstm_layer_sizes_)(const pylstm_layer_desc *desc, size_t T, size_t B,
@@ -238,8 +403,8 @@ pylstm_status FN(pylstm_layer_sizes_)(const pylstm_layer_desc *desc, size_t T, s
     st = pylstm_layer_check_desc(desc, T, B, (const void *)desc, (const void *)desc,
                                  desc->proj_size ? (const void *)desc : NULL);
     if (st != PYLSTM_OK) return st;
-    st = pylstm_layer_plan_make(T, B, desc->input_size, desc->hidden_size, desc->proj_size,
-                                sizeof(REAL), &plan);
+    st = pylstm_layer_plan_fit(T, B, desc->input_size, desc->hidden_size, desc->proj_size,
+                               sizeof(REAL), PYLSTM_PLAN_QUERY, 0, &plan);
     if (st != PYLSTM_OK) return st;
     out->work_forward = plan.wf_total;
     out->work_train = plan.wt_total;
@@ -256,7 +421,9 @@ static pylstm_status FN(layer_forward_common_)(const pylstm_layer_desc *desc, co
                                                size_t reserve_size, void *work,
                                                size_t work_size, int train) {
     pylstm_layer_plan plan;
-    pylstm_status st = FN(layer_prepare_)(desc, w, T, B, &plan);
+    pylstm_status st = FN(layer_prepare_)(desc, w, T, B,
+                                          train ? PYLSTM_PLAN_TRAIN : PYLSTM_PLAN_FORWARD,
+                                          work_size, &plan);
     if (st != PYLSTM_OK) return st;
     if (!x || !y || !work) return PYLSTM_ERR_NULL_POINTER;
     if (train && !reserve) return PYLSTM_ERR_NULL_POINTER;
@@ -301,7 +468,7 @@ pylstm_status FN(pylstm_layer_backward_)(const pylstm_layer_desc *desc, const WE
                                          size_t lddx, REAL *dh0, REAL *dc0, const GRADS *g,
                                          void *work, size_t work_size) {
     pylstm_layer_plan plan;
-    pylstm_status st = FN(layer_prepare_)(desc, w, T, B, &plan);
+    pylstm_status st = FN(layer_prepare_)(desc, w, T, B, PYLSTM_PLAN_BACKWARD, work_size, &plan);
     if (st != PYLSTM_OK) return st;
     if (!x || !reserve || !work) return PYLSTM_ERR_NULL_POINTER;
     if (reverse != 0 && reverse != 1) return PYLSTM_ERR_BAD_ARGUMENT;
@@ -323,5 +490,7 @@ pylstm_status FN(pylstm_layer_backward_)(const pylstm_layer_desc *desc, const WE
 #undef WEIGHTS
 #undef GRADS
 #undef GEMM
+#undef GEMM_PACKED
+#undef PACK_B
 #undef PYLSTM_CAT
 #undef PYLSTM_CAT_

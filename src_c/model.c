@@ -5,6 +5,8 @@
 
 #include <math.h>
 
+#include "threads.h"
+
 static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
 
 /* Adds `bytes` (rounded up to the alignment) at *off; returns the old offset. */
@@ -17,8 +19,27 @@ static size_t take(size_t *off, size_t bytes, int *ok) {
     return start;
 }
 
+static pylstm_status model_plan_nt(const pylstm_model_desc *d, size_t T, size_t B,
+                                   size_t esize, size_t nt, pylstm_model_plan *p);
+
 pylstm_status pylstm_model_plan_make(const pylstm_model_desc *d, size_t T, size_t B,
-                                     size_t esize, pylstm_model_plan *p) {
+                                     size_t esize, int purpose, size_t work_size,
+                                     pylstm_model_plan *p) {
+    size_t nt = pylstm_pool_threads();
+    for (;;) {
+        size_t need;
+        pylstm_status st = model_plan_nt(d, T, B, esize, nt, p);
+        if (st != PYLSTM_OK) return st;
+        need = purpose == PYLSTM_PLAN_FORWARD ? p->wf_total
+               : purpose == PYLSTM_PLAN_TRAIN ? p->wt_total
+               : purpose == PYLSTM_PLAN_BACKWARD ? p->wb_total : 0;
+        if (need <= work_size || nt == 1) return PYLSTM_OK;
+        --nt;
+    }
+}
+
+static pylstm_status model_plan_nt(const pylstm_model_desc *d, size_t T, size_t B,
+                                   size_t esize, size_t nt, pylstm_model_plan *p) {
     pylstm_status st;
     size_t seq, off;
     int ok = 1;
@@ -30,9 +51,9 @@ pylstm_status pylstm_model_plan_make(const pylstm_model_desc *d, size_t T, size_
     p->I = d->input_size, p->H = d->hidden_size, p->P = d->proj_size;
     p->R = p->P ? p->P : p->H;
     p->DR = p->D * p->R; /* R < SIZE_MAX / 4 follows from 4H fitting, checked by the plans */
-    st = pylstm_layer_plan_make(T, B, p->I, p->H, p->P, esize, &p->first);
+    st = pylstm_layer_plan_make(T, B, p->I, p->H, p->P, esize, nt, &p->first);
     if (st != PYLSTM_OK) return st;
-    st = pylstm_layer_plan_make(T, B, p->DR, p->H, p->P, esize, &p->upper);
+    st = pylstm_layer_plan_make(T, B, p->DR, p->H, p->P, esize, nt, &p->upper);
     if (st != PYLSTM_OK) return st;
     if (!pylstm_mul_ok(T * B, p->DR, &seq) || !pylstm_mul_ok(seq, esize, &seq) ||
         !pylstm_round_up_ok(seq, &seq))

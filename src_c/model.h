@@ -17,9 +17,11 @@ typedef struct pylstm_model_plan {
     size_t wb_seq, wb_layer, wb_total; /* two (T, B, D*R) gradient buffers + layer work */
 } pylstm_model_plan;
 
+/* As pylstm_layer_plan_fit: purpose is a PYLSTM_PLAN_* value and work_size
+ * the caller's work buffer. */
 PYLSTM_INTERNAL pylstm_status pylstm_model_plan_make(const pylstm_model_desc *desc, size_t T,
-                                                     size_t B, size_t esize,
-                                                     pylstm_model_plan *plan);
+                                                     size_t B, size_t esize, int purpose,
+                                                     size_t work_size, pylstm_model_plan *plan);
 
 /* Element k of layer l's dropout keep-test value, in [0, 1) (see pylstm.h). */
 PYLSTM_INTERNAL double pylstm_dropout_uniform(uint64_t seed, size_t layer, size_t k);

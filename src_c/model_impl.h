@@ -19,11 +19,12 @@ static unsigned char *FN(model_layer_reserve_)(const pylstm_model_plan *p, unsig
 }
 
 static pylstm_status FN(model_check_)(const pylstm_model_desc *desc, const WEIGHTS *w, size_t T,
-                                      size_t B, const int64_t *lengths, pylstm_model_plan *p) {
+                                      size_t B, const int64_t *lengths, int purpose,
+                                      size_t work_size, pylstm_model_plan *p) {
     pylstm_status st;
     size_t k;
     if (!desc || !w) return PYLSTM_ERR_NULL_POINTER;
-    st = pylstm_model_plan_make(desc, T, B, sizeof(REAL), p);
+    st = pylstm_model_plan_make(desc, T, B, sizeof(REAL), purpose, work_size, p);
     if (st != PYLSTM_OK) return st;
     for (k = 0; k < p->L * p->D; ++k) {
         pylstm_layer_desc ld;
@@ -39,7 +40,7 @@ pylstm_status FN(pylstm_model_sizes_)(const pylstm_model_desc *desc, size_t T, s
     pylstm_model_plan p;
     pylstm_status st;
     if (!desc || !out) return PYLSTM_ERR_NULL_POINTER;
-    st = pylstm_model_plan_make(desc, T, B, sizeof(REAL), &p);
+    st = pylstm_model_plan_make(desc, T, B, sizeof(REAL), PYLSTM_PLAN_QUERY, 0, &p);
     if (st != PYLSTM_OK) return st;
     out->work_forward = p.wf_total;
     out->work_train = p.wt_total;
@@ -97,7 +98,9 @@ static pylstm_status FN(model_forward_common_)(const pylstm_model_desc *desc, co
                                                void *reserve, size_t reserve_size, void *work,
                                                size_t work_size, int train) {
     pylstm_model_plan p;
-    pylstm_status st = FN(model_check_)(desc, w, T, B, lengths, &p);
+    pylstm_status st = FN(model_check_)(desc, w, T, B, lengths,
+                                        train ? PYLSTM_PLAN_TRAIN : PYLSTM_PLAN_FORWARD,
+                                        work_size, &p);
     if (st != PYLSTM_OK) return st;
     if (!x || !y || !work || (train && !reserve)) return PYLSTM_ERR_NULL_POINTER;
     if (!(dropout >= 0 && dropout <= 1)) return PYLSTM_ERR_BAD_ARGUMENT; /* NaN too */
@@ -138,7 +141,8 @@ pylstm_status FN(pylstm_model_backward_)(const pylstm_model_desc *desc, const WE
     unsigned char *res, *wk;
     const REAL *dcur;
     size_t l, d, k, n_seq;
-    pylstm_status st = FN(model_check_)(desc, w, T, B, lengths, &p);
+    pylstm_status st =
+        FN(model_check_)(desc, w, T, B, lengths, PYLSTM_PLAN_BACKWARD, work_size, &p);
     if (st != PYLSTM_OK) return st;
     if (!x || !reserve || !work) return PYLSTM_ERR_NULL_POINTER;
     if (reserve_size < p.res_total) return PYLSTM_ERR_RESERVE_TOO_SMALL;
@@ -180,7 +184,7 @@ pylstm_status FN(pylstm_model_trace_)(const pylstm_model_desc *desc, size_t T, s
     const unsigned char *lr;
     pylstm_status st;
     if (!desc || !reserve || !out) return PYLSTM_ERR_NULL_POINTER;
-    st = pylstm_model_plan_make(desc, T, B, sizeof(REAL), &p);
+    st = pylstm_model_plan_make(desc, T, B, sizeof(REAL), PYLSTM_PLAN_QUERY, 0, &p);
     if (st != PYLSTM_OK) return st;
     if (layer >= p.L || direction < 0 || (size_t)direction >= p.D) return PYLSTM_ERR_BAD_SIZE;
     if (reserve_size < p.res_total) return PYLSTM_ERR_RESERVE_TOO_SMALL;

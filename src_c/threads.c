@@ -42,6 +42,7 @@ typedef struct {
     pthread_t threads[PYLSTM_MAX_THREADS];
     size_t n;                  /* threads including the caller */
     unsigned long generation;  /* bumped for each job */
+    unsigned long start_gen;   /* generation when the workers were created */
     unsigned long remaining;   /* workers still running the current job */
     int quit;
     pylstm_job_fn fn;
@@ -51,11 +52,14 @@ typedef struct {
 
 static pylstm_pool pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
                            PTHREAD_COND_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
-                           {0}, 1, 0, 0, 0, NULL, NULL, 1};
+                           {0}, 1, 0, 0, 0, 0, NULL, NULL, 1};
 
 static void *worker(void *arg) {
     const size_t index = (size_t)(uintptr_t)arg;
-    unsigned long seen = LOAD(&pool.generation);
+    /* Not the current generation: a job may have started before this thread
+     * ran, and it must take part in it. start_gen was written before
+     * pthread_create, which orders it before this read. */
+    unsigned long seen = pool.start_gen;
     for (;;) {
         unsigned long gen;
         int spins = 0;
@@ -85,41 +89,38 @@ static void *worker(void *arg) {
 
 size_t pylstm_pool_threads(void) { return LOAD(&pool.n); }
 
-size_t pylstm_pool_run(pylstm_job_fn fn, void *ctx, size_t nparts_max) {
-    size_t n = LOAD(&pool.n), p;
-    if (nparts_max < 1) nparts_max = 1;
-    if (n > 1 && nparts_max > 1 && pthread_mutex_trylock(&pool.run_lock) == 0) {
-        n = pool.n;
-        pool.fn = fn, pool.ctx = ctx;
-        pool.nparts = n < nparts_max ? n : nparts_max;
-        STORE(&pool.remaining, (unsigned long)(n - 1));
-        pthread_mutex_lock(&pool.lock);
-        ADD(&pool.generation, 1);
-        pthread_cond_broadcast(&pool.wake);
-        pthread_mutex_unlock(&pool.lock);
-        fn(ctx, 0, pool.nparts);
-        {
-            int spins = 0;
-            while (LOAD(&pool.remaining) != 0 && spins < 100000) {
-                ++spins;
-#if defined(__x86_64__) || defined(__i386__)
-                __builtin_ia32_pause();
-#endif
-            }
-        }
-        if (LOAD(&pool.remaining) != 0) {
+void pylstm_pool_run(pylstm_job_fn fn, void *ctx, size_t nparts) {
+    size_t p;
+    if (nparts > 1 && nparts <= LOAD(&pool.n) && pthread_mutex_trylock(&pool.run_lock) == 0) {
+        if (nparts <= pool.n) {
+            pool.fn = fn, pool.ctx = ctx, pool.nparts = nparts;
+            STORE(&pool.remaining, (unsigned long)(pool.n - 1));
             pthread_mutex_lock(&pool.lock);
-            while (LOAD(&pool.remaining) != 0) pthread_cond_wait(&pool.done, &pool.lock);
+            ADD(&pool.generation, 1);
+            pthread_cond_broadcast(&pool.wake);
             pthread_mutex_unlock(&pool.lock);
+            fn(ctx, 0, nparts);
+            {
+                int spins = 0;
+                while (LOAD(&pool.remaining) != 0 && spins < 100000) {
+                    ++spins;
+#if defined(__x86_64__) || defined(__i386__)
+                    __builtin_ia32_pause();
+#endif
+                }
+            }
+            if (LOAD(&pool.remaining) != 0) {
+                pthread_mutex_lock(&pool.lock);
+                while (LOAD(&pool.remaining) != 0) pthread_cond_wait(&pool.done, &pool.lock);
+                pthread_mutex_unlock(&pool.lock);
+            }
+            pthread_mutex_unlock(&pool.run_lock);
+            return;
         }
-        p = pool.nparts;
         pthread_mutex_unlock(&pool.run_lock);
-        return p;
     }
     /* Serial: the same parts, in order, in this thread. */
-    n = n < nparts_max ? n : nparts_max;
-    for (p = 0; p < n; ++p) fn(ctx, p, n);
-    return n;
+    for (p = 0; p < nparts; ++p) fn(ctx, p, nparts);
 }
 
 static void stop_workers(void) {
@@ -139,6 +140,7 @@ pylstm_status pylstm_set_num_threads(size_t n) {
     pthread_mutex_lock(&pool.run_lock);
     if (n != pool.n) {
         stop_workers();
+        pool.start_gen = LOAD(&pool.generation);
         for (i = 1; i < n; ++i) {
             if (pthread_create(&pool.threads[i], NULL, worker, (void *)(uintptr_t)i) != 0) {
                 pool.n = i; /* keep the threads that started */
@@ -156,10 +158,9 @@ pylstm_status pylstm_set_num_threads(size_t n) {
 
 size_t pylstm_pool_threads(void) { return 1; }
 
-size_t pylstm_pool_run(pylstm_job_fn fn, void *ctx, size_t nparts_max) {
-    (void)nparts_max;
-    fn(ctx, 0, 1);
-    return 1;
+void pylstm_pool_run(pylstm_job_fn fn, void *ctx, size_t nparts) {
+    size_t p;
+    for (p = 0; p < nparts; ++p) fn(ctx, p, nparts);
 }
 
 pylstm_status pylstm_set_num_threads(size_t n) {

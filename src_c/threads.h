@@ -1,8 +1,8 @@
 /* A small persistent thread pool for the compute loops. Internal.
  *
- * pylstm_pool_run(fn, ctx) runs fn(ctx, part, nparts) for every part in
- * 0..nparts-1, part 0 in the calling thread, and returns when all are done.
- * nparts is the pool's thread count, fixed while the call runs. Callers split
+ * pylstm_pool_run(fn, ctx, nparts) runs fn(ctx, part, nparts) for every part
+ * in 0..nparts-1, part 0 in the calling thread, and returns when all are done.
+ * Callers split
  * their work by part in a way that does not depend on nparts for any single
  * output element, so results are bit-identical for every thread count.
  *
@@ -16,8 +16,10 @@
 
 typedef void (*pylstm_job_fn)(void *ctx, size_t part, size_t nparts);
 
-/* Runs the job; returns the number of parts it was split into. */
-PYLSTM_INTERNAL size_t pylstm_pool_run(pylstm_job_fn fn, void *ctx, size_t nparts_max);
+/* Runs fn(ctx, part, nparts) for part = 0..nparts-1: in parallel when the
+ * pool has at least nparts threads and is free, else one after another in the
+ * caller. */
+PYLSTM_INTERNAL void pylstm_pool_run(pylstm_job_fn fn, void *ctx, size_t nparts);
 
 /* The number of threads parallel calls use (>= 1). */
 PYLSTM_INTERNAL size_t pylstm_pool_threads(void);

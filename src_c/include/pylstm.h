@@ -29,7 +29,10 @@
  *    memory comes from a caller-provided `work` buffer and the activations a
  *    training forward keeps for backward go into a caller-provided `reserve`
  *    buffer; the *_sizes_* functions say how many bytes each needs. Buffers
- *    need no particular alignment beyond that of their element type.
+ *    need no particular alignment beyond that of their element type. Work
+ *    sizes grow with the thread count (pylstm_set_num_threads) at the time of
+ *    the query; a call given less work than that uses fewer threads, down to
+ *    one, with identical results.
  *  - Every function returns a pylstm_status; PYLSTM_OK is 0. On error nothing
  *    the caller owns has been written, except where a function says otherwise.
  *  - Functions are thread-safe and reentrant: concurrent calls with distinct

@@ -9,7 +9,7 @@ mode=${1:-plain}
 cc=${CC:-cc}
 out=build/ctests-$mode
 mkdir -p "$out"
-flags=(-std=c99 -Wall -Wextra -pedantic -Werror -Isrc_c/include -Isrc_c)
+flags=(-std=c99 -pthread -Wall -Wextra -pedantic -Werror -Isrc_c/include -Isrc_c)
 case "$mode" in
   plain) flags+=(-O2) ;;
   sanitize) flags+=(-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined

@@ -1,0 +1,98 @@
+/* The thread pool through the public API: a model run with 1 and with 2
+ * threads gives bit-identical outputs and gradients, forward and backward,
+ * float32 and float64, and pylstm_set_num_threads checks its argument.
+ * Prints "N passed, N failed" last. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pylstm.h"
+
+static int passed, failed;
+
+static void check(int ok, const char *what) {
+    if (ok) {
+        ++passed;
+    } else {
+        ++failed;
+        printf("FAIL %s\n", what);
+    }
+}
+
+enum { T = 6, B = 20, I = 40, H = 80, P = 24, L = 2, D = 2, R = P, LD = L * D };
+
+#define DEFINE_RUN(REAL, SUFFIX)                                                                 \
+    static int run_##SUFFIX(REAL *out, size_t n_out) {                                          \
+        pylstm_model_desc d = {I, H, P, L, 1};                                                  \
+        pylstm_weights_##SUFFIX w[LD];                                                          \
+        pylstm_grads_##SUFFIX g[LD];                                                            \
+        static REAL params[LD][5][4 * H * (D * R > I ? D * R : I)];                            \
+        static REAL grads[LD][5][4 * H * (D * R > I ? D * R : I)];                             \
+        static REAL x[T * B * I], y[T * B * D * R], hn[LD * B * R], cn[LD * B * H];            \
+        static REAL dx[T * B * I], dh0[LD * B * R], dc0[LD * B * H];                            \
+        int64_t lengths[B];                                                                     \
+        pylstm_sizes s;                                                                         \
+        void *work, *reserve;                                                                   \
+        size_t k, e, n = 0;                                                                     \
+        unsigned seed = 12345;                                                                  \
+        for (e = 0; e < LD; ++e)                                                                \
+            for (k = 0; k < 5; ++k) {                                                           \
+                size_t j;                                                                       \
+                for (j = 0; j < sizeof params[e][k] / sizeof(REAL); ++j) {                      \
+                    seed = seed * 1103515245u + 12345u;                                         \
+                    params[e][k][j] = (REAL)((double)(seed >> 8) / 16777216.0 - 0.5) / 4;      \
+                }                                                                               \
+            }                                                                                   \
+        memset(grads, 0, sizeof grads);                                                         \
+        for (e = 0; e < LD; ++e) {                                                              \
+            w[e].W_ih = params[e][0], w[e].W_hh = params[e][1], w[e].b_ih = params[e][2];       \
+            w[e].b_hh = params[e][3], w[e].W_hr = params[e][4];                                 \
+            g[e].W_ih = grads[e][0], g[e].W_hh = grads[e][1], g[e].b_ih = grads[e][2];          \
+            g[e].b_hh = grads[e][3], g[e].W_hr = grads[e][4];                                   \
+        }                                                                                       \
+        for (k = 0; k < T * B * I; ++k) x[k] = (REAL)((k * 7919) % 1000) / 500 - 1;             \
+        for (k = 0; k < B; ++k) lengths[k] = (int64_t)(1 + k % T);                              \
+        if (pylstm_model_sizes_##SUFFIX(&d, T, B, &s) != PYLSTM_OK) return 0;                  \
+        work = malloc(s.work_backward > s.work_train ? s.work_backward : s.work_train);         \
+        reserve = malloc(s.reserve);                                                            \
+        if (!work || !reserve) return 0;                                                        \
+        if (pylstm_model_forward_train_##SUFFIX(&d, w, T, B, x, NULL, NULL, lengths, 0.3, 7,    \
+                                                y, hn, cn, reserve, s.reserve, work,            \
+                                                s.work_train) != PYLSTM_OK)                     \
+            return 0;                                                                           \
+        if (pylstm_model_backward_##SUFFIX(&d, w, T, B, x, lengths, reserve, s.reserve, y, hn,  \
+                                           cn, dx, dh0, dc0, g, work,                           \
+                                           s.work_backward) != PYLSTM_OK)                       \
+            return 0;                                                                           \
+        free(work);                                                                             \
+        free(reserve);                                                                          \
+        for (k = 0; k < sizeof y / sizeof(REAL) && n < n_out; ++k) out[n++] = y[k];             \
+        for (k = 0; k < sizeof dx / sizeof(REAL) && n < n_out; ++k) out[n++] = dx[k];           \
+        for (e = 0; e < LD; ++e)                                                                \
+            for (k = 0; k < 5; ++k) {                                                           \
+                size_t j;                                                                       \
+                for (j = 0; j < 4 * H * I && n < n_out; ++j) out[n++] = grads[e][k][j];         \
+            }                                                                                   \
+        return 1;                                                                               \
+    }
+
+DEFINE_RUN(float, f32)
+DEFINE_RUN(double, f64)
+
+#define N_OUT 200000
+
+int main(void) {
+    static float a32[N_OUT], b32[N_OUT];
+    static double a64[N_OUT], b64[N_OUT];
+    check(pylstm_set_num_threads(0) == PYLSTM_ERR_BAD_SIZE, "0 threads refused");
+    check(pylstm_set_num_threads(65) == PYLSTM_ERR_BAD_SIZE, "65 threads refused");
+    check(pylstm_set_num_threads(1) == PYLSTM_OK && pylstm_get_num_threads() == 1, "1 thread");
+    check(run_f32(a32, N_OUT) && run_f64(a64, N_OUT), "runs with 1 thread");
+    check(pylstm_set_num_threads(2) == PYLSTM_OK, "2 threads start");
+    check(run_f32(b32, N_OUT) && run_f64(b64, N_OUT), "runs with 2 threads");
+    check(memcmp(a32, b32, sizeof a32) == 0, "f32 identical for 1 and 2 threads");
+    check(memcmp(a64, b64, sizeof a64) == 0, "f64 identical for 1 and 2 threads");
+    check(pylstm_set_num_threads(1) == PYLSTM_OK, "back to 1 thread (workers joined)");
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed != 0;
+}

@@ -1,0 +1,48 @@
+"""Thread count: results are bit-identical for 1 and 2 threads, on shapes big
+enough for the core to split its products and gate loops between threads."""
+import numpy as np
+import pytest
+
+import pylstm
+
+
+@pytest.fixture
+def restore_threads():
+    n = pylstm.get_num_threads()
+    yield
+    pylstm.set_num_threads(n)
+
+
+def run(model, x, lengths):
+    y, (h, c), cache = model.forward_train(x, lengths=lengths)
+    model.zero_grad()
+    dx, (dh, dc) = model.backward(cache, np.cos(y), np.sin(h), np.cos(c))
+    return [y, h, c, dx, dh, dc] + [g.copy() for g in model.grads.values()]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kw", [dict(), dict(num_layers=2, bidirectional=True, proj_size=40)])
+def test_results_are_identical_for_any_thread_count(restore_threads, dtype, kw):
+    rng = np.random.default_rng(0)
+    model = pylstm.LSTM(50, 96, dtype=dtype, seed=0, **kw)
+    x = rng.standard_normal((7, 24, 50)).astype(dtype)
+    lengths = rng.integers(1, 8, size=24)
+    pylstm.set_num_threads(1)
+    one = run(model, x, lengths)
+    inf1 = model(x, lengths=lengths)[0]
+    pylstm.set_num_threads(2)
+    two = run(model, x, lengths)
+    inf2 = model(x, lengths=lengths)[0]
+    for a, b in zip(one, two):
+        assert np.array_equal(a, b)
+    assert np.array_equal(inf1, inf2)
+
+
+def test_set_num_threads_checks_its_argument(restore_threads):
+    with pytest.raises(ValueError, match="n: expected 1..64"):
+        pylstm.set_num_threads(0)
+    with pytest.raises(TypeError, match="n: expected an integer"):
+        pylstm.set_num_threads(1.5)
+    pylstm.set_num_threads(2)
+    assert pylstm.get_num_threads() == 2
+    assert pylstm.gemm_kernel() in ("avx512", "avx2", "neon", "ref")
