@@ -1,10 +1,10 @@
 /* Generic body of the fused per-step gate loops, included by act.c once per
- * (element type, math, ISA) with these macros set:
- *   REAL, NAME(x) (the function name), SIGMOID(x), TANH(x), TARGET (an ISA
+ * (element type, ISA) with these macros set:
+ *   REAL, NAME(x) (the function name), VSIGMOID(n, x, y) and VTANH(n, x, y)
+ *   (y[k] = f(x[k]) over n contiguous values; y may equal x), TARGET (an ISA
  *   target attribute or nothing).
- * The loops run along contiguous rows of H values with no branches the
- * compiler cannot turn into selects, so they vectorise at whatever ISA TARGET
- * allows. */
+ * Nonlinearities run as passes over contiguous stretches of one row (in L1),
+ * the remaining arithmetic as plain loops the compiler vectorises. */
 
 /* Forward, for hidden units j0 <= j < j1 of every row: gates (B, 4H) holds the
  * pre-activations of i, f, g, o on entry and their values on exit;
@@ -13,6 +13,7 @@
 TARGET void NAME(gates_fwd)(size_t B, size_t H, size_t j0, size_t j1, size_t t,
                             const int64_t *lengths, REAL *gates, const REAL *c_prev, REAL *c_cur,
                             REAL *m) {
+    const size_t n = j1 - j0;
     size_t b, j;
     for (b = 0; b < B; ++b) {
         REAL *gi = gates + b * 4 * H, *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H;
@@ -25,17 +26,13 @@ TARGET void NAME(gates_fwd)(size_t B, size_t H, size_t j0, size_t j1, size_t t,
             }
             continue;
         }
-        for (j = j0; j < j1; ++j) {
-            const REAL i = SIGMOID(gi[j]), f = SIGMOID(gf[j]), g = TANH(gg[j]),
-                       o = SIGMOID(go[j]);
-            const REAL c = f * cp[j] + i * g;
-            gi[j] = i;
-            gf[j] = f;
-            gg[j] = g;
-            go[j] = o;
-            cc[j] = c;
-            mb[j] = o * TANH(c);
-        }
+        VSIGMOID(n, gi + j0, gi + j0);
+        VSIGMOID(n, gf + j0, gf + j0);
+        VTANH(n, gg + j0, gg + j0);
+        VSIGMOID(n, go + j0, go + j0);
+        for (j = j0; j < j1; ++j) cc[j] = gf[j] * cp[j] + gi[j] * gg[j];
+        VTANH(n, cc + j0, mb + j0);
+        for (j = j0; j < j1; ++j) mb[j] *= go[j];
     }
 }
 
@@ -46,6 +43,7 @@ TARGET void NAME(gates_fwd)(size_t B, size_t H, size_t j0, size_t j1, size_t t,
 TARGET void NAME(gates_bwd)(size_t B, size_t H, size_t j0, size_t j1, size_t t,
                             const int64_t *lengths, const REAL *gates, const REAL *c_prev,
                             const REAL *c_cur, const REAL *dm, REAL *dc, REAL *dgates) {
+    const size_t n = j1 - j0;
     size_t b, j;
     for (b = 0; b < B; ++b) {
         const REAL *gi = gates + b * 4 * H, *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H;
@@ -56,9 +54,11 @@ TARGET void NAME(gates_bwd)(size_t B, size_t H, size_t j0, size_t j1, size_t t,
             for (j = j0; j < j1; ++j) di[j] = df[j] = dg[j] = dout[j] = 0;
             continue;
         }
+        /* tanh(c_t), parked in the o slot of dgates until it is overwritten */
+        VTANH(n, cc + j0, dout + j0);
         for (j = j0; j < j1; ++j) {
             const REAL i = gi[j], f = gf[j], gv = gg[j], o = go[j];
-            const REAL tc = TANH(cc[j]);
+            const REAL tc = dout[j];
             const REAL dct = dcb[j] + dmb[j] * o * (1 - tc * tc);
             /* Through sigmoid (s(1-s)) and tanh (1-g^2). */
             di[j] = dct * gv * i * (1 - i);
