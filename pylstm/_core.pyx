@@ -375,4 +375,87 @@ def cell_backward(bint f64, size_t I, size_t H, size_t B, tuple weights, tuple g
     check(st, "LSTMCell backward")
 
 
+
+cdef class Stepper:
+    """One time step of a unidirectional model with weights packed once.
+
+    Holds the packed weights, the state h (L, B, R) and c (L, B, H), the output
+    y (B, R) and the work buffer, so a step allocates nothing: step(x) updates
+    the state in place and returns y, the same array every time."""
+    cdef pylstm_model_desc d
+    cdef bint f64
+    cdef int tn
+    cdef size_t B
+    cdef object packed, work
+    cdef size_t packed_size, work_size
+    cdef readonly object h, c, y
+    cdef char *ph
+    cdef char *pc
+    cdef char *py
+    cdef void *ppk
+    cdef void *pw
+
+    def __init__(self, bint f64, size_t I, size_t H, size_t P, size_t L, list weights, size_t B):
+        import numpy as np
+        cdef pylstm_status st
+        cdef size_t R = P if P else H
+        self.d = model_desc(I, H, P, L, False)
+        self.f64 = f64
+        self.tn = cnp.NPY_FLOAT64 if f64 else cnp.NPY_FLOAT32
+        self.B = B
+        if f64:
+            st = pylstm_stream_sizes_f64(&self.d, B, &self.packed_size, &self.work_size)
+        else:
+            st = pylstm_stream_sizes_f32(&self.d, B, &self.packed_size, &self.work_size)
+        check(st, "stream sizes")
+        dt = np.float64 if f64 else np.float32
+        self.packed = np.empty(self.packed_size, np.uint8)
+        self.work = np.empty(self.work_size, np.uint8)
+        self.h = np.zeros((L, B, R), dt)
+        self.c = np.zeros((L, B, H), dt)
+        self.y = np.zeros((B, R), dt)
+        self.ph = <char *>cnp.PyArray_DATA(<cnp.ndarray>self.h)
+        self.pc = <char *>cnp.PyArray_DATA(<cnp.ndarray>self.c)
+        self.py = <char *>cnp.PyArray_DATA(<cnp.ndarray>self.y)
+        self.ppk = cnp.PyArray_DATA(<cnp.ndarray>self.packed)
+        self.pw = cnp.PyArray_DATA(<cnp.ndarray>self.work)
+        self.pack(weights)
+
+    def pack(self, list weights):
+        """Packs the weights (again): call after changing the model's parameters."""
+        cdef _Params p = make_params(self.f64, self.d.input_size, self.d.hidden_size,
+                                     self.d.proj_size, self.d.num_layers, False, weights, None)
+        cdef pylstm_status st
+        with nogil:
+            if self.f64:
+                st = pylstm_stream_pack_f64(&self.d, <pylstm_weights_f64 *>p.w, self.ppk,
+                                            self.packed_size)
+            else:
+                st = pylstm_stream_pack_f32(&self.d, <pylstm_weights_f32 *>p.w, self.ppk,
+                                            self.packed_size)
+        check(st, "stream pack")
+
+    def step(self, x):
+        """x: C-contiguous array of B*I values of the model dtype (checked)."""
+        cdef cnp.ndarray arr
+        cdef void *px
+        cdef pylstm_status st
+        if (type(x) is not cnp.ndarray or cnp.PyArray_TYPE(<cnp.ndarray>x) != self.tn
+                or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x)
+                or <size_t>cnp.PyArray_SIZE(<cnp.ndarray>x) != self.B * self.d.input_size):
+            return None  # the Python layer converts and checks, then calls again
+        arr = <cnp.ndarray>x
+        px = cnp.PyArray_DATA(arr)
+        with nogil:
+            if self.f64:
+                st = pylstm_stream_step_f64(&self.d, self.ppk, self.packed_size, self.B,
+                                            <double *>px, <double *>self.ph, <double *>self.pc,
+                                            <double *>self.py, self.pw, self.work_size)
+            else:
+                st = pylstm_stream_step_f32(&self.d, self.ppk, self.packed_size, self.B,
+                                            <float *>px, <float *>self.ph, <float *>self.pc,
+                                            <float *>self.py, self.pw, self.work_size)
+        check(st, "stream step")
+        return self.y
+
 include "_safetensors.pxi"

@@ -17,6 +17,31 @@ class _Cache:
                  "out_shape")
 
 
+class _WorkPool:
+    """Scratch buffers reused across calls, so large calls do not pay for fresh
+    pages every time. Safe under threads: a buffer is taken out of the list
+    (list.pop is atomic under the GIL) while the core uses it."""
+
+    __slots__ = ("free",)
+
+    def __init__(self):
+        self.free = []
+
+    def take(self, nbytes):
+        try:
+            buf = self.free.pop()
+        except IndexError:
+            return np.empty(nbytes, np.uint8)
+        return buf if buf.nbytes >= nbytes else np.empty(nbytes, np.uint8)
+
+    def give(self, buf):
+        if len(self.free) < 2:
+            self.free.append(buf)
+
+    def __reduce__(self):  # pickles and copies start with no buffers
+        return (_WorkPool, ())
+
+
 class LSTM:
     """A multi-layer LSTM with the constructor, names and results of torch.nn.LSTM.
 
@@ -98,6 +123,7 @@ class LSTM:
                 elif name.startswith("bias_hh"):
                     p[H:2 * H] = 0
         self.grads = {name: np.zeros_like(p) for name, p in self._params.items()}
+        self._work = _WorkPool()
 
     # ---- parameters -------------------------------------------------------
 
@@ -250,9 +276,12 @@ class LSTM:
         T, B, _ = x.shape
         y, h_n, c_n = self._outputs(T, B)
         f64, I, H, P, L, bidir = self._dims()
-        work = np.empty(_core.model_sizes(f64, I, H, P, L, bidir, T, B)[0], np.uint8)
-        _core.model_forward(f64, I, H, P, L, bidir, self._groups(self._params), T, B, x, h0, c0,
-                            lengths, y, h_n, c_n, work)
+        work = self._work.take(_core.model_sizes(f64, I, H, P, L, bidir, T, B)[0])
+        try:
+            _core.model_forward(f64, I, H, P, L, bidir, self._groups(self._params), T, B, x, h0,
+                                c0, lengths, y, h_n, c_n, work)
+        finally:
+            self._work.give(work)
         return self._user_layout(y, h_n, c_n, unbatched)
 
     forward = __call__
@@ -272,9 +301,12 @@ class LSTM:
         _, work_size, reserve_size, _ = _core.model_sizes(f64, I, H, P, L, bidir, T, B)
         reserve = np.empty(reserve_size, np.uint8)
         seed = int(self._rng.integers(0, 2**63)) if self.dropout > 0 else 0
-        _core.model_forward(f64, I, H, P, L, bidir, self._groups(self._params), T, B, x, h0, c0,
-                            lengths, y, h_n, c_n, np.empty(work_size, np.uint8), reserve,
-                            self.dropout, seed)
+        work = self._work.take(work_size)
+        try:
+            _core.model_forward(f64, I, H, P, L, bidir, self._groups(self._params), T, B, x, h0,
+                                c0, lengths, y, h_n, c_n, work, reserve, self.dropout, seed)
+        finally:
+            self._work.give(work)
         cache = _Cache()
         cache.owner, cache.x, cache.lengths, cache.reserve = self, x, lengths, reserve
         cache.T, cache.B, cache.unbatched, cache.batch_first = T, B, unbatched, self.batch_first
@@ -324,15 +356,27 @@ class LSTM:
         dh0 = np.empty((LD, B, R), self.dtype)
         dc0 = np.empty((LD, B, H), self.dtype)
         f64, I, H, P, L, bidir = self._dims()
-        work = np.empty(_core.model_sizes(f64, I, H, P, L, bidir, T, B)[3], np.uint8)
-        _core.model_backward(f64, I, H, P, L, bidir, self._groups(self._params),
-                             self._groups(self.grads), T, B, cache.x, cache.lengths,
-                             cache.reserve, dy, states[0], states[1], dx, dh0, dc0, work)
+        work = self._work.take(_core.model_sizes(f64, I, H, P, L, bidir, T, B)[3])
+        try:
+            _core.model_backward(f64, I, H, P, L, bidir, self._groups(self._params),
+                                 self._groups(self.grads), T, B, cache.x, cache.lengths,
+                                 cache.reserve, dy, states[0], states[1], dx, dh0, dc0, work)
+        finally:
+            self._work.give(work)
         if cache.unbatched:
             return dx[:, 0, :], (dh0[:, 0, :], dc0[:, 0, :])
         if cache.batch_first:
             dx = np.ascontiguousarray(dx.transpose(1, 0, 2))
         return dx, (dh0, dc0)
+
+    def stream(self, batch=None):
+        """A pylstm.stream.Stream: one step per call with weights packed once.
+
+        For real-time inference; see Stream. batch=None steps one unbatched
+        sequence."""
+        from .stream import Stream
+
+        return Stream(self, batch)
 
     def gates(self, x, hx=None, *, lengths=None):
         """The activations inside every layer direction for input x.

@@ -285,19 +285,19 @@ static int act_isa(void) {
 }
 
 void pylstm_gates_fwd_f32(size_t B, size_t H, size_t j0, size_t j1, size_t t,
-                          const int64_t *lengths, float *gates, const float *c_prev,
-                          float *c_cur, float *m) {
+                          const int64_t *lengths, const float *bias, float *gates,
+                          const float *c_prev, float *c_cur, float *m) {
     switch (act_isa()) {
 #if PYLSTM_GEMM_HAVE_X86
     case PYLSTM_KERNEL_AVX512:
-        gates_fwd_f32_avx512(B, H, j0, j1, t, lengths, gates, c_prev, c_cur, m);
+        gates_fwd_f32_avx512(B, H, j0, j1, t, lengths, bias, gates, c_prev, c_cur, m);
         return;
     case PYLSTM_KERNEL_AVX2:
-        gates_fwd_f32_avx2(B, H, j0, j1, t, lengths, gates, c_prev, c_cur, m);
+        gates_fwd_f32_avx2(B, H, j0, j1, t, lengths, bias, gates, c_prev, c_cur, m);
         return;
 #endif
     default:
-        gates_fwd_f32_base(B, H, j0, j1, t, lengths, gates, c_prev, c_cur, m);
+        gates_fwd_f32_base(B, H, j0, j1, t, lengths, bias, gates, c_prev, c_cur, m);
     }
 }
 

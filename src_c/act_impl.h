@@ -7,12 +7,13 @@
  * the remaining arithmetic as plain loops the compiler vectorises. */
 
 /* Forward, for hidden units j0 <= j < j1 of every row: gates (B, 4H) holds the
- * pre-activations of i, f, g, o on entry and their values on exit;
+ * pre-activations of i, f, g, o (less the bias (4H), added here while the row
+ * is in L1; NULL for none) on entry and their values on exit;
  * c_cur = f * c_prev + i * g; m = o * tanh(c_cur). Padding rows
  * (t >= lengths[b]) carry c_prev over and set m to 0. */
 TARGET void NAME(gates_fwd)(size_t B, size_t H, size_t j0, size_t j1, size_t t,
-                            const int64_t *lengths, REAL *gates, const REAL *c_prev, REAL *c_cur,
-                            REAL *m) {
+                            const int64_t *lengths, const REAL *bias, REAL *gates,
+                            const REAL *c_prev, REAL *c_cur, REAL *m) {
     const size_t n = j1 - j0;
     size_t b, j;
     for (b = 0; b < B; ++b) {
@@ -25,6 +26,14 @@ TARGET void NAME(gates_fwd)(size_t B, size_t H, size_t j0, size_t j1, size_t t,
                 mb[j] = 0;
             }
             continue;
+        }
+        if (bias) {
+            size_t k;
+            for (k = 0; k < 4; ++k) {
+                REAL *row = gi + k * H;
+                const REAL *bk = bias + k * H;
+                for (j = j0; j < j1; ++j) row[j] += bk[j];
+            }
         }
         VSIGMOID(n, gi + j0, gi + j0);
         VSIGMOID(n, gf + j0, gf + j0);

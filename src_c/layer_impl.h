@@ -84,7 +84,7 @@ typedef struct {
     const pylstm_layer_plan *p;
     size_t t;
     const int64_t *lengths;
-    const REAL *h_prev, *c_prev;
+    const REAL *h_prev, *c_prev, *bias;
     REAL *gates, *c_cur, *h_cur, *m, *y;
     size_t ldy;
     const unsigned char *pk_hh; /* nparts * 4 packed slices of W_hh^T */
@@ -122,7 +122,8 @@ static void FN(step_job_)(void *vctx, size_t part, size_t nparts) {
     for (k = 0; k < 4; ++k)
         GEMM_PACKED(0, B, j1 - j0, R, c->h_prev, R, c->pk_hh + (part * 4 + k) * c->pk_stride, 1,
                     c->gates + k * H + j0, G4, c->gemm_work + part * p->gemm_stride);
-    FN(pylstm_gates_fwd_)(B, H, j0, j1, c->t, c->lengths, c->gates, c->c_prev, c->c_cur, c->m);
+    FN(pylstm_gates_fwd_)(B, H, j0, j1, c->t, c->lengths, c->bias, c->gates, c->c_prev,
+                          c->c_cur, c->m);
     if (p->P) return;
     /* m is h_t itself (written into its slot); copy to y, or on padding rows
      * carry h_{t-1} and output zero. */
@@ -170,15 +171,10 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w, int rev
         pk_hh = work + p->wf_pk_hh, pk_hr = work + p->wf_pk_hr, gemm_work = work + p->wf_gemm;
     }
 
-    /* Input projection of every step at once, plus both biases. */
+    /* Input projection of every step at once; the biases are added step by
+     * step in the gate loop, while each row is in L1. */
     FN(par_gemm_)(p, gemm_work, 0, 1, T * B, G4, I, x, ldx, w->W_ih, I, 0, gates_all, G4);
-    if (w->b_ih || w->b_hh) {
-        FN(bias_sum_)(w, G4, bias);
-        for (s = 0; s < T * B; ++s) {
-            REAL *row = gates_all + s * G4;
-            for (j = 0; j < G4; ++j) row[j] += bias[j];
-        }
-    }
+    if (w->b_ih || w->b_hh) FN(bias_sum_)(w, G4, bias);
     /* The recurrent weights are packed once per call, not once per step. */
     sc.pk_stride = FN(pack_hh_slices_)(p, w, step_parts, pk_hh);
     if (P) PACK_B(1, P, H, w->W_hr, H, pk_hr);
@@ -191,6 +187,7 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w, int rev
     }
 
     sc.p = p, sc.lengths = lengths, sc.y = y, sc.ldy = ldy, sc.pk_hh = pk_hh;
+    sc.bias = (w->b_ih || w->b_hh) ? bias : NULL;
     sc.gemm_work = gemm_work;
     for (s = 0; s < T; ++s) {
         const size_t t = reverse ? T - 1 - s : s;

@@ -63,8 +63,8 @@ static void *worker(void *arg) {
     for (;;) {
         unsigned long gen;
         int spins = 0;
-        /* spin ~tens of microseconds, then sleep */
-        while ((gen = LOAD(&pool.generation)) == seen && !LOAD(&pool.quit) && spins < 20000) {
+        /* spin a few tens of microseconds (pause is ~10-60 cycles), then sleep */
+        while ((gen = LOAD(&pool.generation)) == seen && !LOAD(&pool.quit) && spins < 4000) {
             ++spins;
 #if defined(__x86_64__) || defined(__i386__)
             __builtin_ia32_pause();

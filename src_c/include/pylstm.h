@@ -556,6 +556,77 @@ PYLSTM_API size_t pylstm_get_num_threads(void);
  * every kernel can be tested on one machine. Static string. */
 PYLSTM_API const char *pylstm_gemm_kernel(void);
 
+/* ---------------------------------------------------------------------------
+ * Streaming: one time step of a unidirectional model from packed weights
+ *
+ * For real-time inference (audio, control, sensors) that feeds one x_t at a
+ * time. pylstm_stream_pack_* copies every layer's W_ih^T, W_hh^T and W_hr^T
+ * into the matrix-product kernel's packed layout and b_ih + b_hh into one bias
+ * per layer, once; each pylstm_stream_step_* then only multiplies and applies
+ * the gates: no packing, no allocation, no threads woken (a step runs in the
+ * calling thread). A step's results are those of pylstm_model_forward_* with
+ * T = 1 and h0 = h, c0 = c, bit for bit on the same machine, so T steps equal
+ * one forward over T steps to rounding (that call multiplies all T inputs by
+ * W_ih at once, which can sum in another order).
+ *
+ * desc   as for the model; bidirectional must be 0 (the reverse direction of a
+ *        step needs the steps after it): PYLSTM_ERR_BAD_ARGUMENT otherwise.
+ * packed caller memory of packed_bytes (from pylstm_stream_sizes_*), element
+ *        alignment only. It holds a header recording desc, the element type
+ *        and the address alignment it was packed at, then the packed weights;
+ *        it does not point to the weights, which are not read again by steps
+ *        (re-pack after changing them). The packed layout depends on where the
+ *        buffer starts modulo 64: copying it to an address with another
+ *        alignment makes steps return PYLSTM_ERR_BAD_ARGUMENT (pack again
+ *        there). Packed buffers are process-local, not a file format. Steps
+ *        only read it, so concurrent steps (of several streams) may share one.
+ * x      (B, I): x_t
+ * h      (num_layers, B, R): h_{t-1} of every layer in, h_t out
+ * c      (num_layers, B, H): c_{t-1} in, c_t out
+ * y      (B, R): the last layer's h_t (a copy of its entry in h)
+ *        x, h, c and y must not overlap.
+ * ------------------------------------------------------------------------- */
+
+/* Bytes of the packed buffer (independent of B) and of the work a step with
+ * batch B needs, into *packed_bytes and *work_bytes. Returns
+ * PYLSTM_ERR_NULL_POINTER, PYLSTM_ERR_BAD_SIZE (a size < 1, proj_size >=
+ * hidden_size), PYLSTM_ERR_BAD_ARGUMENT (bidirectional) or
+ * PYLSTM_ERR_OVERFLOW. */
+PYLSTM_API pylstm_status pylstm_stream_sizes_f32(const pylstm_model_desc *desc, size_t B,
+                                                 size_t *packed_bytes, size_t *work_bytes);
+PYLSTM_API pylstm_status pylstm_stream_sizes_f64(const pylstm_model_desc *desc, size_t B,
+                                                 size_t *packed_bytes, size_t *work_bytes);
+
+/* Packs the num_layers entries of w (layer l's parameters at w[l], as for the
+ * model) into packed (packed_size >= packed_bytes). Returns
+ * PYLSTM_ERR_NULL_POINTER (also a missing W_ih, W_hh, or W_hr when P > 0),
+ * PYLSTM_ERR_BAD_SIZE, PYLSTM_ERR_BAD_ARGUMENT (bidirectional, or W_hr given
+ * with P == 0), PYLSTM_ERR_OVERFLOW or PYLSTM_ERR_WORK_TOO_SMALL (packed_size
+ * too small); on error packed is untouched. */
+PYLSTM_API pylstm_status pylstm_stream_pack_f32(const pylstm_model_desc *desc,
+                                                const pylstm_weights_f32 *w, void *packed,
+                                                size_t packed_size);
+PYLSTM_API pylstm_status pylstm_stream_pack_f64(const pylstm_model_desc *desc,
+                                                const pylstm_weights_f64 *w, void *packed,
+                                                size_t packed_size);
+
+/* One step t for every layer, bottom up (layer l > 0 reads layer l-1's h_t):
+ * the equations at the top of this file, then y = h_t of the last layer.
+ * work: work_bytes for this B (work_size at least that). Returns
+ * PYLSTM_ERR_NULL_POINTER, PYLSTM_ERR_BAD_SIZE, PYLSTM_ERR_OVERFLOW,
+ * PYLSTM_ERR_BAD_ARGUMENT (bidirectional, or packed not made by
+ * pylstm_stream_pack_* of the same type for this desc, or moved, see above)
+ * or PYLSTM_ERR_WORK_TOO_SMALL (packed_size below packed_bytes or work_size
+ * below work_bytes). */
+PYLSTM_API pylstm_status pylstm_stream_step_f32(const pylstm_model_desc *desc,
+                                                const void *packed, size_t packed_size,
+                                                size_t B, const float *x, float *h, float *c,
+                                                float *y, void *work, size_t work_size);
+PYLSTM_API pylstm_status pylstm_stream_step_f64(const pylstm_model_desc *desc,
+                                                const void *packed, size_t packed_size,
+                                                size_t B, const double *x, double *h, double *c,
+                                                double *y, void *work, size_t work_size);
+
 #ifdef __cplusplus
 }
 #endif

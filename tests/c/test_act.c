@@ -96,7 +96,7 @@ static void test_kernel(const char *kernel) {
                 ref_c[b * H + j] = f * c_prev[b * H + j] + i * gg;
                 ref_m[b * H + j] = o * tanh(ref_c[b * H + j]);
             }
-        pylstm_gates_fwd_f32(B, H, 0, H, 2, lengths, gates, c_prev, c_cur, m);
+        pylstm_gates_fwd_f32(B, H, 0, H, 2, lengths, NULL, gates, c_prev, c_cur, m);
         for (b = 0; b < B; ++b)
             for (j = 0; j < H; ++j) {
                 if (b == 1) { /* padding row: state carried, output 0 */
