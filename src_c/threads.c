@@ -1,5 +1,5 @@
-/* The persistent thread pool (threads.h), on POSIX threads. Platforms without
- * them (and, for now, Windows) get a pool of one thread: every job runs in the
+/* The persistent thread pool (threads.h), on POSIX threads or Win32 threads.
+ * Platforms with neither get a pool of one thread: every job runs in the
  * caller, with the same results.
  *
  * Workers spin briefly on a generation counter before sleeping on a condition
@@ -22,102 +22,170 @@ void pylstm_split(size_t count, size_t grain, size_t part, size_t nparts, size_t
     *hi = (first + n) * grain < count ? (first + n) * grain : count;
 }
 
-#if defined(__unix__) || defined(__APPLE__)
-#define PYLSTM_HAVE_PTHREADS 1
+/* ---- a thin platform layer: mutex, condition variable, thread, atomics ---- */
+
+#if defined(_WIN32)
+#define PYLSTM_THREADS_WIN32 1
+#include <windows.h>
+typedef SRWLOCK plx_mutex;
+typedef CONDITION_VARIABLE plx_cond;
+typedef HANDLE plx_thread;
+typedef volatile LONG plx_atomic;
+#define PLX_MUTEX_INIT SRWLOCK_INIT
+#define PLX_COND_INIT CONDITION_VARIABLE_INIT
+#define plx_lock(m) AcquireSRWLockExclusive(m)
+#define plx_unlock(m) ReleaseSRWLockExclusive(m)
+#define plx_trylock(m) (TryAcquireSRWLockExclusive(m) != 0)
+#define plx_wait(c, m) SleepConditionVariableSRW((c), (m), INFINITE, 0)
+#define plx_broadcast(c) WakeAllConditionVariable(c)
+#define plx_signal(c) WakeConditionVariable(c)
+#define plx_pause() YieldProcessor()
+/* Interlocked operations are full barriers. */
+#define LOAD(p) InterlockedCompareExchange((p), 0, 0)
+#define STORE(p, v) ((void)InterlockedExchange((p), (LONG)(v)))
+#define ADD(p, v) (InterlockedExchangeAdd((p), (LONG)(v)) + (LONG)(v))
+#elif (defined(__unix__) || defined(__APPLE__)) && (defined(__GNUC__) || defined(__clang__))
+#define PYLSTM_THREADS_POSIX 1
 #include <pthread.h>
-#include <sched.h>
+typedef pthread_mutex_t plx_mutex;
+typedef pthread_cond_t plx_cond;
+typedef pthread_t plx_thread;
+typedef long plx_atomic;
+#define PLX_MUTEX_INIT PTHREAD_MUTEX_INITIALIZER
+#define PLX_COND_INIT PTHREAD_COND_INITIALIZER
+#define plx_lock(m) pthread_mutex_lock(m)
+#define plx_unlock(m) pthread_mutex_unlock(m)
+#define plx_trylock(m) (pthread_mutex_trylock(m) == 0)
+#define plx_wait(c, m) pthread_cond_wait((c), (m))
+#define plx_broadcast(c) pthread_cond_broadcast(c)
+#define plx_signal(c) pthread_cond_signal(c)
+#if defined(__x86_64__) || defined(__i386__)
+#define plx_pause() __builtin_ia32_pause()
+#else
+#define plx_pause() ((void)0)
 #endif
-
-#if defined(PYLSTM_HAVE_PTHREADS) && (defined(__GNUC__) || defined(__clang__))
-
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define ADD(p, v) __atomic_add_fetch((p), (v), __ATOMIC_ACQ_REL)
+#endif
+
+#if defined(PYLSTM_THREADS_WIN32) || defined(PYLSTM_THREADS_POSIX)
 
 typedef struct {
-    pthread_mutex_t lock;      /* guards sleeping and the condition variables */
-    pthread_cond_t wake;       /* a new generation or quit */
-    pthread_cond_t done;       /* the last worker finished */
-    pthread_mutex_t run_lock;  /* one parallel job at a time */
-    pthread_t threads[PYLSTM_MAX_THREADS];
-    size_t n;                  /* threads including the caller */
-    unsigned long generation;  /* bumped for each job */
-    unsigned long start_gen;   /* generation when the workers were created */
-    unsigned long remaining;   /* workers still running the current job */
-    int quit;
+    plx_mutex lock;        /* guards sleeping and the condition variables */
+    plx_cond wake;         /* a new generation or quit */
+    plx_cond done;         /* the last worker finished */
+    plx_mutex run_lock;    /* one parallel job at a time */
+    plx_thread threads[PYLSTM_MAX_THREADS];
+    size_t n;              /* threads including the caller */
+    plx_atomic generation; /* bumped for each job */
+    long start_gen;        /* generation when the workers were created */
+    plx_atomic remaining;  /* workers still running the current job */
+    plx_atomic quit;
     pylstm_job_fn fn;
     void *ctx;
     size_t nparts;
 } pylstm_pool;
 
-static pylstm_pool pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-                           PTHREAD_COND_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+static pylstm_pool pool = {PLX_MUTEX_INIT, PLX_COND_INIT, PLX_COND_INIT, PLX_MUTEX_INIT,
                            {0}, 1, 0, 0, 0, 0, NULL, NULL, 1};
 
-static void *worker(void *arg) {
-    const size_t index = (size_t)(uintptr_t)arg;
+static void worker_loop(size_t index) {
     /* Not the current generation: a job may have started before this thread
-     * ran, and it must take part in it. start_gen was written before
-     * pthread_create, which orders it before this read. */
-    unsigned long seen = pool.start_gen;
+     * ran, and it must take part in it. start_gen was written before the
+     * thread was created, which orders it before this read. */
+    long seen = pool.start_gen;
     for (;;) {
-        unsigned long gen;
+        long gen;
         int spins = 0;
         /* spin a few tens of microseconds (pause is ~10-60 cycles), then sleep */
         while ((gen = LOAD(&pool.generation)) == seen && !LOAD(&pool.quit) && spins < 4000) {
             ++spins;
-#if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
-#endif
+            plx_pause();
         }
         if (gen == seen && !LOAD(&pool.quit)) {
-            pthread_mutex_lock(&pool.lock);
+            plx_lock(&pool.lock);
             while ((gen = LOAD(&pool.generation)) == seen && !LOAD(&pool.quit))
-                pthread_cond_wait(&pool.wake, &pool.lock);
-            pthread_mutex_unlock(&pool.lock);
+                plx_wait(&pool.wake, &pool.lock);
+            plx_unlock(&pool.lock);
         }
-        if (LOAD(&pool.quit)) return NULL;
+        if (LOAD(&pool.quit)) return;
         seen = gen;
         if (index < pool.nparts) pool.fn(pool.ctx, index, pool.nparts);
-        if (ADD(&pool.remaining, (unsigned long)-1) == 0) {
-            pthread_mutex_lock(&pool.lock);
-            pthread_cond_signal(&pool.done);
-            pthread_mutex_unlock(&pool.lock);
+        if (ADD(&pool.remaining, -1) == 0) {
+            plx_lock(&pool.lock);
+            plx_signal(&pool.done);
+            plx_unlock(&pool.lock);
         }
     }
 }
 
-size_t pylstm_pool_threads(void) { return LOAD(&pool.n); }
+#if defined(PYLSTM_THREADS_WIN32)
+#if defined(__MINGW32__)
+#include <float.h>
+#endif
+static DWORD WINAPI worker(LPVOID arg) {
+#if defined(__MINGW32__)
+    /* MinGW's libm uses the x87 unit, whose precision setting a new Win32
+     * thread does not inherit from the main thread (set by the CRT at start):
+     * without this, float64 tanh/exp differ in the last bit between threads
+     * and results would depend on the thread count. */
+    _fpreset();
+#endif
+    worker_loop((size_t)(uintptr_t)arg);
+    return 0;
+}
+static int start_thread(plx_thread *t, size_t index) {
+    *t = CreateThread(NULL, 0, worker, (LPVOID)(uintptr_t)index, 0, NULL);
+    return *t != NULL;
+}
+static void join_thread(plx_thread t) {
+    WaitForSingleObject(t, INFINITE);
+    CloseHandle(t);
+}
+#else
+static void *worker(void *arg) {
+    worker_loop((size_t)(uintptr_t)arg);
+    return NULL;
+}
+static int start_thread(plx_thread *t, size_t index) {
+    return pthread_create(t, NULL, worker, (void *)(uintptr_t)index) == 0;
+}
+static void join_thread(plx_thread t) { pthread_join(t, NULL); }
+#endif
+
+size_t pylstm_pool_threads(void) {
+    /* n only changes under run_lock in pylstm_set_num_threads, called at setup */
+    return pool.n;
+}
 
 void pylstm_pool_run(pylstm_job_fn fn, void *ctx, size_t nparts) {
     size_t p;
-    if (nparts > 1 && nparts <= LOAD(&pool.n) && pthread_mutex_trylock(&pool.run_lock) == 0) {
+    if (nparts > 1 && nparts <= pool.n && plx_trylock(&pool.run_lock)) {
         if (nparts <= pool.n) {
             pool.fn = fn, pool.ctx = ctx, pool.nparts = nparts;
-            STORE(&pool.remaining, (unsigned long)(pool.n - 1));
-            pthread_mutex_lock(&pool.lock);
-            ADD(&pool.generation, 1);
-            pthread_cond_broadcast(&pool.wake);
-            pthread_mutex_unlock(&pool.lock);
+            STORE(&pool.remaining, (long)(pool.n - 1));
+            plx_lock(&pool.lock);
+            (void)ADD(&pool.generation, 1);
+            plx_broadcast(&pool.wake);
+            plx_unlock(&pool.lock);
             fn(ctx, 0, nparts);
             {
                 int spins = 0;
                 while (LOAD(&pool.remaining) != 0 && spins < 100000) {
                     ++spins;
-#if defined(__x86_64__) || defined(__i386__)
-                    __builtin_ia32_pause();
-#endif
+                    plx_pause();
                 }
             }
             if (LOAD(&pool.remaining) != 0) {
-                pthread_mutex_lock(&pool.lock);
-                while (LOAD(&pool.remaining) != 0) pthread_cond_wait(&pool.done, &pool.lock);
-                pthread_mutex_unlock(&pool.lock);
+                plx_lock(&pool.lock);
+                while (LOAD(&pool.remaining) != 0) plx_wait(&pool.done, &pool.lock);
+                plx_unlock(&pool.lock);
             }
-            pthread_mutex_unlock(&pool.run_lock);
+            plx_unlock(&pool.run_lock);
             return;
         }
-        pthread_mutex_unlock(&pool.run_lock);
+        plx_unlock(&pool.run_lock);
     }
     /* Serial: the same parts, in order, in this thread. */
     for (p = 0; p < nparts; ++p) fn(ctx, p, nparts);
@@ -125,11 +193,11 @@ void pylstm_pool_run(pylstm_job_fn fn, void *ctx, size_t nparts) {
 
 static void stop_workers(void) {
     size_t i;
-    pthread_mutex_lock(&pool.lock);
+    plx_lock(&pool.lock);
     STORE(&pool.quit, 1);
-    pthread_cond_broadcast(&pool.wake);
-    pthread_mutex_unlock(&pool.lock);
-    for (i = 1; i < pool.n; ++i) pthread_join(pool.threads[i], NULL);
+    plx_broadcast(&pool.wake);
+    plx_unlock(&pool.lock);
+    for (i = 1; i < pool.n; ++i) join_thread(pool.threads[i]);
     STORE(&pool.quit, 0);
     pool.n = 1;
 }
@@ -137,20 +205,20 @@ static void stop_workers(void) {
 pylstm_status pylstm_set_num_threads(size_t n) {
     size_t i;
     if (n < 1 || n > PYLSTM_MAX_THREADS) return PYLSTM_ERR_BAD_SIZE;
-    pthread_mutex_lock(&pool.run_lock);
+    plx_lock(&pool.run_lock);
     if (n != pool.n) {
         stop_workers();
         pool.start_gen = LOAD(&pool.generation);
         for (i = 1; i < n; ++i) {
-            if (pthread_create(&pool.threads[i], NULL, worker, (void *)(uintptr_t)i) != 0) {
+            if (!start_thread(&pool.threads[i], i)) {
                 pool.n = i; /* keep the threads that started */
-                pthread_mutex_unlock(&pool.run_lock);
+                plx_unlock(&pool.run_lock);
                 return PYLSTM_ERR_OUT_OF_MEMORY;
             }
             pool.n = i + 1;
         }
     }
-    pthread_mutex_unlock(&pool.run_lock);
+    plx_unlock(&pool.run_lock);
     return PYLSTM_OK;
 }
 
