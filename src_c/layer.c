@@ -48,6 +48,11 @@ size_t pylstm_slice_stride(size_t esize, size_t N, size_t K, size_t parts) {
     return bytes && pylstm_round_up_ok(bytes, &bytes) ? bytes : 0;
 }
 
+size_t pylstm_hh_pack_stride(size_t esize, size_t H, size_t R, size_t parts) {
+    size_t bytes = packed_size(esize, 4 * pylstm_slice_max(H, parts), R);
+    return bytes && pylstm_round_up_ok(bytes, &bytes) ? bytes : 0;
+}
+
 /* Room for the slices of an N x K operand cut `per_part` ways per part into
  * 1 or nt parts (the loops use one part for small work, nt for large). */
 static size_t slices_region(size_t esize, size_t N, size_t K, size_t nt, size_t per_part) {
@@ -73,7 +78,17 @@ pylstm_status pylstm_layer_plan_make(size_t T, size_t B, size_t I, size_t H, siz
     p->T = T, p->B = B, p->I = I, p->H = H, p->P = P, p->R = R, p->nt = nt;
 
     /* packed slices: 0 from the size queries means overflow */
-    p->pk_hh_region = slices_region(esize, H, R, nt, 4);
+    {
+        /* one part: W_hh^T packed whole; nt parts: nt side-by-side gate slices */
+        size_t one = pylstm_hh_pack_stride(esize, H, R, 1), many = pylstm_hh_pack_stride(esize, H, R, nt);
+        size_t w4 = 4 * pylstm_slice_max(H, nt);
+        if (!one || !many || !pylstm_mul_ok(many, nt, &many) ||
+            !pylstm_mul_ok(w4, R, &p->hh_gather) || !pylstm_mul_ok(p->hh_gather, esize, &p->hh_gather) ||
+            !pylstm_mul_ok(G4, B, &p->step_tmp) || !pylstm_mul_ok(p->step_tmp, esize, &p->step_tmp))
+            return PYLSTM_ERR_OVERFLOW;
+        p->pk_hh_region = one > many ? one : many;
+        if (nt == 1) p->hh_gather = 0;
+    }
     p->pk_hhb_region = slices_region(esize, R, G4, nt, 1);
     pk_hr = P ? packed_size(esize, P, H) : 0;
     pk_hrb = P ? packed_size(esize, H, P) : 0;
@@ -97,6 +112,8 @@ pylstm_status pylstm_layer_plan_make(size_t T, size_t B, size_t I, size_t H, siz
     p->wf_bias = carve(&cv, G4, esize);
     p->wf_pk_hh = carve(&cv, p->pk_hh_region, 1);
     p->wf_pk_hr = carve(&cv, pk_hr, 1);
+    p->wf_gather = carve(&cv, p->hh_gather, 1);
+    p->wf_tmp = carve(&cv, p->step_tmp, 1);
     p->wf_gemm = carve(&cv, nt, p->gemm_stride);
     p->wf_total = carve_total(&cv);
     if (!cv.ok) return PYLSTM_ERR_OVERFLOW;
@@ -105,6 +122,8 @@ pylstm_status pylstm_layer_plan_make(size_t T, size_t B, size_t I, size_t H, siz
     p->wt_bias = carve(&cv, G4, esize);
     p->wt_pk_hh = carve(&cv, p->pk_hh_region, 1);
     p->wt_pk_hr = carve(&cv, pk_hr, 1);
+    p->wt_gather = carve(&cv, p->hh_gather, 1);
+    p->wt_tmp = carve(&cv, p->step_tmp, 1);
     p->wt_gemm = carve(&cv, nt, p->gemm_stride);
     p->wt_total = carve_total(&cv);
     if (!cv.ok) return PYLSTM_ERR_OVERFLOW;

@@ -23,10 +23,13 @@ typedef struct pylstm_layer_plan {
      * nt * 4 slices of W_hh^T (one per part and gate), W_hr^T, nt GEMM works;
      * backward: nt column slices of W_hh and W_hr. */
     size_t pk_hh_region, pk_hhb_region, gemm_stride;
+    size_t hh_gather;  /* bytes to gather one part's W_hh rows before packing */
+    size_t step_tmp;   /* bytes of the recurrent product of a step (B, 4H) */
     /* work of the inference forward */
-    size_t wf_gates, wf_h, wf_c, wf_m, wf_bias, wf_pk_hh, wf_pk_hr, wf_gemm, wf_total;
+    size_t wf_gates, wf_h, wf_c, wf_m, wf_bias, wf_pk_hh, wf_pk_hr, wf_gather, wf_tmp, wf_gemm,
+        wf_total;
     /* work of the training forward */
-    size_t wt_bias, wt_pk_hh, wt_pk_hr, wt_gemm, wt_total;
+    size_t wt_bias, wt_pk_hh, wt_pk_hr, wt_gather, wt_tmp, wt_gemm, wt_total;
     /* work of backward */
     size_t wb_dgates, wb_dh, wb_dc, wb_dm, wb_dhall, wb_dbias, wb_pk_hh, wb_pk_hr, wb_gemm,
         wb_total;
@@ -55,6 +58,11 @@ PYLSTM_INTERNAL pylstm_status pylstm_layer_plan_fit(size_t T, size_t B, size_t I
 
 /* Upper bound of a slice's width when `count` is split into nt parts. */
 PYLSTM_INTERNAL size_t pylstm_slice_max(size_t count, size_t nt);
+
+/* Bytes between the packed recurrent weights of the parts of a forward step:
+ * part p's W_hh^T holds the four gate blocks of its hidden units side by side
+ * (N = 4 * slice width, K = R). 0 on overflow. */
+PYLSTM_INTERNAL size_t pylstm_hh_pack_stride(size_t esize, size_t H, size_t R, size_t parts);
 
 /* Bytes between the packed slices of an N x K operand cut into `parts`
  * column slices (0 on overflow). */

@@ -87,24 +87,39 @@ typedef struct {
     const REAL *h_prev, *c_prev, *bias;
     REAL *gates, *c_cur, *h_cur, *m, *y;
     size_t ldy;
-    const unsigned char *pk_hh; /* nparts * 4 packed slices of W_hh^T */
-    size_t pk_stride;           /* bytes between slices */
+    const unsigned char *pk_hh; /* packed W_hh^T: whole, or one slice per part */
+    size_t pk_stride;           /* bytes between the parts' slices */
+    REAL *tmp;                  /* the recurrent product h_{t-1} W_hh^T, (B, 4H) */
     unsigned char *gemm_work;
 } FN(step_ctx_);
 
-/* W_hh^T cut for `nparts` parts: slice (part, gate k) holds the columns of
- * gate k for the part's hidden units, so a part computes its units' four
- * gates and their cell update without waiting for the others. */
-static size_t FN(pack_hh_slices_)(const pylstm_layer_plan *p, const WEIGHTS *w, size_t nparts,
-                                  unsigned char *pk) {
-    const size_t stride = pylstm_slice_stride(sizeof(REAL), p->H, p->R, nparts);
-    size_t part, k, j0, j1;
+/* W_hh^T packed for `nparts` parts. One part: the whole matrix. Several:
+ * part p's hidden units j0..j1
+ * own the rows of their four gate blocks, gathered side by side and packed as
+ * one (N = 4 (j1 - j0)), so a part computes its units' gates with one product
+ * and updates their cells without waiting for the others. Returns the stride
+ * between the parts' packed slices. */
+static size_t FN(pack_hh_)(const pylstm_layer_plan *p, const WEIGHTS *w, size_t nparts,
+                           unsigned char *pk, REAL *gather) {
+    const size_t H = p->H, R = p->R;
+    size_t stride, part, k, r, j, j0, j1;
+    if (nparts == 1) {
+        PACK_B(1, 4 * H, R, w->W_hh, R, pk);
+        return 0;
+    }
+    stride = pylstm_hh_pack_stride(sizeof(REAL), H, R, nparts);
     for (part = 0; part < nparts; ++part) {
-        pylstm_split(p->H, PYLSTM_SLICE_GRAIN, part, nparts, &j0, &j1);
+        size_t width;
+        pylstm_split(H, PYLSTM_SLICE_GRAIN, part, nparts, &j0, &j1);
         if (j0 >= j1) continue;
+        width = j1 - j0;
         for (k = 0; k < 4; ++k)
-            PACK_B(1, j1 - j0, p->R, w->W_hh + (k * p->H + j0) * p->R, p->R,
-                   pk + (part * 4 + k) * stride);
+            for (r = 0; r < width; ++r) {
+                const REAL *src = w->W_hh + (k * H + j0 + r) * R;
+                REAL *dst = gather + (k * width + r) * R;
+                for (j = 0; j < R; ++j) dst[j] = src[j];
+            }
+        PACK_B(1, 4 * width, R, gather, R, pk + part * stride);
     }
     return stride;
 }
@@ -119,9 +134,22 @@ static void FN(step_job_)(void *vctx, size_t part, size_t nparts) {
     size_t j0, j1, k, b, j;
     pylstm_split(H, PYLSTM_SLICE_GRAIN, part, nparts, &j0, &j1);
     if (j0 >= j1) return;
-    for (k = 0; k < 4; ++k)
-        GEMM_PACKED(0, B, j1 - j0, R, c->h_prev, R, c->pk_hh + (part * 4 + k) * c->pk_stride, 1,
-                    c->gates + k * H + j0, G4, c->gemm_work + part * p->gemm_stride);
+    {
+        /* The product goes to a scratch row block and is then added to the
+         * input projection, in the same way for any number of parts, so the
+         * rounding (and the result) does not depend on the thread count.
+         * Part p's block starts at B * 4 * j0 (its gates side by side). */
+        const size_t width = j1 - j0;
+        REAL *tmp = c->tmp + B * 4 * j0;
+        GEMM_PACKED(0, B, 4 * width, R, c->h_prev, R, c->pk_hh + part * c->pk_stride, 0, tmp,
+                    4 * width, c->gemm_work + part * p->gemm_stride);
+        for (b = 0; b < B; ++b)
+            for (k = 0; k < 4; ++k) {
+                REAL *g = c->gates + b * G4 + k * H + j0;
+                const REAL *add = tmp + b * 4 * width + k * width;
+                for (j = 0; j < width; ++j) g[j] += add[j];
+            }
+    }
     FN(pylstm_gates_fwd_)(B, H, j0, j1, c->t, c->lengths, c->bias, c->gates, c->c_prev,
                           c->c_cur, c->m);
     if (p->P) return;
@@ -148,7 +176,7 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w, int rev
     const size_t T = p->T, B = p->B, I = p->I, H = p->H, P = p->P, R = p->R, G4 = 4 * H;
     const int train = reserve != NULL;
     REAL *gates_all, *c_slots, *h_slots, *m_all, *bias;
-    unsigned char *pk_hh, *pk_hr, *gemm_work;
+    unsigned char *pk_hh, *pk_hr, *gemm_work, *gather, *tmp;
     const size_t step_parts = FN(parts_for_)(p, (double)B, (double)G4, (double)R);
     FN(step_ctx_) sc;
     size_t s, b, j;
@@ -162,6 +190,7 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w, int rev
         m_all = P ? (REAL *)(reserve + p->res_m) : NULL;
         bias = (REAL *)(work + p->wt_bias);
         pk_hh = work + p->wt_pk_hh, pk_hr = work + p->wt_pk_hr, gemm_work = work + p->wt_gemm;
+        gather = work + p->wt_gather, tmp = work + p->wt_tmp;
     } else {
         gates_all = (REAL *)(work + p->wf_gates);
         c_slots = (REAL *)(work + p->wf_c);
@@ -169,6 +198,7 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w, int rev
         m_all = P ? (REAL *)(work + p->wf_m) : NULL;
         bias = (REAL *)(work + p->wf_bias);
         pk_hh = work + p->wf_pk_hh, pk_hr = work + p->wf_pk_hr, gemm_work = work + p->wf_gemm;
+        gather = work + p->wf_gather, tmp = work + p->wf_tmp;
     }
 
     /* Input projection of every step at once; the biases are added step by
@@ -176,7 +206,8 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w, int rev
     FN(par_gemm_)(p, gemm_work, 0, 1, T * B, G4, I, x, ldx, w->W_ih, I, 0, gates_all, G4);
     if (w->b_ih || w->b_hh) FN(bias_sum_)(w, G4, bias);
     /* The recurrent weights are packed once per call, not once per step. */
-    sc.pk_stride = FN(pack_hh_slices_)(p, w, step_parts, pk_hh);
+    sc.pk_stride = FN(pack_hh_)(p, w, step_parts, pk_hh, (REAL *)gather);
+    sc.tmp = (REAL *)tmp;
     if (P) PACK_B(1, P, H, w->W_hr, H, pk_hr);
 
     {

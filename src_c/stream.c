@@ -26,7 +26,8 @@
  * Every packed blob records the kernel that packed it (gemm.h), so a buffer
  * stays valid when the kernel choice changes later.
  *
- * Work: gates (B, 4H), m = o*tanh(c) (B, H) when P > 0, one GEMM workspace. */
+ * Work: gates (B, 4H), the recurrent product (B, 4H), m = o*tanh(c) (B, H)
+ * when P > 0, one GEMM workspace. */
 #include <string.h>
 
 #include "act.h"
@@ -54,7 +55,7 @@ typedef struct {
 
 typedef struct {
     stream_layout lay;
-    size_t w_gates, w_m, w_gemm, work_total; /* work, for a given B */
+    size_t w_gates, w_tmp, w_m, w_gemm, work_total; /* work, for a given B */
 } stream_plan;
 
 typedef struct {
@@ -135,8 +136,9 @@ static pylstm_status plan_work(size_t B, stream_plan *p) {
     /* The caller's h and c hold L*B*R and L*B*H elements: addressable. */
     int ok = pylstm_mul_ok(B, y->H, &state) && pylstm_mul_ok(state, y->L, &state) &&
              pylstm_mul_ok(state, y->esize, &state);
-    p->w_gates = take(&off, pylstm_mul_ok(B, y->G4, &n) && pylstm_mul_ok(n, y->esize, &n) ? n : 0,
-                      1, &ok);
+    if (!pylstm_mul_ok(B, y->G4, &n) || !pylstm_mul_ok(n, y->esize, &n)) ok = 0;
+    p->w_gates = take(&off, ok ? n : 0, 1, &ok);
+    p->w_tmp = take(&off, ok ? n : 0, 1, &ok); /* h W_hh^T, (B, 4H) like gates */
     p->w_m = take(&off, y->P && pylstm_mul_ok(B, y->H, &n) ? n * y->esize : 0, 0, &ok);
     p->w_gemm = take(&off, y->gemm_bytes, 1, &ok);
     if (!ok || !pylstm_add_ok(off, PYLSTM_ALIGN, &p->work_total)) return PYLSTM_ERR_OVERFLOW;

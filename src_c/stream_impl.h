@@ -59,7 +59,7 @@ pylstm_status FN(pylstm_stream_step_)(const pylstm_model_desc *desc, const void 
     const stream_layout *const p = &pl.lay;
     const unsigned char *s;
     unsigned char *wk;
-    REAL *gates, *m;
+    REAL *gates, *rec, *m;
     void *gemm_work;
     const REAL *in;
     size_t K, l;
@@ -69,6 +69,7 @@ pylstm_status FN(pylstm_stream_step_)(const pylstm_model_desc *desc, const void 
     if (st != PYLSTM_OK) return st;
     wk = (unsigned char *)pylstm_align_ptr(work);
     gates = (REAL *)(wk + pl.w_gates);
+    rec = (REAL *)(wk + pl.w_tmp);
     m = p->P ? (REAL *)(wk + pl.w_m) : NULL;
     gemm_work = wk + pl.w_gemm;
 
@@ -78,7 +79,13 @@ pylstm_status FN(pylstm_stream_step_)(const pylstm_model_desc *desc, const void 
         const unsigned char *blk = s + layer_offset(p, l);
         REAL *hl = h + l * B * p->R, *cl = c + l * B * p->H;
         GEMM_PACKED(0, B, p->G4, K, in, K, blk + lp->ih, 0, gates, p->G4, gemm_work);
-        GEMM_PACKED(0, B, p->G4, p->R, hl, p->R, blk + lp->hh, 1, gates, p->G4, gemm_work);
+        /* The recurrent product is added to the input projection afterwards,
+         * as layer_impl.h does, so the rounding is the model's exactly. */
+        GEMM_PACKED(0, B, p->G4, p->R, hl, p->R, blk + lp->hh, 0, rec, p->G4, gemm_work);
+        {
+            size_t k;
+            for (k = 0; k < B * p->G4; ++k) gates[k] += rec[k];
+        }
         /* h_{t-1} of this layer has been read for the last time: without a
          * projection m = h_t goes straight into it. c is updated element by
          * element, so c_{t-1} and c_t may share storage. */

@@ -21,12 +21,14 @@ def run(model, x, lengths):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("kw", [dict(), dict(num_layers=2, bidirectional=True, proj_size=40)])
-def test_results_are_identical_for_any_thread_count(restore_threads, dtype, kw):
+@pytest.mark.parametrize("H,kw", [(96, dict()),
+                                  (96, dict(num_layers=2, bidirectional=True, proj_size=40)),
+                                  (530, dict())])  # R above the GEMM's depth block (512)
+def test_results_are_identical_for_any_thread_count(restore_threads, dtype, H, kw):
     rng = np.random.default_rng(0)
-    model = pylstm.LSTM(50, 96, dtype=dtype, seed=0, **kw)
-    x = rng.standard_normal((7, 24, 50)).astype(dtype)
-    lengths = rng.integers(1, 8, size=24)
+    model = pylstm.LSTM(50, H, dtype=dtype, seed=0, **kw)
+    x = rng.standard_normal((4 if H > 100 else 7, 24, 50)).astype(dtype)
+    lengths = rng.integers(1, x.shape[0] + 1, size=24)
     pylstm.set_num_threads(1)
     one = run(model, x, lengths)
     inf1 = model(x, lengths=lengths)[0]
