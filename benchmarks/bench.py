@@ -113,7 +113,6 @@ def make_runners(case, threads, torch, ort):
 
 def ort_session(model, threads, ort):
     """One ONNX LSTM node with the model's weights (ONNX gate order i, o, f, c)."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     H = model.hidden_size
@@ -199,7 +198,8 @@ def main(argv=None):
             times = measure(runners, args.repeats, args.min_seconds)
             T, B, I, H = GRID[case]
             for mode in ("fwd", "fwd+bwd"):
-                ours = min(t for (lib, m), t in times.items() if m == mode and lib.startswith("pylstm"))
+                ours = min(t for (lib, m), t in times.items()
+                           if m == mode and lib.startswith("pylstm"))
                 for (lib, m), t in times.items():
                     if m != mode:
                         continue
@@ -210,7 +210,8 @@ def main(argv=None):
                     rows.append({"case": case, "T": T, "B": B, "I": I, "H": H,
                                  "threads": threads, "mode": mode, "library": lib,
                                  "seconds": t, "gflops": gf,
-                                 "peer_over_pylstm": None if lib.startswith("pylstm") else t / ours})
+                                 "peer_over_pylstm":
+                                     None if lib.startswith("pylstm") else t / ours})
             sys.stdout.flush()
     if args.json:
         with open(args.json, "w") as f:

@@ -6,6 +6,7 @@ import numpy as np
 
 from . import _core
 from ._checks import as_array, as_dtype, check_size, shape_error
+from ._module import Module
 
 
 class _CellCache:
@@ -14,7 +15,7 @@ class _CellCache:
     __slots__ = ("owner", "x", "reserve", "B", "unbatched")
 
 
-class LSTMCell:
+class LSTMCell(Module):
     """One LSTM step with torch.nn.LSTMCell's names and results.
 
     Parameters
@@ -41,42 +42,6 @@ class LSTMCell:
             shapes.update(bias_ih=(4 * H,), bias_hh=(4 * H,))
         self._params = {n: rng.uniform(-k, k, size=s).astype(self.dtype) for n, s in shapes.items()}
         self.grads = {n: np.zeros_like(p) for n, p in self._params.items()}
-
-    def parameters(self):
-        """The live parameter arrays (update them in place)."""
-        return list(self._params.values())
-
-    def named_parameters(self):
-        return list(self._params.items())
-
-    def __getattr__(self, name):
-        params = self.__dict__.get("_params")
-        if params is not None and name in params:
-            return params[name]
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
-    def state_dict(self):
-        return {n: p.copy() for n, p in self._params.items()}
-
-    def load_state_dict(self, state_dict, strict=True):
-        """Copies arrays into the parameters after checking every name and shape."""
-        missing = [n for n in self._params if n not in state_dict]
-        unexpected = [n for n in state_dict if n not in self._params]
-        if strict and (missing or unexpected):
-            raise KeyError(f"state_dict: missing keys {missing}, unexpected keys {unexpected}")
-        staged = {}
-        for name, value in state_dict.items():
-            if name in self._params:
-                arr = as_array(f"state_dict[{name!r}]", value, self.dtype)
-                if arr.shape != self._params[name].shape:
-                    raise shape_error(f"state_dict[{name!r}]", self._params[name].shape, arr.shape)
-                staged[name] = arr
-        for name, arr in staged.items():
-            np.copyto(self._params[name], arr)
-
-    def zero_grad(self):
-        for g in self.grads.values():
-            g[...] = 0
 
     def _group(self, d):
         return tuple(d.get(n) for n in self._NAMES) + (None,)
@@ -142,7 +107,8 @@ class LSTMCell:
         _core.cell_forward(f64, self.input_size, self.hidden_size, B, self._group(self._params),
                            x, h, c, h_out, c_out, np.empty(work_size, np.uint8), reserve)
         cache = _CellCache()
-        cache.owner, cache.x, cache.reserve, cache.B, cache.unbatched = self, x, reserve, B, unbatched
+        cache.owner, cache.x, cache.reserve = self, x, reserve
+        cache.B, cache.unbatched = B, unbatched
         if unbatched:
             return h_out[0], c_out[0], cache
         return h_out, c_out, cache

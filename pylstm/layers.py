@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from ._checks import as_array, as_dtype, check_size, shape_error
+from ._module import Module
 
 
 class _LinearCache:
@@ -19,7 +20,7 @@ class _LinearCache:
     __slots__ = ("owner", "shape", "x")
 
 
-class Linear:
+class Linear(Module):
     """y = x W^T + b over the last axis, with torch.nn.Linear's names and init.
 
     Parameters
@@ -53,45 +54,10 @@ class Linear:
             self._params["bias"] = rng.uniform(-k, k, self.out_features).astype(self.dtype)
         self.grads = {n: np.zeros_like(p) for n, p in self._params.items()}
 
-    # ---- parameters (the same surface as pylstm.LSTM) ---------------------
-
-    def parameters(self):
-        """The live parameter arrays (update them in place)."""
-        return list(self._params.values())
-
-    def named_parameters(self):
-        return list(self._params.items())
-
     def __getattr__(self, name):
-        params = self.__dict__.get("_params")
-        if params is not None and name in params:
-            return params[name]
-        if name == "bias" and params is not None:
-            return None  # torch's bias=False gives .bias None
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
-    def state_dict(self):
-        return {n: p.copy() for n, p in self._params.items()}
-
-    def load_state_dict(self, state_dict, strict=True):
-        """Copies arrays into the parameters after checking every name and shape."""
-        missing = [n for n in self._params if n not in state_dict]
-        unexpected = [n for n in state_dict if n not in self._params]
-        if strict and (missing or unexpected):
-            raise KeyError(f"state_dict: missing keys {missing}, unexpected keys {unexpected}")
-        staged = {}
-        for name, value in state_dict.items():
-            if name in self._params:
-                arr = as_array(f"state_dict[{name!r}]", value, self.dtype)
-                if arr.shape != self._params[name].shape:
-                    raise shape_error(f"state_dict[{name!r}]", self._params[name].shape, arr.shape)
-                staged[name] = arr
-        for name, arr in staged.items():
-            np.copyto(self._params[name], arr)
-
-    def zero_grad(self):
-        for g in self.grads.values():
-            g[...] = 0
+        if name == "bias" and "_params" in self.__dict__:
+            return self._params.get("bias")  # torch's bias=False gives .bias None
+        return super().__getattr__(name)
 
     # ---- forward and backward ---------------------------------------------
 

@@ -8,6 +8,7 @@ import numpy as np
 
 from . import _core
 from ._checks import as_array, as_dtype, as_lengths, check_size, shape_error
+from ._module import Module
 
 
 class _Cache:
@@ -42,7 +43,7 @@ class _WorkPool:
         return (_WorkPool, ())
 
 
-class LSTM:
+class LSTM(Module):
     """A multi-layer LSTM with the constructor, names and results of torch.nn.LSTM.
 
     For each element of the input sequence each layer computes (gate order
@@ -159,46 +160,6 @@ class LSTM:
                 out.append(tuple(d.get(n + sfx) for n in
                                  ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")))
         return out
-
-    def parameters(self):
-        """The live parameter arrays, in state-dict order (update them in place)."""
-        return list(self._params.values())
-
-    def named_parameters(self):
-        return list(self._params.items())
-
-    def __getattr__(self, name):
-        params = self.__dict__.get("_params")
-        if params is not None and name in params:
-            return params[name]
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
-    def state_dict(self):
-        """Copies of the parameters under torch's names (weight_ih_l0, ...)."""
-        return {name: p.copy() for name, p in self._params.items()}
-
-    def load_state_dict(self, state_dict, strict=True):
-        """Copies arrays into the parameters, checking names and shapes first.
-
-        Nothing is changed unless every entry is valid."""
-        missing = [n for n in self._params if n not in state_dict]
-        unexpected = [n for n in state_dict if n not in self._params]
-        if strict and (missing or unexpected):
-            raise KeyError(f"state_dict: missing keys {missing}, unexpected keys {unexpected}")
-        staged = {}
-        for name, value in state_dict.items():
-            if name not in self._params:
-                continue
-            arr = as_array(f"state_dict[{name!r}]", value, self.dtype)
-            if arr.shape != self._params[name].shape:
-                raise shape_error(f"state_dict[{name!r}]", self._params[name].shape, arr.shape)
-            staged[name] = arr
-        for name, arr in staged.items():
-            np.copyto(self._params[name], arr)
-
-    def zero_grad(self):
-        for g in self.grads.values():
-            g[...] = 0
 
     # ---- forward and backward --------------------------------------------
 

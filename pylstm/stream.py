@@ -1,6 +1,5 @@
 """Step-by-step inference with weights packed once: LSTM.stream()."""
 
-import numpy as np
 
 from . import _core
 from ._checks import as_array, check_size, shape_error

@@ -72,7 +72,7 @@ def main():
         " * packed with lengths {4, 2, 3} (enforce_sorted=False). Loss:\n",
         " * sum(y*dy) + sum(h_n*dhn) + sum(c_n*dcn). Arrays are row-major; entry\n",
         " * k = l*D + d of the per-direction arrays is layer l, direction d. */\n",
-        "#ifndef PYLSTM_MODEL_REFERENCE_H\n#define PYLSTM_MODEL_REFERENCE_H\n\n#include <stdint.h>\n\n",
+        "#ifndef PYLSTM_MODEL_REFERENCE_H\n#define PYLSTM_MODEL_REFERENCE_H\n\n#include <stdint.h>\n\n",  # noqa: E501
         f'#define REF_TORCH_VERSION "{torch.__version__}"\n',
         f"#define REF_T {T}\n#define REF_B {B}\n#define REF_I {I}\n#define REF_H {H}\n",
         f"#define REF_P {P}\n#define REF_L {L}\n#define REF_D {D}\n\n",

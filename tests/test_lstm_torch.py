@@ -101,7 +101,8 @@ def test_lstm_matches_torch_on_option_grid(dtype, bias, bidir, batch_first, nonc
     rng = np.random.default_rng(hash((bias, bidir, batch_first, noncontig, use_lengths, proj,
                                       layers)) % 2**32)
     model = pylstm.LSTM(4, 5, num_layers=layers, bias=bias, batch_first=batch_first,
-                        bidirectional=bidir, proj_size=proj, dtype=dtype, seed=int(rng.integers(2**31)))
+                        bidirectional=bidir, proj_size=proj, dtype=dtype,
+                        seed=int(rng.integers(2**31)))
     check_against_torch(model, rng, T=6, B=3, noncontig=noncontig, use_lengths=use_lengths)
 
 

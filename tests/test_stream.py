@@ -12,7 +12,8 @@ def test_steps_equal_the_sequence_forward(dtype, tol, kw):
     model = pylstm.LSTM(7, 11, dtype=dtype, seed=1, **kw)
     L, R = model.num_layers, model.proj_size or 11
     x = rng.standard_normal((9, 4, 7)).astype(dtype)
-    hx = (rng.standard_normal((L, 4, R)).astype(dtype), rng.standard_normal((L, 4, 11)).astype(dtype))
+    hx = (rng.standard_normal((L, 4, R)).astype(dtype),
+          rng.standard_normal((L, 4, 11)).astype(dtype))
     y, (h, c) = model(x, hx)
     s = model.stream(batch=4)
     s.reset(hx)
