@@ -32,6 +32,8 @@ def as_array(name, a, dtype):
 
     Integer and boolean arrays are cast; non-contiguous or Fortran-ordered
     arrays are copied once. Complex, object and string data are refused."""
+    if type(a) is np.ndarray and a.dtype == dtype and a.flags.c_contiguous:
+        return a  # the common case, checked cheaply
     try:
         arr = np.asarray(a)
     except Exception as e:  # ragged lists and the like

@@ -91,6 +91,7 @@ cdef class _Params:
     cdef void *g
     cdef Py_ssize_t n
     cdef list keep
+    cdef tuple config  # (f64, I, H, P, L, bidir) it was made for
 
     def __dealloc__(self):
         PyMem_Free(self.w)
@@ -115,6 +116,7 @@ cdef _Params make_params(bint f64, size_t I, size_t H, size_t P, size_t L, bint 
         raise ValueError(f"expected {n} parameter groups")
     p.n = n
     p.keep = [weights, grads]
+    p.config = (bool(f64), I, H, P, L, bool(bidir))
     p.w = PyMem_Malloc(n * sizeof(pylstm_weights_f64))
     if p.w == NULL:
         raise MemoryError()
@@ -163,6 +165,27 @@ cdef _Params make_params(bint f64, size_t I, size_t H, size_t P, size_t L, bint 
     return p
 
 
+def weights(bint f64, size_t I, size_t H, size_t P, size_t L, bint bidir, list groups):
+    """The C weight pointers of a model, checked once: pass the result as
+    `weights` to model_forward/model_backward instead of the list while the
+    arrays stay the same objects (their values may change)."""
+    return make_params(f64, I, H, P, L, bidir, groups, None)
+
+
+cdef _Params params_for(bint f64, size_t I, size_t H, size_t P, size_t L, bint bidir, weights,
+                        list grads):
+    """A _Params from a list of groups, or a prebuilt one for this very config."""
+    cdef _Params p
+    if isinstance(weights, _Params) and grads is None:
+        p = <_Params>weights
+        if p.config != (bool(f64), I, H, P, L, bool(bidir)):
+            raise ValueError("weights: made for another model configuration")
+        return p
+    if isinstance(weights, _Params):
+        weights = (<_Params>weights).keep[0]
+    return make_params(f64, I, H, P, L, bidir, weights, grads)
+
+
 cdef pylstm_model_desc model_desc(size_t I, size_t H, size_t P, size_t L, bint bidir):
     cdef pylstm_model_desc d
     d.input_size = I
@@ -186,12 +209,12 @@ def model_sizes(bint f64, size_t I, size_t H, size_t P, size_t L, bint bidir, si
     return s.work_forward, s.work_train, s.reserve, s.work_backward
 
 
-def model_forward(bint f64, size_t I, size_t H, size_t P, size_t L, bint bidir, list weights,
+def model_forward(bint f64, size_t I, size_t H, size_t P, size_t L, bint bidir, weights,
                   size_t T, size_t B, x, h0, c0, lengths, y, h_n, c_n, work, reserve=None,
                   double dropout=0.0, uint64_t seed=0):
     """Inference forward, or the training forward when reserve is given."""
     cdef pylstm_model_desc d = model_desc(I, H, P, L, bidir)
-    cdef _Params p = make_params(f64, I, H, P, L, bidir, weights, None)
+    cdef _Params p = params_for(f64, I, H, P, L, bidir, weights, None)
     cdef size_t D = 2 if bidir else 1
     cdef size_t R = P if P else H
     cdef int tn = cnp.NPY_FLOAT64 if f64 else cnp.NPY_FLOAT32
@@ -232,12 +255,12 @@ def model_forward(bint f64, size_t I, size_t H, size_t P, size_t L, bint bidir, 
     check(st, "LSTM forward")
 
 
-def model_backward(bint f64, size_t I, size_t H, size_t P, size_t L, bint bidir, list weights,
+def model_backward(bint f64, size_t I, size_t H, size_t P, size_t L, bint bidir, weights,
                    list grads, size_t T, size_t B, x, lengths, reserve, dy, dh_n, dc_n, dx,
                    dh0, dc0, work):
     """Backward through time; adds parameter gradients into grads."""
     cdef pylstm_model_desc d = model_desc(I, H, P, L, bidir)
-    cdef _Params p = make_params(f64, I, H, P, L, bidir, weights, grads)
+    cdef _Params p = params_for(f64, I, H, P, L, bidir, weights, grads)
     cdef size_t D = 2 if bidir else 1
     cdef size_t R = P if P else H
     cdef int tn = cnp.NPY_FLOAT64 if f64 else cnp.NPY_FLOAT32

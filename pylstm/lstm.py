@@ -125,6 +125,10 @@ class LSTM(Module):
                     p[H:2 * H] = 0
         self.grads = {name: np.zeros_like(p) for name, p in self._params.items()}
         self._work = _WorkPool()
+        # The parameter arrays are never replaced (load_state_dict copies into
+        # them), so their C pointers are collected once.
+        self._weights = _core.weights(*self._dims(), self._groups(self._params))
+        self._sizes = {}
 
     # ---- parameters -------------------------------------------------------
 
@@ -210,6 +214,26 @@ class LSTM(Module):
             y = np.ascontiguousarray(y.transpose(1, 0, 2))
         return y, (h_n, c_n)
 
+    def __getstate__(self):  # pickle and deepcopy: the C pointers are rebuilt
+        state = self.__dict__.copy()
+        del state["_weights"]
+        state["_sizes"] = {}
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._weights = _core.weights(*self._dims(), self._groups(self._params))
+
+    def _sizes_for(self, T, B):
+        """(work_forward, work_train, reserve, work_backward) bytes, cached."""
+        key = (T, B, _core.get_num_threads())
+        s = self._sizes.get(key)
+        if s is None:
+            if len(self._sizes) > 16:
+                self._sizes.clear()
+            s = self._sizes[key] = _core.model_sizes(*self._dims(), T, B)
+        return s
+
     def _dims(self):
         return (self.dtype == np.float64, self.input_size, self.hidden_size, self.proj_size,
                 self.num_layers, self.bidirectional)
@@ -237,10 +261,10 @@ class LSTM(Module):
         T, B, _ = x.shape
         y, h_n, c_n = self._outputs(T, B)
         f64, I, H, P, L, bidir = self._dims()
-        work = self._work.take(_core.model_sizes(f64, I, H, P, L, bidir, T, B)[0])
+        work = self._work.take(self._sizes_for(T, B)[0])
         try:
-            _core.model_forward(f64, I, H, P, L, bidir, self._groups(self._params), T, B, x, h0,
-                                c0, lengths, y, h_n, c_n, work)
+            _core.model_forward(f64, I, H, P, L, bidir, self._weights, T, B, x, h0, c0, lengths,
+                                y, h_n, c_n, work)
         finally:
             self._work.give(work)
         return self._user_layout(y, h_n, c_n, unbatched)
@@ -259,13 +283,13 @@ class LSTM(Module):
         T, B, _ = x.shape
         y, h_n, c_n = self._outputs(T, B)
         f64, I, H, P, L, bidir = self._dims()
-        _, work_size, reserve_size, _ = _core.model_sizes(f64, I, H, P, L, bidir, T, B)
+        _, work_size, reserve_size, _ = self._sizes_for(T, B)
         reserve = np.empty(reserve_size, np.uint8)
         seed = int(self._rng.integers(0, 2**63)) if self.dropout > 0 else 0
         work = self._work.take(work_size)
         try:
-            _core.model_forward(f64, I, H, P, L, bidir, self._groups(self._params), T, B, x, h0,
-                                c0, lengths, y, h_n, c_n, work, reserve, self.dropout, seed)
+            _core.model_forward(f64, I, H, P, L, bidir, self._weights, T, B, x, h0, c0, lengths,
+                                y, h_n, c_n, work, reserve, self.dropout, seed)
         finally:
             self._work.give(work)
         cache = _Cache()
@@ -317,11 +341,11 @@ class LSTM(Module):
         dh0 = np.empty((LD, B, R), self.dtype)
         dc0 = np.empty((LD, B, H), self.dtype)
         f64, I, H, P, L, bidir = self._dims()
-        work = self._work.take(_core.model_sizes(f64, I, H, P, L, bidir, T, B)[3])
+        work = self._work.take(self._sizes_for(T, B)[3])
         try:
-            _core.model_backward(f64, I, H, P, L, bidir, self._groups(self._params),
-                                 self._groups(self.grads), T, B, cache.x, cache.lengths,
-                                 cache.reserve, dy, states[0], states[1], dx, dh0, dc0, work)
+            _core.model_backward(f64, I, H, P, L, bidir, self._weights, self._groups(self.grads),
+                                 T, B, cache.x, cache.lengths, cache.reserve, dy, states[0],
+                                 states[1], dx, dh0, dc0, work)
         finally:
             self._work.give(work)
         if cache.unbatched:
