@@ -51,7 +51,7 @@ static size_t FN(parts_for_)(const pylstm_layer_plan *p, double M, double N, dou
 /* ---- a large product split over the columns of C, one part per thread ---- */
 
 typedef struct {
-    int ta, tb, acc;
+    int ta, tb, acc, split_rows;
     size_t M, N, K, lda, ldb, ldc, gemm_stride;
     const REAL *A, *B;
     REAL *C;
@@ -60,22 +60,34 @@ typedef struct {
 
 static void FN(par_gemm_job_)(void *vctx, size_t part, size_t nparts) {
     const FN(par_gemm_ctx_) *c = (const FN(par_gemm_ctx_) *)vctx;
-    size_t n0, n1;
-    pylstm_split(c->N, 64, part, nparts, &n0, &n1);
-    if (n0 >= n1) return;
-    GEMM(c->ta, c->tb, c->M, n1 - n0, c->K, c->A, c->lda, c->tb ? c->B + n0 * c->ldb : c->B + n0,
-         c->ldb, c->acc, c->C + n0, c->ldc, c->work + part * c->gemm_stride);
+    size_t lo, hi;
+    if (c->split_rows) {
+        pylstm_split(c->M, 64, part, nparts, &lo, &hi);
+        if (lo >= hi) return;
+        GEMM(c->ta, c->tb, hi - lo, c->N, c->K, c->ta ? c->A + lo : c->A + lo * c->lda, c->lda,
+             c->B, c->ldb, c->acc, c->C + lo * c->ldc, c->ldc, c->work + part * c->gemm_stride);
+        return;
+    }
+    pylstm_split(c->N, 64, part, nparts, &lo, &hi);
+    if (lo >= hi) return;
+    GEMM(c->ta, c->tb, c->M, hi - lo, c->K, c->A, c->lda, c->tb ? c->B + lo * c->ldb : c->B + lo,
+         c->ldb, c->acc, c->C + lo, c->ldc, c->work + part * c->gemm_stride);
 }
 
-/* The GEMM of gemm.h, each column block of C computed by one thread: the
- * value of every element does not depend on the split. */
+/* The GEMM of gemm.h split between threads by blocks of C: every thread packs
+ * the whole of one operand, so the split runs along the other one's longer
+ * side (columns when N >= M, rows otherwise). The value of every element does
+ * not depend on the split; rows are split only when every part gets at least
+ * two blocks of 64, so no part takes gemm.c's different path for M <= 2. */
 static void FN(par_gemm_)(const pylstm_layer_plan *p, unsigned char *gemm_work, int ta, int tb,
                           size_t M, size_t N, size_t K, const REAL *A, size_t lda, const REAL *B,
                           size_t ldb, int acc, REAL *C, size_t ldc) {
     FN(par_gemm_ctx_) c;
+    const size_t parts = FN(parts_for_)(p, (double)M, (double)N, (double)K);
     c.ta = ta, c.tb = tb, c.acc = acc, c.M = M, c.N = N, c.K = K, c.lda = lda, c.ldb = ldb;
     c.ldc = ldc, c.gemm_stride = p->gemm_stride, c.A = A, c.B = B, c.C = C, c.work = gemm_work;
-    pylstm_pool_run(FN(par_gemm_job_), &c, FN(parts_for_)(p, (double)M, (double)N, (double)K));
+    c.split_rows = M > N && M >= 2 * 64 * parts;
+    pylstm_pool_run(FN(par_gemm_job_), &c, parts);
 }
 
 /* ---- forward ---- */
