@@ -104,7 +104,7 @@ static void vtanh_base(size_t n, const float *x, float *y) {
 /* The same algorithm as exp_f32, 8 lanes (AVX2 + FMA). max/min return their
  * second operand for NaN, so NaN lanes are clamped like x = lo and put back
  * at the end. */
-PYLSTM_TARGET("avx2,fma") static __m256 exp_avx2(__m256 x) {
+PYLSTM_TARGET("avx2,fma") PYLSTM_ALWAYS_INLINE __m256 exp_avx2(__m256 x) {
     const __m256 xc = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
     const __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)),
                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -123,12 +123,12 @@ PYLSTM_TARGET("avx2,fma") static __m256 exp_avx2(__m256 x) {
     return _mm256_blendv_ps(p, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
 }
 
-PYLSTM_TARGET("avx2,fma") static __m256 sigmoid_avx2(__m256 x) {
+PYLSTM_TARGET("avx2,fma") PYLSTM_ALWAYS_INLINE __m256 sigmoid_avx2(__m256 x) {
     const __m256 one = _mm256_set1_ps(1.0f);
     return _mm256_div_ps(one, _mm256_add_ps(one, exp_avx2(_mm256_sub_ps(_mm256_setzero_ps(), x))));
 }
 
-PYLSTM_TARGET("avx2,fma") static __m256 tanh_avx2(__m256 x) {
+PYLSTM_TARGET("avx2,fma") PYLSTM_ALWAYS_INLINE __m256 tanh_avx2(__m256 x) {
     const __m256 sign = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f);
     const __m256 a = _mm256_andnot_ps(sign, x), z = _mm256_mul_ps(x, x);
     __m256 p = _mm256_set1_ps(-5.70498872745e-3f), big;
@@ -156,7 +156,7 @@ PYLSTM_TARGET("avx2,fma") static void vtanh_avx2(size_t n, const float *x, float
 }
 
 /* 16 lanes (AVX-512F); tails with masked loads and stores. */
-PYLSTM_TARGET("avx512f") static __m512 exp_avx512(__m512 x) {
+PYLSTM_TARGET("avx512f") PYLSTM_ALWAYS_INLINE __m512 exp_avx512(__m512 x) {
     const __m512 xc = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
     const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -175,12 +175,12 @@ PYLSTM_TARGET("avx512f") static __m512 exp_avx512(__m512 x) {
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), p, x);
 }
 
-PYLSTM_TARGET("avx512f") static __m512 sigmoid_avx512(__m512 x) {
+PYLSTM_TARGET("avx512f") PYLSTM_ALWAYS_INLINE __m512 sigmoid_avx512(__m512 x) {
     const __m512 one = _mm512_set1_ps(1.0f);
     return _mm512_div_ps(one, _mm512_add_ps(one, exp_avx512(_mm512_sub_ps(_mm512_setzero_ps(), x))));
 }
 
-PYLSTM_TARGET("avx512f") static __m512 tanh_avx512(__m512 x) {
+PYLSTM_TARGET("avx512f") PYLSTM_ALWAYS_INLINE __m512 tanh_avx512(__m512 x) {
     const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
     const __m512 one = _mm512_set1_ps(1.0f);
     const __m512 a = _mm512_castsi512_ps(_mm512_andnot_si512(sign, _mm512_castps_si512(x)));
