@@ -56,6 +56,10 @@ PYLSTM_INTERNAL pylstm_status pylstm_layer_plan_fit(size_t T, size_t B, size_t I
  * this many, so every slice keeps whole vectors. */
 #define PYLSTM_SLICE_GRAIN 16
 
+/* Rows of a product are split between threads in multiples of this: a
+ * multiple of every micro-kernel's row tile (MR = 12, 6, 8, 4 in gemm_*.c). */
+#define PYLSTM_ROW_GRAIN 96
+
 /* Upper bound of a slice's width when `count` is split into nt parts. */
 PYLSTM_INTERNAL size_t pylstm_slice_max(size_t count, size_t nt);
 

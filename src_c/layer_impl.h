@@ -48,7 +48,8 @@ static size_t FN(parts_for_)(const pylstm_layer_plan *p, double M, double N, dou
     return M * N * K >= PYLSTM_PAR_MIN_FLOPS * (double)p->nt ? p->nt : 1;
 }
 
-/* ---- a large product split over the columns of C, one part per thread ---- */
+/* ---- a large product split between threads ---- */
+
 
 typedef struct {
     int ta, tb, acc, split_rows;
@@ -62,7 +63,7 @@ static void FN(par_gemm_job_)(void *vctx, size_t part, size_t nparts) {
     const FN(par_gemm_ctx_) *c = (const FN(par_gemm_ctx_) *)vctx;
     size_t lo, hi;
     if (c->split_rows) {
-        pylstm_split(c->M, 64, part, nparts, &lo, &hi);
+        pylstm_split(c->M, PYLSTM_ROW_GRAIN, part, nparts, &lo, &hi);
         if (lo >= hi) return;
         GEMM(c->ta, c->tb, hi - lo, c->N, c->K, c->ta ? c->A + lo : c->A + lo * c->lda, c->lda,
              c->B, c->ldb, c->acc, c->C + lo * c->ldc, c->ldc, c->work + part * c->gemm_stride);
@@ -76,9 +77,13 @@ static void FN(par_gemm_job_)(void *vctx, size_t part, size_t nparts) {
 
 /* The GEMM of gemm.h split between threads by blocks of C: every thread packs
  * the whole of one operand, so the split runs along the other one's longer
- * side (columns when N >= M, rows otherwise). The value of every element does
- * not depend on the split; rows are split only when every part gets at least
- * two blocks of 64, so no part takes gemm.c's different path for M <= 2. */
+ * side (columns when N >= M, rows otherwise). The value of every element must
+ * not depend on the split. Columns: any split is fine (a kernel computes every
+ * column of a tile alike, edge tiles through a zero-padded scratch). Rows: the
+ * kernels treat short row tiles differently (more accumulator chains), so row
+ * blocks are multiples of every kernel's tile height (12, 6, 8, 4 rows: 96),
+ * and every part gets at least two of them, so none drops to gemm.c's path
+ * for M <= 2. */
 static void FN(par_gemm_)(const pylstm_layer_plan *p, unsigned char *gemm_work, int ta, int tb,
                           size_t M, size_t N, size_t K, const REAL *A, size_t lda, const REAL *B,
                           size_t ldb, int acc, REAL *C, size_t ldc) {
@@ -86,7 +91,7 @@ static void FN(par_gemm_)(const pylstm_layer_plan *p, unsigned char *gemm_work, 
     const size_t parts = FN(parts_for_)(p, (double)M, (double)N, (double)K);
     c.ta = ta, c.tb = tb, c.acc = acc, c.M = M, c.N = N, c.K = K, c.lda = lda, c.ldb = ldb;
     c.ldc = ldc, c.gemm_stride = p->gemm_stride, c.A = A, c.B = B, c.C = C, c.work = gemm_work;
-    c.split_rows = M > N && M >= 2 * 64 * parts;
+    c.split_rows = M > N && M >= 2 * PYLSTM_ROW_GRAIN * parts;
     pylstm_pool_run(FN(par_gemm_job_), &c, parts);
 }
 
