@@ -28,9 +28,12 @@
 #define GEMM_PACKED FN(pylstm_gemm_packed_)
 #define PACK_B FN(pylstm_gemm_pack_b_)
 
-/* Work below this many multiply-adds is not worth waking another thread for
- * (a wake-up costs about a microsecond). */
-#define PYLSTM_PAR_MIN_FLOPS 65536.0
+/* Work below this many multiply-adds per thread is not worth splitting. A
+ * step inside the sequence loop finds the other thread spinning (a wake-up
+ * costs about a microsecond); a product at the start of a call may find it
+ * asleep on its condition variable, tens of microseconds away. */
+#define PYLSTM_PAR_MIN_STEP 65536.0
+#define PYLSTM_PAR_MIN_PRODUCT 2097152.0
 
 static int FN(is_active_)(const int64_t *lengths, size_t b, size_t t) {
     return lengths == NULL || (int64_t)t < lengths[b];
@@ -43,9 +46,11 @@ static void FN(bias_sum_)(const WEIGHTS *w, size_t G4, REAL *bias) {
         bias[j] = (w->b_ih ? w->b_ih[j] : 0) + (w->b_hh ? w->b_hh[j] : 0);
 }
 
-/* How many parts a product of M x N x K is split into (1 .. nt). */
-static size_t FN(parts_for_)(const pylstm_layer_plan *p, double M, double N, double K) {
-    return M * N * K >= PYLSTM_PAR_MIN_FLOPS * (double)p->nt ? p->nt : 1;
+/* How many parts work of M x N x K multiply-adds is split into (1 or nt),
+ * given the least worth a thread (PYLSTM_PAR_MIN_*). */
+static size_t FN(parts_for_)(const pylstm_layer_plan *p, double M, double N, double K,
+                             double min_per_part) {
+    return M * N * K >= min_per_part * (double)p->nt ? p->nt : 1;
 }
 
 /* ---- a large product split between threads ---- */
@@ -88,7 +93,8 @@ static void FN(par_gemm_)(const pylstm_layer_plan *p, unsigned char *gemm_work, 
                           size_t M, size_t N, size_t K, const REAL *A, size_t lda, const REAL *B,
                           size_t ldb, int acc, REAL *C, size_t ldc) {
     FN(par_gemm_ctx_) c;
-    const size_t parts = FN(parts_for_)(p, (double)M, (double)N, (double)K);
+    const size_t parts = FN(parts_for_)(p, (double)M, (double)N, (double)K,
+                                                PYLSTM_PAR_MIN_PRODUCT);
     c.ta = ta, c.tb = tb, c.acc = acc, c.M = M, c.N = N, c.K = K, c.lda = lda, c.ldb = ldb;
     c.ldc = ldc, c.gemm_stride = p->gemm_stride, c.A = A, c.B = B, c.C = C, c.work = gemm_work;
     c.split_rows = M > N && M >= 2 * PYLSTM_ROW_GRAIN * parts;
@@ -194,7 +200,8 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w, int rev
     const int train = reserve != NULL;
     REAL *gates_all, *c_slots, *h_slots, *m_all, *bias;
     unsigned char *pk_hh, *pk_hr, *gemm_work, *gather, *tmp;
-    const size_t step_parts = FN(parts_for_)(p, (double)B, (double)G4, (double)R);
+    const size_t step_parts = FN(parts_for_)(p, (double)B, (double)G4, (double)R,
+                                                   PYLSTM_PAR_MIN_STEP);
     FN(step_ctx_) sc;
     size_t s, b, j;
     /* Slot index -> state buffer; inference folds T+1 slots onto two. */
@@ -330,8 +337,9 @@ void FN(pylstm_layer_back_)(const pylstm_layer_plan *p, const WEIGHTS *w, int re
     REAL *dh_all = P ? (REAL *)(work + p->wb_dhall) : NULL;
     unsigned char *pk_hhb = work + p->wb_pk_hh, *pk_hrb = work + p->wb_pk_hr;
     unsigned char *gemm_work = work + p->wb_gemm;
-    const size_t gate_parts = FN(parts_for_)(p, (double)B, (double)G4, 8.0);
-    const size_t dh_parts = FN(parts_for_)(p, (double)B, (double)R, (double)G4);
+    const size_t gate_parts = FN(parts_for_)(p, (double)B, (double)G4, 8.0, PYLSTM_PAR_MIN_STEP);
+    const size_t dh_parts = FN(parts_for_)(p, (double)B, (double)R, (double)G4,
+                                                 PYLSTM_PAR_MIN_STEP);
     FN(back_ctx_) bc;
     size_t s, b, j, part;
 
