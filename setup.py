@@ -1,9 +1,9 @@
 """Build of pylstm: the C core as a static library with its own flags, and the
 Cython extension pylstm._core linked against it.
 
-The core is compiled for the platform's baseline ISA only (never -march=native
-or whole-build -mavx*): the fast kernels select themselves at run time and
-carry per-function target attributes.
+The core is compiled for the platform's baseline ISA only (no flag that targets
+the build machine or turns on AVX for the whole build): the fast kernels select
+themselves at run time and carry per-function target attributes.
 """
 import glob
 import sys
