@@ -14,6 +14,9 @@ const char *pylstm_strerror(pylstm_status status) {
     case PYLSTM_ERR_OUT_OF_MEMORY: return "out of memory";
     case PYLSTM_ERR_IO: return "file system error";
     case PYLSTM_ERR_FORMAT: return "malformed file";
+    case PYLSTM_ERR_NOT_FOUND: return "no such tensor, key or entry";
+    case PYLSTM_ERR_BUFFER_TOO_SMALL: return "a caller buffer is smaller than required";
+    case PYLSTM_ERR_DTYPE: return "the element type does not match the model's";
     }
     return "unknown status";
 }

@@ -89,7 +89,10 @@ typedef enum pylstm_status {
     PYLSTM_ERR_BAD_ARGUMENT = 7,   /* another argument out of range (dropout, flags) */
     PYLSTM_ERR_OUT_OF_MEMORY = 8,  /* an allocating function could not allocate */
     PYLSTM_ERR_IO = 9,             /* the file system refused a read */
-    PYLSTM_ERR_FORMAT = 10         /* a file is truncated, oversized or malformed */
+    PYLSTM_ERR_FORMAT = 10,        /* a file is truncated, oversized or malformed */
+    PYLSTM_ERR_NOT_FOUND = 11,     /* no tensor, metadata key or entry of that name/index */
+    PYLSTM_ERR_BUFFER_TOO_SMALL = 12, /* a caller buffer (packed weights) below what is needed */
+    PYLSTM_ERR_DTYPE = 13          /* an _f32 call on a float64 handle, or the reverse */
 } pylstm_status;
 
 /* A static, NUL-terminated English description of a status; "unknown status"
@@ -626,6 +629,171 @@ PYLSTM_API pylstm_status pylstm_stream_step_f64(const pylstm_model_desc *desc,
                                                 const void *packed, size_t packed_size,
                                                 size_t B, const double *x, double *h, double *c,
                                                 double *y, void *work, size_t work_size);
+
+
+/* ===========================================================================
+ * Model handle: a whole torch.nn.LSTM with its weights prepared once
+ *
+ * A pylstm_model owns a copy of every parameter and the same weights packed
+ * for the matrix-product kernel, made once when the handle is created, so
+ * pylstm_model_run_* and the streaming steps never repack. It is the way to
+ * use the library from another language: load a file written by Python's
+ * pylstm.save (or any torch-named safetensors LSTM state dict), run batches,
+ * stream steps, free.
+ *
+ * Lifetime and threads: a handle is immutable after creation. Any number of
+ * threads may call pylstm_model_run_* and open streams on one handle at the
+ * same time, each with its own output and work buffers. Free it exactly once,
+ * after every run and every stream opened on it has finished (a stream holds
+ * a pointer to its handle, not a copy).
+ *
+ * Allocation: creating a handle or a stream allocates (malloc) and says so;
+ * runs and steps allocate nothing unless the caller passes work = NULL, which
+ * asks the call to allocate its work itself and free it before returning.
+ *
+ * dtype: a handle holds float32 or float64 parameters (a file's tensors
+ * decide); the _f32 functions need a float32 handle, the _f64 ones a float64
+ * handle, else PYLSTM_ERR_DTYPE.
+ * ========================================================================= */
+
+typedef struct pylstm_model pylstm_model;
+
+typedef enum pylstm_dtype {
+    PYLSTM_DTYPE_F32 = 1,
+    PYLSTM_DTYPE_F64 = 2
+} pylstm_dtype;
+
+/* What a handle computes. struct_size lets the struct grow in later versions
+ * without breaking callers: set it to sizeof(pylstm_model_config) before
+ * passing the struct to pylstm_model_config_get; the library fills only the
+ * fields that fit. batch_first and dropout are recorded from pylstm.save's
+ * metadata for the caller's information (runs are always time-major and
+ * never apply dropout); a file without that metadata gives 0 for both. */
+typedef struct pylstm_model_config {
+    size_t struct_size;
+    pylstm_dtype dtype;
+    size_t input_size;  /* I */
+    size_t hidden_size; /* H */
+    size_t proj_size;   /* P: 0, or 1 <= P < H */
+    size_t num_layers;  /* >= 1 */
+    int bidirectional;  /* 0 or 1 */
+    int bias;           /* 0: the model has no bias tensors */
+    int batch_first;    /* informational, see above */
+    double dropout;     /* informational, see above */
+} pylstm_model_config;
+
+/* Loads a model from the safetensors file at `path` (a UTF-8 name; on
+ * Windows converted and opened with _wfopen). The file is untrusted: it is
+ * checked as pylstm_safetensors_open checks it, then its configuration is
+ * taken from the "pylstm" metadata that pylstm.save writes (a JSON object of
+ * the constructor arguments) or, without it, inferred from torch's state-dict
+ * names and shapes (weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0,
+ * weight_hr_l0, ..._reverse); every tensor must be present with the shape
+ * the configuration implies, all F32 or all F64, and no other tensor may be
+ * present. A file of an LSTMCell loads as a one-layer LSTM. On success *out is
+ * a new handle; on error *out is NULL and nothing stays allocated. Returns
+ * PYLSTM_ERR_NULL_POINTER, PYLSTM_ERR_IO, PYLSTM_ERR_OUT_OF_MEMORY,
+ * PYLSTM_ERR_FORMAT (not safetensors, bad metadata, missing, extra or
+ * misshapen tensors, mixed or other dtypes). */
+PYLSTM_API pylstm_status pylstm_model_load(const char *path, pylstm_model **out);
+
+/* As pylstm_model_load for a file image of `len` bytes in memory (copied as
+ * needed; the caller keeps ownership of `bytes`). */
+PYLSTM_API pylstm_status pylstm_model_load_bytes(const void *bytes, size_t len,
+                                                 pylstm_model **out);
+
+/* A handle from caller weights: desc as for pylstm_model_forward_*, w an
+ * array of num_layers * D entries (layer l, direction d at w[l*D + d], as for
+ * the model functions), copied, so the caller may free or change them
+ * afterwards. Returns PYLSTM_ERR_NULL_POINTER (also a missing W_ih, W_hh, or
+ * W_hr when P > 0), PYLSTM_ERR_BAD_SIZE, PYLSTM_ERR_BAD_ARGUMENT,
+ * PYLSTM_ERR_OVERFLOW or PYLSTM_ERR_OUT_OF_MEMORY. A handle made with any
+ * bias pointer NULL reports bias = 0 only if every bias is NULL. */
+PYLSTM_API pylstm_status pylstm_model_create_f32(const pylstm_model_desc *desc,
+                                                 const pylstm_weights_f32 *w,
+                                                 pylstm_model **out);
+PYLSTM_API pylstm_status pylstm_model_create_f64(const pylstm_model_desc *desc,
+                                                 const pylstm_weights_f64 *w,
+                                                 pylstm_model **out);
+
+/* Releases the handle and everything it owns; NULL is a no-op. */
+PYLSTM_API void pylstm_model_free(pylstm_model *model);
+
+/* The handle's configuration into *out (out->struct_size set by the caller,
+ * see pylstm_model_config). Returns PYLSTM_ERR_NULL_POINTER or
+ * PYLSTM_ERR_BAD_ARGUMENT (struct_size smaller than the first two fields). */
+PYLSTM_API pylstm_status pylstm_model_config_get(const pylstm_model *model,
+                                                 pylstm_model_config *out);
+
+/* Bytes of work pylstm_model_run_* needs for T steps and batch B, into
+ * *work_bytes (depends on the thread count at the time of the query, like
+ * every *_sizes_* function). Returns PYLSTM_ERR_NULL_POINTER,
+ * PYLSTM_ERR_BAD_SIZE or PYLSTM_ERR_OVERFLOW. */
+PYLSTM_API pylstm_status pylstm_model_run_size(const pylstm_model *model, size_t T, size_t B,
+                                               size_t *work_bytes);
+
+/* Inference over a batch, exactly pylstm_model_forward_* with the handle's
+ * weights: x (T, B, I), h0 (L*D, B, R) and c0 (L*D, B, H) or NULL for zeros,
+ * lengths (B) or NULL, y (T, B, D*R), h_n, c_n (NULL: not written). work:
+ * pylstm_model_run_size bytes, or NULL (the call allocates). Returns the
+ * codes of pylstm_model_forward_*, PYLSTM_ERR_DTYPE and
+ * PYLSTM_ERR_OUT_OF_MEMORY (work NULL only). */
+PYLSTM_API pylstm_status pylstm_model_run_f32(const pylstm_model *model, size_t T, size_t B,
+                                              const float *x, const float *h0, const float *c0,
+                                              const int64_t *lengths, float *y, float *h_n,
+                                              float *c_n, void *work, size_t work_size);
+PYLSTM_API pylstm_status pylstm_model_run_f64(const pylstm_model *model, size_t T, size_t B,
+                                              const double *x, const double *h0,
+                                              const double *c0, const int64_t *lengths,
+                                              double *y, double *h_n, double *c_n, void *work,
+                                              size_t work_size);
+
+/* Torch's name for parameter tensor `index` (0 .. count-1, in state-dict
+ * order: per layer and direction weight_ih, weight_hh, bias_ih, bias_hh,
+ * weight_hr), its shape and a read-only pointer to its values (owned by the
+ * handle, element type of the handle's dtype). Lets a program inspect or
+ * export what it loaded. Returns PYLSTM_ERR_NULL_POINTER or
+ * PYLSTM_ERR_NOT_FOUND (index >= count). */
+PYLSTM_API pylstm_status pylstm_model_param_count(const pylstm_model *model, size_t *count);
+PYLSTM_API pylstm_status pylstm_model_param(const pylstm_model *model, size_t index,
+                                            const char **name, size_t *rows, size_t *cols,
+                                            const void **values);
+
+/* ---- Streaming on a handle ----------------------------------------------
+ *
+ * A pylstm_model_stream keeps the state (h, c) of every layer for a batch of
+ * B sequences fed one step at a time, and its own work buffer, so a step
+ * allocates nothing. The model must be unidirectional (PYLSTM_ERR_BAD_ARGUMENT
+ * otherwise). Several streams may run on one handle at once; one stream must
+ * not be stepped from two threads at the same time. A step equals
+ * pylstm_model_run_* with T = 1 from the stream's state, bit for bit. */
+typedef struct pylstm_model_stream pylstm_model_stream;
+
+/* Opens a stream for batch B with zero state. Returns PYLSTM_ERR_NULL_POINTER,
+ * PYLSTM_ERR_BAD_SIZE, PYLSTM_ERR_BAD_ARGUMENT, PYLSTM_ERR_OVERFLOW or
+ * PYLSTM_ERR_OUT_OF_MEMORY; on error *out is NULL. */
+PYLSTM_API pylstm_status pylstm_model_stream_open(const pylstm_model *model, size_t B,
+                                                  pylstm_model_stream **out);
+
+/* Frees the stream; NULL is a no-op. */
+PYLSTM_API void pylstm_model_stream_free(pylstm_model_stream *stream);
+
+/* Sets the state: h (L, B, R), c (L, B, H) in the handle's element type, each
+ * NULL for zeros. Returns PYLSTM_ERR_NULL_POINTER. */
+PYLSTM_API pylstm_status pylstm_model_stream_reset(pylstm_model_stream *stream, const void *h,
+                                                   const void *c);
+
+/* One step: x (B, I) -> y (B, R), the last layer's h_t; the state advances.
+ * Returns PYLSTM_ERR_NULL_POINTER or PYLSTM_ERR_DTYPE. */
+PYLSTM_API pylstm_status pylstm_model_stream_step_f32(pylstm_model_stream *stream,
+                                                      const float *x, float *y);
+PYLSTM_API pylstm_status pylstm_model_stream_step_f64(pylstm_model_stream *stream,
+                                                      const double *x, double *y);
+
+/* Copies the current state out: h (L, B, R), c (L, B, H), in the handle's
+ * element type; either may be NULL. Returns PYLSTM_ERR_NULL_POINTER. */
+PYLSTM_API pylstm_status pylstm_model_stream_state(const pylstm_model_stream *stream, void *h,
+                                                   void *c);
 
 #ifdef __cplusplus
 }
