@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import pylstm
+from conftest import central_difference
 
 
 def loss_and_grads(model, x, hx, lengths, w, reseed=None):
@@ -37,23 +38,16 @@ def test_lstm_gradients_match_finite_differences(kw, use_lengths):
     _, cache = loss_and_grads(model, x, hx, lengths, w, reseed)
     model.zero_grad()
     dx, (dh0, dc0) = model.backward(cache, w[0], w[1], w[2])
-    eps = 1e-6
 
-    def numeric(arr, idx):
-        old = arr[idx]
-        arr[idx] = old + eps
-        up, _ = loss_and_grads(model, x, hx, lengths, w, reseed)
-        arr[idx] = old - eps
-        down, _ = loss_and_grads(model, x, hx, lengths, w, reseed)
-        arr[idx] = old
-        return (up - down) / (2 * eps)
+    def loss():
+        return loss_and_grads(model, x, hx, lengths, w, reseed)[0]
 
     checks = [(x, dx), (hx[0], dh0), (hx[1], dc0)]
     checks += [(p, model.grads[n]) for n, p in model.named_parameters()]
     for arr, grad in checks:
         for _ in range(4):
             idx = tuple(int(rng.integers(s)) for s in arr.shape)
-            num = numeric(arr, idx)
+            num = central_difference(loss, arr, idx)
             assert abs(num - grad[idx]) < 1e-6 * max(1.0, abs(num)), (idx, num, grad[idx])
 
 
@@ -73,10 +67,4 @@ def test_cell_gradients_match_finite_differences():
     for arr, grad in [(x, dx), (h, dh), (c, dc)] + [(p, cell.grads[n])
                                                      for n, p in cell.named_parameters()]:
         for idx in np.ndindex(arr.shape):
-            old = arr[idx]
-            arr[idx] = old + 1e-6
-            up = loss()
-            arr[idx] = old - 1e-6
-            down = loss()
-            arr[idx] = old
-            assert abs((up - down) / 2e-6 - grad[idx]) < 1e-7, idx
+            assert abs(central_difference(loss, arr, idx) - grad[idx]) < 1e-7, idx
