@@ -64,7 +64,8 @@ def _direction_forward(w, x, h0, c0, active):
         m = o * np.tanh(c_new)
         h_new = m @ w["W_hr"].T if w["W_hr"] is not None else m
         act = active[t][:, None]
-        tape.append(dict(x=x[t], h=h, c=c, i=i, f=f, g=g, o=o, c_new=c_new, m=m, act=act))
+        tape.append(dict(x=x[t], h=h, c=c, i=i, f=f, g=g, o=o, c_new=c_new, m=m, h_new=h_new,
+                         act=act))
         y[t] = np.where(act, h_new, 0.0)
         h = np.where(act, h_new, h)
         c = np.where(act, c_new, c)
@@ -205,11 +206,14 @@ class LSTM:
         last forward: dx, (dh0, dc0), {parameter name: gradient}."""
         T, B = len(self.tapes[0]), len(self.lengths)
         LD = self.L * self.D
-        dy = np.zeros((T, B, self.D * self.R)) if dy is None else np.asarray(dy, np.float64)
-        if self.unbatched:
-            dy = dy[:, None, :]
+        if dy is None:
+            dy = np.zeros((T, B, self.D * self.R))
+        elif self.unbatched:
+            dy = np.asarray(dy, np.float64)[:, None, :]
         elif self.batch_first:
-            dy = dy.transpose(1, 0, 2)
+            dy = np.asarray(dy, np.float64).transpose(1, 0, 2)
+        else:
+            dy = np.asarray(dy, np.float64)
         dh_n = np.zeros((LD, B, self.R)) if dh_n is None else \
             np.asarray(dh_n, np.float64).reshape(LD, B, self.R)
         dc_n = np.zeros((LD, B, self.H)) if dc_n is None else \
@@ -236,6 +240,19 @@ class LSTM:
                 grads.update({names[k] + w["sfx"]: v for k, v in g.items()})
             dout = din
         return self._out(dout), (self._state(dh0), self._state(dc0)), grads
+
+    def trace(self):
+        """What the last forward computed inside each layer direction: a list
+        (entry layer*D + direction) of dicts with "i", "f", "g", "o", "c" (T, B, H)
+        and "h" (T, B, R), time-major, in time order, zero on padding steps."""
+        out = []
+        for e, tape in enumerate(self.tapes):
+            entry = {}
+            for key, src in zip("ifgoch", ("i", "f", "g", "o", "c_new", "h_new")):
+                v = np.stack([np.where(s["act"], s[src], 0.0) for s in tape])
+                entry[key] = _reverse_within_lengths(v, self.lengths) if e % self.D else v
+            out.append(entry)
+        return out
 
     def _out(self, a):
         if self.unbatched:

@@ -1,44 +1,10 @@
-"""model.gates() against a NumPy re-computation of the LSTM equations from the
-state dict (source document: f, i, g, o, c_t = f*c + i*g, h_t = o*tanh(c_t))."""
+"""model.gates() against the NumPy re-computation of the LSTM equations in
+tests/reference.py (i, f, g, o; c_t = f*c + i*g, h_t = o*tanh(c_t))."""
 import numpy as np
 import pytest
 
 import pylstm
-
-
-def sigmoid(z):
-    return 1 / (1 + np.exp(-z))
-
-
-def numpy_lstm(sd, x, L, D, H, P, lengths):
-    """Per (layer, direction) dicts of i, f, g, o, c, h (T, B, .), padding zeroed."""
-    T, B, _ = x.shape
-    R = P or H
-    out, inp = [], x
-    for layer in range(L):
-        outs = []
-        for d in range(D):
-            sfx = f"_l{layer}" + ("_reverse" if d else "")
-            W_ih, W_hh = sd["weight_ih" + sfx], sd["weight_hh" + sfx]
-            b = sd.get("bias_ih" + sfx, 0) + sd.get("bias_hh" + sfx, 0)
-            h, c = np.zeros((B, R)), np.zeros((B, H))
-            rec = {k: np.zeros((T, B, R if k == "h" else H)) for k in "ifgoch"}
-            for t in (range(T - 1, -1, -1) if d else range(T)):
-                z = inp[t] @ W_ih.T + h @ W_hh.T + b
-                i, f = sigmoid(z[:, :H]), sigmoid(z[:, H:2 * H])
-                g, o = np.tanh(z[:, 2 * H:3 * H]), sigmoid(z[:, 3 * H:])
-                c_new = f * c + i * g
-                h_new = o * np.tanh(c_new)
-                if P:
-                    h_new = h_new @ sd["weight_hr" + sfx].T
-                real = (t < lengths)[:, None]
-                c, h = np.where(real, c_new, c), np.where(real, h_new, h)
-                for k, v in zip("ifgoch", (i, f, g, o, c, h)):
-                    rec[k][t] = np.where(real, v, 0)
-            out.append(rec)
-            outs.append(rec["h"])
-        inp = np.concatenate(outs, axis=2)
-    return out
+import reference
 
 
 @pytest.mark.parametrize("L,bidir,P,use_lengths", [(1, False, 0, False), (2, True, 0, True),
@@ -50,7 +16,9 @@ def test_gates_equal_numpy_recomputation(L, bidir, P, use_lengths):
     x = rng.standard_normal((6, 4, 3))
     lengths = np.array([6, 2, 5, 1]) if use_lengths else np.full(4, 6)
     got = model.gates(x, lengths=lengths if use_lengths else None)
-    want = numpy_lstm(model.state_dict(), x, L, 2 if bidir else 1, 5, P, lengths)
+    ref = reference.LSTM(model.state_dict(), num_layers=L, bidirectional=bidir, proj_size=P)
+    ref.forward(x, lengths=lengths)
+    want = ref.trace()
     assert len(got) == len(want)
     for g, w in zip(got, want):
         assert set(g) == set("ifgoch")
