@@ -25,7 +25,7 @@ def test_constructor_rejects_bad_arguments(kw, exc, match):
         pylstm.LSTM(**kw)
 
 
-def test_dropout_with_one_layer_warns_like_torch():
+def test_dropout_with_one_layer_warns():
     with pytest.warns(UserWarning, match="num_layers greater than 1"):
         pylstm.LSTM(3, 4, dropout=0.5)
 

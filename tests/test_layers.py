@@ -55,7 +55,7 @@ def test_linear_forward_backward_match_reference(ref, dtype, bias, lead):
 
 
 @pytest.mark.parametrize("ref", REFERENCES)
-def test_linear_init_has_torch_bounds_and_names(ref):
+def test_linear_init_bounds_and_names_match_the_reference(ref):
     layer = pylstm.Linear(50, 20, seed=0)
     if ref == "torch":
         t = torch_or_skip().nn.Linear(50, 20)

@@ -244,7 +244,7 @@ def test_gradients_accumulate_until_zero_grad():
 
 
 @pytest.mark.parametrize("ref", REFERENCES)
-def test_state_dict_names_and_shapes_are_torchs(ref):
+def test_state_dict_names_and_shapes_match_the_reference(ref):
     for kw in ({}, {"bias": False}, {"num_layers": 3, "bidirectional": True, "proj_size": 2}):
         ours = pylstm.LSTM(4, 5, **kw).state_dict()
         if ref == "torch":
@@ -265,7 +265,7 @@ def test_state_dict_names_and_shapes_are_torchs(ref):
         assert all(ours[k].shape == theirs[k] for k in ours)
 
 
-def test_init_is_uniform_in_torchs_range_and_seeded():
+def test_init_is_uniform_within_one_over_sqrt_h_and_seeded():
     a = pylstm.LSTM(10, 25, num_layers=2, seed=5)
     b = pylstm.LSTM(10, 25, num_layers=2, seed=5)
     c = pylstm.LSTM(10, 25, num_layers=2, seed=6)

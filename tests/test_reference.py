@@ -109,7 +109,7 @@ def stored_torch_case():
     return arrays, dims, np.array(lengths)
 
 
-def test_reference_reproduces_stored_torch_numbers():
+def test_reference_reproduces_the_numbers_stored_for_the_c_tests():
     """torch.nn.LSTM(3, 5, num_layers=2, bidirectional=True, proj_size=2) with
     unsorted lengths, float64: the reference must give torch's outputs and
     gradients to rounding, with no torch at run time."""
