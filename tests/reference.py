@@ -128,13 +128,13 @@ def dropout_mask(seed, layer, shape, p):
     kept iff u * 2^-53 >= p with
         u = mix64((mix64(layer + 1) ^ seed) + (k + 1) * 0x9E3779B97F4A7C15) >> 11
     (grouped as src_c/model.c computes it); kept elements are scaled by 1/(1-p)."""
+    if p == 0:
+        return np.ones(shape)
     n = int(np.prod(shape))
     with np.errstate(over="ignore"):
         k1 = np.arange(1, n + 1, dtype=np.uint64)
         z = (mix64(np.uint64(layer + 1)) ^ np.uint64(seed)) + k1 * np.uint64(0x9E3779B97F4A7C15)
         u = (mix64(z) >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
-    if p == 0:
-        return np.ones(shape)
     scale = 1.0 / (1.0 - p) if p < 1 else 0.0
     return np.where(u >= p, scale, 0.0).reshape(shape)
 
@@ -142,7 +142,8 @@ def dropout_mask(seed, layer, shape, p):
 class LSTM:
     """torch.nn.LSTM's forward and backward in float64 NumPy.
 
-    params: a torch-style state dict (pylstm's state_dict()). forward keeps
+    params: a torch-style state dict (pylstm's state_dict()), copied to float64
+    at construction. forward keeps
     what backward needs; backward returns dx, dh0, dc0 and a dict of parameter
     gradients with the state-dict names."""
 
@@ -157,7 +158,7 @@ class LSTM:
             for d in range(self.D):
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
                 get = lambda n: (None if params.get(n + sfx) is None  # noqa: E731
-                                 else np.asarray(params[n + sfx], dtype=np.float64))
+                                 else np.array(params[n + sfx], dtype=np.float64))
                 self.w.append({"W_ih": get("weight_ih"), "W_hh": get("weight_hh"),
                                "b_ih": get("bias_ih"), "b_hh": get("bias_hh"),
                                "W_hr": get("weight_hr"), "sfx": sfx})

@@ -63,7 +63,7 @@ def test_reference_backward_matches_finite_differences(kw):
         return np.sum(y * w[0]) + np.sum(hn * w[1]) + np.sum(cn * w[2])
 
     checks = [(x, dx), (hx[0], dh0), (hx[1], dc0)]
-    # The reference copies the parameters at construction: perturb its own arrays.
+    # The reference copies the parameters at construction: perturb its copies.
     for e, wd in enumerate(model.w):
         for key, name in (("W_ih", "weight_ih"), ("W_hh", "weight_hh"), ("b_ih", "bias_ih"),
                           ("b_hh", "bias_hh"), ("W_hr", "weight_hr")):
