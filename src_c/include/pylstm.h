@@ -50,12 +50,20 @@
 extern "C" {
 #endif
 
+/* The version: these three numbers are its only source. The string, the
+ * number and the Python package's version (setup.py reads these lines) are
+ * derived from them. */
 #define PYLSTM_VERSION_MAJOR 0
 #define PYLSTM_VERSION_MINOR 1
 #define PYLSTM_VERSION_PATCH 0
 #define PYLSTM_VERSION_NUMBER \
     (PYLSTM_VERSION_MAJOR * 10000 + PYLSTM_VERSION_MINOR * 100 + PYLSTM_VERSION_PATCH)
-#define PYLSTM_VERSION_STRING "0.1.0"
+#define PYLSTM_QUOTE_(x) #x
+#define PYLSTM_EXPAND_AND_QUOTE_(x) PYLSTM_QUOTE_(x)
+#define PYLSTM_VERSION_STRING                                                                  \
+    PYLSTM_EXPAND_AND_QUOTE_(PYLSTM_VERSION_MAJOR)                                             \
+    "." PYLSTM_EXPAND_AND_QUOTE_(PYLSTM_VERSION_MINOR)                                         \
+    "." PYLSTM_EXPAND_AND_QUOTE_(PYLSTM_VERSION_PATCH)
 
 /* Export macro. Static builds and the Python extension need nothing; a shared
  * build defines PYLSTM_BUILD_SHARED, and Windows programs using the DLL define
@@ -102,6 +110,12 @@ PYLSTM_API const char *pylstm_strerror(pylstm_status status);
 /* The library's version as "MAJOR.MINOR.PATCH" (static storage). Compare with
  * PYLSTM_VERSION_STRING to detect a header/library mismatch. */
 PYLSTM_API const char *pylstm_version(void);
+
+/* The library's version as the number MAJOR * 10000 + MINOR * 100 + PATCH
+ * (0.1.0 is 100), for ordered comparisons: a program built against this
+ * header can require pylstm_version_number() >= PYLSTM_VERSION_NUMBER at run
+ * time when it links the shared library. */
+PYLSTM_API unsigned pylstm_version_number(void);
 
 /* ---------------------------------------------------------------------------
  * Parameters and sizes
