@@ -27,8 +27,12 @@ CORE_INCLUDE_DIRS = ["src_c/include", "src_c"]
 # which keeps the wheel well under 1 MB.
 GCC_CFLAGS = ["-std=c99", "-O3", "-g0", "-fPIC", "-pthread", "-fvisibility=hidden", "-Wall",
               "-Wextra"]
-MSVC_CFLAGS = ["/O2"]
-# The MSVC flag for each ISA tag of sources.txt.
+# /GL-: no whole-program optimization for the core, so that link-time code
+# generation can never inline a function compiled with /arch:AVX2 or AVX512
+# into one that runs before the CPU check.
+MSVC_CFLAGS = ["/O2", "/GL-"]
+# The MSVC flag for each ISA tag of sources.txt (x86 only: on ARM64 the
+# tagged files compile to nothing).
 MSVC_ARCH = {"avx2": "/arch:AVX2", "avx512": "/arch:AVX512"}
 
 
@@ -60,8 +64,9 @@ def read_sources():
     return files
 
 
-def core_libraries(compiler_type):
-    """The core as setuptools library entries (name, build_info) for a compiler."""
+def core_libraries(compiler_type, plat_name):
+    """The core as setuptools library entries (name, build_info) for a compiler
+    and a target platform (e.g. "win-amd64", "win-arm64", "linux-x86_64")."""
     files = read_sources()
 
     def library(name, sources, cflags):
@@ -69,6 +74,8 @@ def core_libraries(compiler_type):
 
     if compiler_type != "msvc":
         return [library("pylstm_core", [path for path, _ in files], GCC_CFLAGS)]
+    if plat_name not in ("win-amd64", "win32"):
+        return [library("pylstm_core", [path for path, _ in files], MSVC_CFLAGS)]
     libraries = [library("pylstm_core", [path for path, isa in files if isa is None], MSVC_CFLAGS)]
     for isa, arch in MSVC_ARCH.items():
         tagged = [path for path, tag in files if tag == isa]
@@ -82,7 +89,8 @@ class BuildClib(build_clib):
     build_ext then links the names this leaves in self.libraries."""
 
     def build_libraries(self, libraries):
-        self.libraries = core_libraries(self.compiler.compiler_type)
+        plat_name = self.get_finalized_command("build").plat_name
+        self.libraries = core_libraries(self.compiler.compiler_type, plat_name)
         super().build_libraries(self.libraries)
 
 
@@ -120,7 +128,7 @@ ext = Extension(
 setup(
     version=read_version(),
     # Replaced by BuildClib with the list for the compiler in use.
-    libraries=core_libraries(None),
+    libraries=core_libraries(None, None),
     cmdclass={"build_clib": BuildClib, "build_ext": BuildExt},
     ext_modules=cythonize([ext], language_level=3, compiler_directives={"embedsignature": True}),
 )
