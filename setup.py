@@ -29,8 +29,9 @@ GCC_CFLAGS = ["-std=c99", "-O3", "-g0", "-fPIC", "-pthread", "-fvisibility=hidde
               "-Wextra"]
 # /GL-: no whole-program optimization for the core, so that link-time code
 # generation can never inline a function compiled with /arch:AVX2 or AVX512
-# into one that runs before the CPU check.
-MSVC_CFLAGS = ["/O2", "/GL-"]
+# into one that runs before the CPU check. _CRT_SECURE_NO_WARNINGS: the core
+# uses standard C (fopen, getenv), not Microsoft's *_s variants.
+MSVC_CFLAGS = ["/O2", "/GL-", "/D_CRT_SECURE_NO_WARNINGS"]
 # The MSVC flag for each ISA tag of sources.txt (x86 only: on ARM64 the
 # tagged files compile to nothing).
 MSVC_ARCH = {"avx2": "/arch:AVX2", "avx512": "/arch:AVX512"}

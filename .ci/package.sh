@@ -119,9 +119,9 @@ grep -q 'test_version.py.*not installed' "$work/tests.log" &&
 
 echo
 echo "== summary"
-printf '  %-40s %8d bytes\n' "$(basename "$sdist")" "$(stat -c %s "$sdist")"
-printf '  %-40s %8d bytes\n' "$(basename "$wheel")" "$(stat -c %s "$wheel")"
-[ -n "$repaired" ] && printf '  %-40s %8d bytes\n' "$(basename "$repaired")" "$(stat -c %s "$repaired")"
+printf '  %-52s %8d bytes\n' "$(basename "$sdist")" "$(stat -c %s "$sdist")"
+printf '  %-52s %8d bytes\n' "$(basename "$wheel")" "$(stat -c %s "$wheel")"
+[ -n "$repaired" ] && printf '  %-52s %8d bytes\n' "$(basename "$repaired")" "$(stat -c %s "$repaired")"
 echo "  auditwheel policy: ${policy:-none}"
 echo "  package checks finished in $(( $(date +%s) - started )) s"
 if [ ${#failures[@]} -gt 0 ]; then
