@@ -15,8 +15,10 @@ import subprocess
 import sys
 import tempfile
 
+# One value per line: the path may hold spaces.
 PROBE = ("import os, pylstm; "
-         "print(os.path.realpath(pylstm.__file__), pylstm.__version__, pylstm.gemm_kernel())")
+         "print(os.path.realpath(pylstm.__file__), pylstm.__version__, pylstm.gemm_kernel(), "
+         "sep=chr(10))")
 
 
 def run(args, env, cwd):
@@ -42,7 +44,7 @@ def main(argv):
         print(probe.stdout + probe.stderr, end="", flush=True)
         if probe.returncode != 0:
             return 1
-        where, _, chosen = probe.stdout.split()
+        where, _, chosen = probe.stdout.splitlines()
         if where.startswith(source_root + os.sep):
             print(f"pylstm is imported from the source tree ({where}), not the installed wheel")
             return 1
