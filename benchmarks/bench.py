@@ -1,4 +1,4 @@
-"""pylstm against PyTorch and ONNX Runtime on the grid of shared/BENCHMARKS.md.
+"""pylstm against PyTorch and ONNX Runtime on a fixed grid of LSTM shapes (GRID below).
 
 float32, one LSTM layer, the same weights in all three libraries, the libraries
 interleaved in one process (so machine drift hits them alike), median wall time

@@ -1,5 +1,5 @@
 /* GFLOP/s of the matrix product per micro-kernel, float32 and float64, for
- * the shapes an LSTM layer runs (see BENCHMARKS.md's grid):
+ * the shapes an LSTM layer runs (the grid of benchmarks/bench.py):
  *
  *   proj  the input projection of all steps, X (T*B x I) * W_ih^T: NT, M = T*B, N = 4H, K = I
  *   rec   one recurrent step, h (B x H) * W_hh^T with W_hh packed once: M = B, N = 4H, K = H

@@ -17,6 +17,8 @@ from pylstm.pylstm cimport *
 cnp.import_array()
 
 __version__ = pylstm_version().decode()
+# MAJOR * 10000 + MINOR * 100 + PATCH, from the C library too (tests compare).
+_version_number = pylstm_version_number()
 
 
 def set_num_threads(n):

@@ -19,6 +19,7 @@ cdef extern from "pylstm.h" nogil:
     const char *PYLSTM_VERSION_STRING
     const char *pylstm_strerror(pylstm_status status)
     const char *pylstm_version()
+    unsigned pylstm_version_number()
 
     ctypedef struct pylstm_weights_f32:
         const float *W_ih

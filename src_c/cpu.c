@@ -51,7 +51,7 @@ static unsigned long long xgetbv0(void) {
 static int detect_hw(void) {
     unsigned r[4], max_leaf;
     unsigned long long xcr0;
-    int fma, avx2, avx512f;
+    int fma, avx2, avx512;
     cpuid(0, 0, r);
     max_leaf = r[0];
     if (max_leaf < 7) return PYLSTM_KERNEL_REF;
@@ -62,10 +62,15 @@ static int detect_hw(void) {
     xcr0 = xgetbv0();
     if ((xcr0 & 0x6) != 0x6) return PYLSTM_KERNEL_REF; /* XMM and YMM state */
     cpuid(7, 0, r);
-    avx2 = (r[1] >> 5) & 1;     /* EBX bit 5 */
-    avx512f = (r[1] >> 16) & 1; /* EBX bit 16 */
+    avx2 = (r[1] >> 5) & 1; /* EBX bit 5 */
+    /* EBX bit 16 AVX512F, which the kernels use. MSVC compiles the avx512
+     * files with /arch:AVX512, which lets it emit CD, BW, DQ and VL too
+     * (bits 28, 30, 17, 31), so those are required as well: every AVX-512
+     * CPU since Skylake-X has them; only the Xeon Phi lacks them. */
+    avx512 = ((r[1] >> 16) & 1) && ((r[1] >> 17) & 1) && ((r[1] >> 28) & 1) &&
+             ((r[1] >> 30) & 1) && ((r[1] >> 31) & 1);
     /* Opmask, upper ZMM0-15 and ZMM16-31 state (bits 5, 6, 7). */
-    if (avx512f && (xcr0 & 0xe6) == 0xe6) return PYLSTM_KERNEL_AVX512;
+    if (avx512 && (xcr0 & 0xe6) == 0xe6) return PYLSTM_KERNEL_AVX512;
     if (avx2 && fma) return PYLSTM_KERNEL_AVX2;
     return PYLSTM_KERNEL_REF;
 }

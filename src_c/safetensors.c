@@ -20,6 +20,13 @@
 
 #include "common.h"
 
+#if defined(_WIN32)
+#include <errno.h>
+#define WIN32_LEAN_AND_MEAN
+#define NOMINMAX
+#include <windows.h>
+#endif
+
 /* One tensor entry: strings point into the object's string arena. */
 typedef struct st_tensor {
     const char *name;
@@ -572,15 +579,44 @@ pylstm_status pylstm_safetensors_parse(const void *bytes, size_t len, pylstm_saf
     return parse_owned(copy, len, out);
 }
 
+/* fopen(path, "rb") for a UTF-8 path. Windows' fopen reads the name in the
+ * ANSI code page, so there the name becomes UTF-16 for _wfopen; elsewhere
+ * the bytes go to fopen unchanged. On failure *fp is NULL, errno says why
+ * (EILSEQ for a name that is not UTF-8) and the status is PYLSTM_ERR_IO, or
+ * PYLSTM_ERR_OUT_OF_MEMORY. */
+static pylstm_status open_utf8(const char *path, FILE **fp) {
+#if defined(_WIN32)
+    wchar_t *wide;
+    int n, saved;
+    *fp = NULL;
+    n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, path, -1, NULL, 0);
+    if (n <= 0) {
+        errno = EILSEQ;
+        return PYLSTM_ERR_IO;
+    }
+    wide = (wchar_t *)malloc((size_t)n * sizeof *wide);
+    if (!wide) return PYLSTM_ERR_OUT_OF_MEMORY;
+    MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, path, -1, wide, n);
+    *fp = _wfopen(wide, L"rb");
+    saved = errno; /* _wfopen's reason, kept across free */
+    free(wide);
+    errno = saved;
+#else
+    *fp = fopen(path, "rb");
+#endif
+    return *fp ? PYLSTM_OK : PYLSTM_ERR_IO;
+}
+
 pylstm_status pylstm_safetensors_open(const char *path, pylstm_safetensors **out) {
     FILE *fp;
     unsigned char *buf = NULL;
     size_t len = 0, cap = 0;
+    pylstm_status st;
     if (!out) return PYLSTM_ERR_NULL_POINTER;
     *out = NULL;
     if (!path) return PYLSTM_ERR_NULL_POINTER;
-    fp = fopen(path, "rb");
-    if (!fp) return PYLSTM_ERR_IO;
+    st = open_utf8(path, &fp);
+    if (st != PYLSTM_OK) return st;
     /* Read to end of file in doubling chunks: no fseek/ftell, whose long is
      * 32 bits on Windows, and pipes work too. */
     for (;;) {

@@ -1,4 +1,4 @@
-/* Status texts and the version query. */
+/* Status texts and the version queries. */
 #include "pylstm.h"
 
 const char *pylstm_strerror(pylstm_status status) {
@@ -22,3 +22,5 @@ const char *pylstm_strerror(pylstm_status status) {
 }
 
 const char *pylstm_version(void) { return PYLSTM_VERSION_STRING; }
+
+unsigned pylstm_version_number(void) { return PYLSTM_VERSION_NUMBER; }

@@ -49,6 +49,20 @@ def test_lstm_round_trip_gives_identical_model(tmp_path, bias, batch_first, bidi
     assert np.array_equal(y, y2) and np.array_equal(h, h2) and np.array_equal(c, c2)
 
 
+@pytest.mark.parametrize("name", ["modèle €.safetensors", "модель.safetensors",
+                                  "模型.safetensors"])
+def test_path_with_non_ascii_characters_round_trips(tmp_path, name):
+    # The core opens the file from its UTF-8 name: on Windows through _wfopen,
+    # since fopen there reads names in the ANSI code page (the wheel tests run
+    # this on Windows).
+    m = pylstm.LSTM(3, 4, seed=3)
+    path = tmp_path / name
+    pylstm.save(m, path)
+    m2 = pylstm.load(path)
+    sd, sd2 = m.state_dict(), m2.state_dict()
+    assert list(sd) == list(sd2) and all(np.array_equal(sd[k], sd2[k]) for k in sd)
+
+
 @pytest.mark.parametrize("bias,dtype", list(itertools.product([True, False],
                                                               [np.float32, np.float64])))
 def test_cell_round_trip_gives_identical_cell(tmp_path, bias, dtype):

@@ -50,12 +50,20 @@
 extern "C" {
 #endif
 
+/* The version: these three numbers are its only source. The string, the
+ * number and the Python package's version (setup.py reads these lines) are
+ * derived from them. */
 #define PYLSTM_VERSION_MAJOR 0
 #define PYLSTM_VERSION_MINOR 1
 #define PYLSTM_VERSION_PATCH 0
 #define PYLSTM_VERSION_NUMBER \
     (PYLSTM_VERSION_MAJOR * 10000 + PYLSTM_VERSION_MINOR * 100 + PYLSTM_VERSION_PATCH)
-#define PYLSTM_VERSION_STRING "0.1.0"
+#define PYLSTM_QUOTE_(x) #x
+#define PYLSTM_EXPAND_AND_QUOTE_(x) PYLSTM_QUOTE_(x)
+#define PYLSTM_VERSION_STRING                                                                  \
+    PYLSTM_EXPAND_AND_QUOTE_(PYLSTM_VERSION_MAJOR)                                             \
+    "." PYLSTM_EXPAND_AND_QUOTE_(PYLSTM_VERSION_MINOR)                                         \
+    "." PYLSTM_EXPAND_AND_QUOTE_(PYLSTM_VERSION_PATCH)
 
 /* Export macro. Static builds and the Python extension need nothing; a shared
  * build defines PYLSTM_BUILD_SHARED, and Windows programs using the DLL define
@@ -102,6 +110,12 @@ PYLSTM_API const char *pylstm_strerror(pylstm_status status);
 /* The library's version as "MAJOR.MINOR.PATCH" (static storage). Compare with
  * PYLSTM_VERSION_STRING to detect a header/library mismatch. */
 PYLSTM_API const char *pylstm_version(void);
+
+/* The library's version as the number MAJOR * 10000 + MINOR * 100 + PATCH
+ * (0.1.0 is 100), for ordered comparisons: a program built against this
+ * header can require pylstm_version_number() >= PYLSTM_VERSION_NUMBER at run
+ * time when it links the shared library. */
+PYLSTM_API unsigned pylstm_version_number(void);
 
 /* ---------------------------------------------------------------------------
  * Parameters and sizes
@@ -479,12 +493,15 @@ typedef struct pylstm_safetensors_info {
                                format does not promise it): memcpy them out. */
 } pylstm_safetensors_info;
 
-/* Reads the whole file at `path` (a NUL-terminated name as fopen takes it)
- * and checks it as described above. On success *out is a new object the
- * caller owns (free with pylstm_safetensors_free); on error *out is NULL and
- * nothing stays allocated. Returns PYLSTM_ERR_NULL_POINTER, PYLSTM_ERR_IO
- * (fopen or fread failed, e.g. no such file or a directory: errno tells
- * why), PYLSTM_ERR_OUT_OF_MEMORY or PYLSTM_ERR_FORMAT. */
+/* Reads the whole file at `path` and checks it as described above. `path`
+ * is a NUL-terminated UTF-8 name: on Windows it is converted to UTF-16 and
+ * opened with _wfopen, so any name works whatever the ANSI code page;
+ * elsewhere its bytes go to fopen unchanged. On success *out is a new object
+ * the caller owns (free with pylstm_safetensors_free); on error *out is NULL
+ * and nothing stays allocated. Returns PYLSTM_ERR_NULL_POINTER, PYLSTM_ERR_IO
+ * (the file could not be opened or read, e.g. no such file or a directory:
+ * errno tells why; EILSEQ on Windows for a name that is not valid UTF-8),
+ * PYLSTM_ERR_OUT_OF_MEMORY or PYLSTM_ERR_FORMAT. */
 PYLSTM_API pylstm_status pylstm_safetensors_open(const char *path, pylstm_safetensors **out);
 
 /* As pylstm_safetensors_open for the `len` bytes at `bytes`, which are copied

@@ -110,6 +110,9 @@ static void test_version_and_strerror(void) {
               PYLSTM_VERSION_NUMBER == PYLSTM_VERSION_MAJOR * 10000 +
                                            PYLSTM_VERSION_MINOR * 100 + PYLSTM_VERSION_PATCH,
           "version macros agree");
+    check(pylstm_version_number() == PYLSTM_VERSION_NUMBER,
+          "pylstm_version_number() = %u, header says %d", pylstm_version_number(),
+          PYLSTM_VERSION_NUMBER);
     check(PYLSTM_OK == 0, "PYLSTM_OK is 0");
     for (a = 0; a < n; ++a) {
         const char *s = pylstm_strerror(all[a]);

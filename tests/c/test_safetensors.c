@@ -14,6 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(_WIN32)
+#include <wchar.h> /* _wfopen, _wremove */
+#endif
 
 #include "pylstm.h"
 
@@ -537,6 +540,50 @@ static void test_open(void) {
     free(f.p);
 }
 
+/* A name with non-ASCII characters (e acute, the euro sign, a CJK
+ * character): the file is created the platform's way (_wfopen on Windows,
+ * the UTF-8 bytes elsewhere) and must open through its UTF-8 name, which
+ * Windows' fopen would misread in the ANSI code page. */
+#define NON_ASCII_NAME "test_safetensors_\xc3\xa9\xe2\x82\xac\xe6\xa8\xa1.tmp"
+#if defined(_WIN32)
+#define NON_ASCII_WIDE L"test_safetensors_\u00e9\u20ac\u6a21.tmp"
+#endif
+
+static void test_open_non_ascii_name(void) {
+    pylstm_safetensors *st = NULL;
+    file_buf f = valid_file();
+    size_t n = 0;
+    int written = 0;
+    pylstm_status rc;
+#if defined(_WIN32)
+    FILE *fp = _wfopen(NON_ASCII_WIDE, L"wb");
+#else
+    FILE *fp = fopen(NON_ASCII_NAME, "wb");
+#endif
+    if (fp) {
+        written = fwrite(f.p, 1, f.len, fp) == f.len;
+        fclose(fp);
+    }
+    CHECK(written, "could not write a file with a non-ASCII name");
+    if (written) {
+        rc = pylstm_safetensors_open(NON_ASCII_NAME, &st);
+        CHECK(rc == PYLSTM_OK && st && pylstm_safetensors_count(st, &n) == PYLSTM_OK && n == 3,
+              "open a file with a non-ASCII UTF-8 name: status %d", (int)rc);
+        pylstm_safetensors_free(st);
+    }
+#if defined(_WIN32)
+    _wremove(NON_ASCII_WIDE);
+#else
+    remove(NON_ASCII_NAME);
+#endif
+    /* Not UTF-8 (a lone continuation byte): Windows rejects the name before
+     * opening, elsewhere no such file exists. Either way an I/O error. */
+    st = (pylstm_safetensors *)&n;
+    rc = pylstm_safetensors_open("test_safetensors_\x80.tmp", &st);
+    CHECK(rc == PYLSTM_ERR_IO && st == NULL, "a name that is not UTF-8: status %d", (int)rc);
+    free(f.p);
+}
+
 int main(void) {
     test_valid();
     test_valid_variants();
@@ -548,6 +595,7 @@ int main(void) {
     test_bad_offsets();
     test_mutations();
     test_open();
+    test_open_non_ascii_name();
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail ? 1 : 0;
 }
