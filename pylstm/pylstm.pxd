@@ -15,6 +15,9 @@ cdef extern from "pylstm.h" nogil:
         PYLSTM_ERR_OUT_OF_MEMORY
         PYLSTM_ERR_IO
         PYLSTM_ERR_FORMAT
+        PYLSTM_ERR_NOT_FOUND
+        PYLSTM_ERR_BUFFER_TOO_SMALL
+        PYLSTM_ERR_DTYPE
 
     const char *PYLSTM_VERSION_STRING
     const char *pylstm_strerror(pylstm_status status)
