@@ -45,6 +45,15 @@
  *    runs its parts itself, with the same results). Its workers sleep on a
  *    condition variable when idle, after spinning for tens of microseconds.
  *    Nothing else persists between calls.
+ *  - fork() (POSIX): the pool is safe across fork. A forked child has only
+ *    the thread that called fork, so the library (through pthread_atfork,
+ *    registered when the first worker starts) resets the child's pool: the
+ *    child keeps the parent's thread count (pylstm_get_num_threads) and
+ *    starts its own workers on its first parallel call, computing exactly
+ *    what the parent would. fork waits for a parallel step that another
+ *    thread of the parent is running to finish. As with any multithreaded
+ *    program, a child should not expect other threads' calls that were in
+ *    progress at fork time to complete in it.
  *  - NaN and Inf in the inputs propagate to the outputs; they are never an
  *    error.
  *  - Byte order: the library computes on numbers in the host's byte order;
@@ -569,9 +578,11 @@ PYLSTM_API pylstm_status pylstm_safetensors_metadata_entry(const pylstm_safetens
  * function that does), so call it at setup, not while other threads compute.
  * Results are bit-identical for every thread count. Without thread support
  * on the platform the count stays 1. The default is 1; the Python package
- * sets it to the number of cores it may use. Returns PYLSTM_ERR_BAD_SIZE or
- * PYLSTM_ERR_OUT_OF_MEMORY (a thread could not start; those that did are
- * kept). */
+ * sets it to the number of cores it may use. A forked child inherits the
+ * count and starts its own workers when it first needs them (see fork() at
+ * the top). Returns PYLSTM_ERR_BAD_SIZE or PYLSTM_ERR_OUT_OF_MEMORY (a thread
+ * could not start, or the fork handlers could not be registered; threads
+ * that did start are kept). */
 PYLSTM_API pylstm_status pylstm_set_num_threads(size_t n);
 
 /* The number of threads compute functions use now. */
