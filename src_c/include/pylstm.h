@@ -748,8 +748,9 @@ typedef struct pylstm_model_config {
     double dropout;     /* informational, see above */
 } pylstm_model_config;
 
-/* Loads a model from the safetensors file at `path` (a NUL-terminated name
- * as fopen takes it, like pylstm_safetensors_open). The file is untrusted:
+/* Loads a model from the safetensors file at `path` (a NUL-terminated UTF-8
+ * name, opened as pylstm_safetensors_open opens it: _wfopen on Windows, fopen
+ * elsewhere). The file is untrusted:
  * it is checked as pylstm_safetensors_open checks it; then its configuration
  * comes from the "pylstm" metadata entry that pylstm.save writes, or, without
  * one, from torch's state-dict names and shapes:
