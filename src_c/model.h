@@ -93,14 +93,20 @@ PYLSTM_INTERNAL void pylstm_prep_layer(const pylstm_prep_layout *lay, const unsi
  * pylstm_model_prep_f32: packs every layer direction's W_ih^T, W_hh^T (and
  *   W_hr^T) as the forward needs them into prep (any alignment). Checks its
  *   arguments like the public functions; PYLSTM_ERR_BUFFER_TOO_SMALL when
- *   prep_size is below the size for one thread (a buffer sized at more threads
- *   than now is fine: the layout for fewer parts is used).
+ *   prep_size is below the size for one thread. A buffer sized when fewer
+ *   threads were set is fine: it gets the layout for as many parts as fit.
+ *   The weights are not read again by forward_prep except the biases and, when
+ *   a call's step split was not prepared, W_hh.
  * pylstm_model_forward_prep_f32: exactly pylstm_model_forward_f32 (the same
  *   results bit for bit, the same checks, the same work size) but reading the
- *   packed weights from prep instead of packing them. w still gives the biases,
- *   and W_hh when the call's step split is not one prepared. prep must have been
- *   prepared for this desc and element type (PYLSTM_ERR_BAD_ARGUMENT if its
- *   header says otherwise) by the kernel still usable in this process. */
+ *   packed weights from prep instead of packing them. prep must have been
+ *   prepared for this desc and element type at this address
+ *   (PYLSTM_ERR_BAD_ARGUMENT if its header says otherwise: a copy moved to
+ *   another alignment must be prepared again). It is only read, so several
+ *   threads may run from one prepared buffer at once. The products use the
+ *   kernel that prepared the buffer, so results equal the unprepared forward's
+ *   as long as the kernel choice (PYLSTM_KERNEL, pylstm_cpu_set_cap) has not
+ *   changed since. */
 #define PYLSTM_DECLARE_PREP(REAL, SUFFIX)                                                        \
     PYLSTM_INTERNAL size_t pylstm_model_prep_size_##SUFFIX(const pylstm_model_desc *desc);       \
     PYLSTM_INTERNAL pylstm_status pylstm_model_prep_##SUFFIX(                                    \

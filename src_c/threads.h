@@ -21,7 +21,9 @@ typedef void (*pylstm_job_fn)(void *ctx, size_t part, size_t nparts);
  * caller. */
 PYLSTM_INTERNAL void pylstm_pool_run(pylstm_job_fn fn, void *ctx, size_t nparts);
 
-/* The number of threads parallel calls use (>= 1). */
+/* The number of threads parallel calls use (>= 1): the count set by
+ * pylstm_set_num_threads (a forked child starts its workers on its first
+ * parallel call). Plans size their work for it. */
 PYLSTM_INTERNAL size_t pylstm_pool_threads(void);
 
 /* The contiguous share [*lo, *hi) of `count` items, in multiples of `grain`,
