@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
-# Builds every C test in tests/c/ against the core in src_c/ and runs it,
-# warnings as errors. Usage: tests/c/run.sh [plain|sanitize]  (default: plain)
+# Builds every C test in tests/c/ against the core (the sources listed in
+# src_c/sources.txt) and runs it, warnings as errors.
+# Usage: tests/c/run.sh [plain|sanitize]  (default: plain)
 #   sanitize: AddressSanitizer + UndefinedBehaviorSanitizer, any report fails.
-# CC (default cc) picks the compiler. The tests print "N passed, N failed" last.
+# From the environment, for other compilers and cross builds (.ci/emulation.sh):
+#   CC           the compiler (default cc)
+#   EXTRA_FLAGS  more compiler and linker flags, e.g. -static
+#   RUNNER       a command to run each test under, e.g. qemu-aarch64 or wine
+#   EXE          the programs' file name suffix, e.g. .exe
+#   SKIP         test names not to run on this platform, and SKIP_WHY the
+#                reason, printed (for an emulator's own bugs, never for ours)
+# Each test must exit 0 and print "N passed, N failed" last with N failed = 0;
+# the script ends with the totals.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mode=${1:-plain}
 cc=${CC:-cc}
-out=build/ctests-$mode
+read -r -a extra <<< "${EXTRA_FLAGS:-}"
+read -r -a runner <<< "${RUNNER:-}"
+out=build/ctests-$mode${CC:+-${cc##*/}}
 mkdir -p "$out"
 flags=(-std=c99 -pthread -Wall -Wextra -pedantic -Werror -Isrc_c/include -Isrc_c)
 case "$mode" in
@@ -16,17 +27,39 @@ case "$mode" in
                     -fno-sanitize-recover=all) ;;
   *) echo "usage: $0 [plain|sanitize]" >&2; exit 2 ;;
 esac
+# The first word of each line that is not a comment (see the file's header).
+core=()
+while read -r path _; do
+  [[ -z "$path" || "$path" == \#* ]] || core+=("$path")
+done < src_c/sources.txt
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 shopt -s nullglob
-status=0
+status=0 programs=0 passed=0 failed=0
 for src in tests/c/test_*.c; do
   name=$(basename "$src" .c)
-  echo "== $name ($mode, $cc)"
-  "$cc" "${flags[@]}" "$src" src_c/*.c -lm -o "$out/$name"
-  if ! "$out/$name"; then
-    echo "FAILED: $name ($mode)"
+  if [[ " ${SKIP:-} " == *" $name "* ]]; then
+    echo "== $name: not run here: ${SKIP_WHY:-no reason given}"
+    continue
+  fi
+  exe=$out/$name${EXE:-}
+  echo "== $name ($mode, $cc${RUNNER:+, under $RUNNER})"
+  "$cc" "${flags[@]}" "${extra[@]}" "$src" "${core[@]}" -lm -o "$exe"
+  rc=0   # the runner's status (pipefail); tr drops the \r of Windows line ends
+  "${runner[@]}" "$exe" 2>&1 | tr -d '\r' | tee "$out/$name.log" || rc=$?
+  programs=$((programs + 1))
+  if [[ "$(tail -n 1 "$out/$name.log")" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+    passed=$((passed + BASH_REMATCH[1])) failed=$((failed + BASH_REMATCH[2]))
+    if ((BASH_REMATCH[2] != 0)); then echo "FAILED: $name ($mode)"; status=1; fi
+  else
+    echo "FAILED: $name ($mode) did not end with \"N passed, N failed\""
+    status=1
+  fi
+  if ((rc != 0)); then
+    echo "FAILED: $name ($mode) exited with $rc"
     status=1
   fi
 done
+echo "== C tests ($mode, $cc): $programs programs, $passed passed, $failed failed"
+((programs > 0)) || status=1
 exit $status

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Other CPUs and platforms, emulated on an x86-64 Debian machine (.ci/run
+# calls this; it installs what it lacks with apt-get, so run it as root there):
+#  1. the x86-64 dispatch floor: the pytest suite without torch, on the
+#     installed package, with Python itself run by qemu-user as a Nehalem
+#     (SSE4.2, no AVX: the reference kernel) and as a Haswell (AVX2 + FMA: the
+#     avx2 kernel); qemu 7.2 emulates no AVX-512, the native runs cover it;
+#  2. aarch64: the C tests cross-compiled, run by qemu-aarch64 (NEON kernel);
+#  3. Windows: the C tests cross-compiled with MinGW-w64 (Win32 threads), run
+#     by wine (no display needed: they are console programs).
+# Every step says what it checks; any failure ends the script with status 1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+started=$(date +%s)
+unset PYLSTM_KERNEL   # each run below must pick its kernel by CPU detection
+
+# Each step's wall time, and the CPU time of the processes it ran (a busy
+# machine stretches the first, not the second): the user + system clock ticks
+# of this shell's finished children, fields 16 and 17 of /proc/PID/stat.
+child_ticks() { local st; read -r -a st < /proc/$$/stat; echo $((st[15] + st[16])); }
+step() { echo; echo "==== $*"; step_started=$(date +%s) step_ticks=$(child_ticks); }
+step_done() {
+  echo "==== done in $(($(date +%s) - step_started)) s" \
+    "(CPU $((($(child_ticks) - step_ticks) / $(getconf CLK_TCK))) s)"
+}
+fail() { echo "FAILED: $*" >&2; exit 1; }
+
+work=$(mktemp -d)
+cleanup() {
+  if [[ -n "${WINEPREFIX:-}" ]]; then wineserver -k 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+step "Debian packages: qemu-user, aarch64 and MinGW-w64 cross compilers, wine"
+packages=()
+command -v qemu-x86_64 > /dev/null || packages+=(qemu-user)
+command -v aarch64-linux-gnu-gcc > /dev/null ||
+  packages+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)   # libc6-dev: for -static
+command -v x86_64-w64-mingw32-gcc-win32 > /dev/null || packages+=(gcc-mingw-w64-x86-64-win32)
+command -v wine > /dev/null || packages+=(wine wine64)
+if ((${#packages[@]})); then
+  echo "installing ${packages[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${packages[@]}"
+else
+  echo "all present"
+fi
+qemu-x86_64 --version | head -n 1
+step_done
+
+step "x86-64: a virtual environment with pylstm installed and the suite's optional packages but torch and keras"
+venv=$work/venv
+python3 -m venv "$venv"
+"$venv/bin/pip" install -q . pytest safetensors scikit-learn matplotlib
+"$venv/bin/pip" list 2> /dev/null | grep -iE '^(numpy|pytest|safetensors|scikit-learn|scipy|matplotlib|pylstm) '
+host_kernel=$(cd "$work" && "$venv/bin/python" -c 'import pylstm; print(pylstm.gemm_kernel())')
+echo "kernel on this machine's CPU: $host_kernel"
+step_done
+
+# Python as CPU $2, named python-$1 in the venv's bin/. qemu-user emulates
+# only the process it starts, so -0 makes argv[0], hence sys.executable, this
+# script: the tests' subprocesses (python -m pylstm demo) are emulated too.
+# Being in bin/, it finds the venv's pyvenv.cfg like bin/python does.
+emulated_python() {
+  cat > "$venv/bin/python-$1" << EOF
+#!/bin/sh
+exec qemu-x86_64 -cpu $2 -0 "\$0" "\$(dirname "\$0")/python" "\$@"
+EOF
+  chmod +x "$venv/bin/python-$1"
+}
+
+# Run by each emulated Python: NumPy's own CPU detection sees the features the
+# emulated CPU has (argument 2), NumPy computes, and pylstm, the installed one,
+# picks kernel argument 1, also in a subprocess of sys.executable.
+check_cpu=$(cat << 'EOF'
+import subprocess, sys
+import numpy as np, pylstm
+try:
+    from numpy._core._multiarray_umath import __cpu_baseline__, __cpu_features__
+except ImportError:  # NumPy 1.x
+    from numpy.core._multiarray_umath import __cpu_baseline__, __cpu_features__
+want_kernel, want_features = sys.argv[1], dict(f.split("=") for f in sys.argv[2].split())
+print(f"python {sys.version.split()[0]} as {sys.executable}")
+print(f"numpy {np.__version__}: baseline {' '.join(__cpu_baseline__)}; sees "
+      + " ".join(f"{f}={int(__cpu_features__[f])}" for f in want_features))
+assert all(__cpu_features__[f] == (v == "1") for f, v in want_features.items()), \
+    "NumPy's CPU detection disagrees with the emulated CPU"
+a = np.linspace(-1, 1, 12).reshape(3, 4)
+assert np.allclose(a @ a.T, np.einsum("ik,jk->ij", a, a)), "NumPy computes wrongly"
+print(f"pylstm {pylstm.__file__}")
+assert pylstm.__file__.startswith(sys.prefix), "not the installed pylstm"
+kernel = pylstm.gemm_kernel()
+child = subprocess.run([sys.executable, "-c", "import pylstm; print(pylstm.gemm_kernel())"],
+                       capture_output=True, text=True, check=True)
+print(f"pylstm kernel: {kernel}; in a subprocess: {child.stdout.strip()}")
+assert kernel == want_kernel and child.stdout.strip() == want_kernel and not child.stderr
+EOF
+)
+
+# Features qemu (TCG) cannot emulate make it print a warning on stderr for
+# each process, which tests that expect a quiet stderr would take for output;
+# the features dropped here are system-level ones user code never sees.
+cpus=(Nehalem "Haswell,-pcid,-x2apic,-tsc-deadline,-invpcid,-hle,-rtm")
+kernels=(ref avx2)
+numpy_features=("AVX=0 AVX2=0 FMA3=0 SSE42=1 POPCNT=1" "AVX=1 AVX2=1 FMA3=1 F16C=1")
+for i in 0 1; do
+  cpu=${cpus[i]} name=${cpus[i]%%,*}
+  name=${name,,}
+  step "x86-64 as $name (qemu-x86_64 -cpu $cpu): NumPy runs, pylstm picks '${kernels[i]}', the suite passes"
+  emulated_python "$name" "$cpu"
+  warnings=$(qemu-x86_64 -cpu "$cpu" /bin/true 2>&1)
+  [[ -z "$warnings" ]] || fail "qemu warns for -cpu $cpu (drop those features): $warnings"
+  # Outside the source tree, so that `import pylstm` is the installed package.
+  (cd "$work" && "$venv/bin/python-$name" -c "$check_cpu" "${kernels[i]}" "${numpy_features[i]}") ||
+    fail "NumPy or the kernel choice under $name"
+  (cd "$work" && "$venv/bin/python-$name" -m pytest -q -p no:cacheprovider "$repo/tests") ||
+    fail "pytest under $name"
+  step_done
+done
+
+# test_gemm prints the kernel the CPU detection chose ("default kernel: X,
+# ...") and "kernel X: done" for each kernel it checked against the reference.
+expect_kernel() { # log kernel
+  grep -q "^default kernel: $2," "$1" || fail "the default kernel is not $2: $(grep '^default kernel' "$1")"
+  grep -q "^kernel $2: done" "$1" || fail "test_gemm did not test the $2 kernel"
+  echo "default kernel $2, tested against the reference"
+}
+
+step "aarch64: the C tests, cross-compiled (static), under qemu-aarch64; the NEON kernel is chosen"
+CC=aarch64-linux-gnu-gcc EXTRA_FLAGS=-static RUNNER=qemu-aarch64 tests/c/run.sh plain |
+  tee "$work/aarch64.log" || fail "C tests on aarch64"
+expect_kernel "$work/aarch64.log" neon
+step_done
+
+step "Windows: the C tests, cross-compiled with MinGW-w64 (Win32 threads, static), under wine"
+export WINEPREFIX=$work/wine WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
+unset DISPLAY   # headless: console programs need no display
+wineboot -i > /dev/null 2>&1 || fail "wineboot could not create $WINEPREFIX"
+CC=x86_64-w64-mingw32-gcc-win32 EXTRA_FLAGS=-static RUNNER=wine EXE=.exe tests/c/run.sh plain |
+  tee "$work/windows.log" || fail "C tests on Windows (wine)"
+expect_kernel "$work/windows.log" "$host_kernel"   # wine runs the code on this CPU
+step_done
+
+echo
+echo "emulation checks passed in $(($(date +%s) - started)) s" \
+  "(CPU $(($(child_ticks) / $(getconf CLK_TCK))) s)"
