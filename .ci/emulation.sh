@@ -130,6 +130,10 @@ expect_kernel() { # log kernel
 }
 
 step "aarch64: the C tests, cross-compiled (static), under qemu-aarch64; the NEON kernel is chosen"
+# test_fork is left out: qemu-user (7.2) itself aborts with an assertion in its
+# TCG code when a forked child of a threaded process starts a thread, which a
+# 15-line program without pylstm reproduces; natively it runs in `run.sh plain`.
+SKIP=test_fork SKIP_WHY="qemu-user aborts in fork() after threads (an emulator bug)" \
 CC=aarch64-linux-gnu-gcc EXTRA_FLAGS=-static RUNNER=qemu-aarch64 tests/c/run.sh plain |
   tee "$work/aarch64.log" || fail "C tests on aarch64"
 expect_kernel "$work/aarch64.log" neon
