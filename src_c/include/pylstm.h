@@ -24,8 +24,10 @@
  *  - Sequences are time-major: element (t, b) of x is the row of I values at
  *    x + (t * B + b) * ldx.
  *  - The caller owns every buffer. No function allocates memory, prints,
- *    aborts or keeps state between calls, except the file reader (see
- *    pylstm_safetensors_*, when present), which allocates and says so. Scratch
+ *    aborts or keeps state between calls, except the file reader
+ *    (pylstm_safetensors_*) and the model handle (pylstm_model_load*,
+ *    _create_*, _stream_open, and a run given work = NULL), which allocate
+ *    and say so. Scratch
  *    memory comes from a caller-provided `work` buffer and the activations a
  *    training forward keeps for backward go into a caller-provided `reserve`
  *    buffer; the *_sizes_* functions say how many bytes each needs. Buffers
@@ -422,8 +424,9 @@ PYLSTM_API pylstm_status pylstm_model_trace_f64(const pylstm_model_desc *desc, s
  * without overlaps or holes (as the reference implementation requires).
  * Empty tensors (a dimension 0) and scalars (shape []) are allowed.
  *
- * These are the only functions of the library that allocate memory or touch
- * files. A pylstm_safetensors is immutable once made, so concurrent reads of
+ * These functions and the model handle's (below) are the only ones that
+ * allocate memory; only these and pylstm_model_load touch files. A
+ * pylstm_safetensors is immutable once made, so concurrent reads of
  * one are fine; free it exactly once with pylstm_safetensors_free.
  * ========================================================================= */
 
@@ -632,24 +635,31 @@ PYLSTM_API pylstm_status pylstm_stream_step_f64(const pylstm_model_desc *desc,
 
 
 /* ===========================================================================
- * Model handle: a whole torch.nn.LSTM with its weights prepared once
+ * Model handle: a whole torch.nn.LSTM whose parameters the library owns
  *
- * A pylstm_model owns a copy of every parameter and the same weights packed
- * for the matrix-product kernel, made once when the handle is created, so
- * pylstm_model_run_* and the streaming steps never repack. It is the way to
- * use the library from another language: load a file written by Python's
- * pylstm.save (or any torch-named safetensors LSTM state dict), run batches,
- * stream steps, free.
+ * A pylstm_model holds its own copy of every parameter (host byte order,
+ * torch's layout) and, for a unidirectional model, the weights packed once
+ * for the streaming step (as pylstm_stream_pack_* does), made when the handle
+ * is created. It is the way to use the library from another language: load a
+ * file written by Python's pylstm.save (or any torch-named safetensors LSTM
+ * state dict), run batches, stream steps, free. A run computes exactly what
+ * pylstm_model_forward_* computes with the handle's weights.
  *
- * Lifetime and threads: a handle is immutable after creation. Any number of
- * threads may call pylstm_model_run_* and open streams on one handle at the
- * same time, each with its own output and work buffers. Free it exactly once,
- * after every run and every stream opened on it has finished (a stream holds
- * a pointer to its handle, not a copy).
+ * Ownership and lifetime: the caller owns the handle and frees it exactly
+ * once with pylstm_model_free, after every run and every stream opened on it
+ * has finished (a stream points to its handle, it does not copy it). Nothing
+ * a handle function returns points into caller memory; pointers it hands out
+ * (parameter names and values) live as long as the handle.
  *
- * Allocation: creating a handle or a stream allocates (malloc) and says so;
- * runs and steps allocate nothing unless the caller passes work = NULL, which
- * asks the call to allocate its work itself and free it before returning.
+ * Threads: a handle is never written after creation. Any number of threads
+ * may run it and open streams on it at the same time, each with its own
+ * output and work buffers. A stream is not shared: step it from one thread
+ * at a time.
+ *
+ * Allocation: creating a handle (load, create) and opening a stream allocate
+ * with malloc, and their frees release everything. Runs and steps allocate
+ * nothing, unless a run is given work = NULL, which makes it allocate its
+ * work and free it before returning.
  *
  * dtype: a handle holds float32 or float64 parameters (a file's tensors
  * decide); the _f32 functions need a float32 handle, the _f64 ones a float64
@@ -668,7 +678,8 @@ typedef enum pylstm_dtype {
  * passing the struct to pylstm_model_config_get; the library fills only the
  * fields that fit. batch_first and dropout are recorded from pylstm.save's
  * metadata for the caller's information (runs are always time-major and
- * never apply dropout); a file without that metadata gives 0 for both. */
+ * never apply dropout); a file without that metadata, and a handle from
+ * pylstm_model_create_*, give 0 for both. */
 typedef struct pylstm_model_config {
     size_t struct_size;
     pylstm_dtype dtype;
@@ -682,23 +693,40 @@ typedef struct pylstm_model_config {
     double dropout;     /* informational, see above */
 } pylstm_model_config;
 
-/* Loads a model from the safetensors file at `path` (a UTF-8 name; on
- * Windows converted and opened with _wfopen). The file is untrusted: it is
- * checked as pylstm_safetensors_open checks it, then its configuration is
- * taken from the "pylstm" metadata that pylstm.save writes (a JSON object of
- * the constructor arguments) or, without it, inferred from torch's state-dict
- * names and shapes (weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0,
- * weight_hr_l0, ..._reverse); every tensor must be present with the shape
- * the configuration implies, all F32 or all F64, and no other tensor may be
- * present. A file of an LSTMCell loads as a one-layer LSTM. On success *out is
- * a new handle; on error *out is NULL and nothing stays allocated. Returns
- * PYLSTM_ERR_NULL_POINTER, PYLSTM_ERR_IO, PYLSTM_ERR_OUT_OF_MEMORY,
- * PYLSTM_ERR_FORMAT (not safetensors, bad metadata, missing, extra or
- * misshapen tensors, mixed or other dtypes). */
+/* Loads a model from the safetensors file at `path` (a NUL-terminated name
+ * as fopen takes it, like pylstm_safetensors_open). The file is untrusted:
+ * it is checked as pylstm_safetensors_open checks it; then its configuration
+ * comes from the "pylstm" metadata entry that pylstm.save writes, or, without
+ * one, from torch's state-dict names and shapes:
+ *  - metadata: a flat JSON object {"class": "LSTM" or "LSTMCell",
+ *    "input_size", "hidden_size", "num_layers", "proj_size" (integers),
+ *    "bias", "batch_first", "bidirectional" (true/false), "dropout" (a number
+ *    in [0, 1]), "dtype": "float32" or "float64"}; class, input_size and
+ *    hidden_size are required, the rest default as in torch; an LSTMCell's
+ *    object may hold only class, input_size, hidden_size, bias and dtype.
+ *    Unknown or repeated keys, other types, nesting, sizes < 1 (proj_size
+ *    < 0) or not integers, and a dtype other than the tensors' are errors.
+ *  - names: weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k},
+ *    weight_hr_l{k}, each also with the suffix _reverse (torch.nn.LSTM), or
+ *    weight_ih, weight_hh, bias_ih, bias_hh (torch.nn.LSTMCell): I and H from
+ *    weight_ih_l0's shape (4H, I), num_layers from the largest k, bias from
+ *    bias_ih_l0, bidirectional from any _reverse, P from weight_hh_l0's
+ *    columns when weight_hr_l0 exists.
+ * Every tensor the configuration implies must be present with exactly
+ * torch's shape (biases 1-D), all F32 or all F64, and no other tensor may be
+ * present. Counts and shapes are checked against the file before anything
+ * the configuration sizes is allocated, so a small file cannot make the
+ * library allocate more than a few times its own size. An LSTMCell loads as
+ * a one-layer unidirectional LSTM. On success *out is a new handle; on error
+ * *out is NULL and nothing stays allocated. Returns PYLSTM_ERR_NULL_POINTER,
+ * PYLSTM_ERR_IO, PYLSTM_ERR_OUT_OF_MEMORY or PYLSTM_ERR_FORMAT (not
+ * safetensors, bad metadata, missing, extra or misshapen tensors, mixed or
+ * other dtypes). */
 PYLSTM_API pylstm_status pylstm_model_load(const char *path, pylstm_model **out);
 
-/* As pylstm_model_load for a file image of `len` bytes in memory (copied as
- * needed; the caller keeps ownership of `bytes`). */
+/* As pylstm_model_load for a file image of `len` bytes in memory (read, not
+ * kept: the caller keeps ownership of `bytes`). bytes may be NULL only if
+ * len is 0 (PYLSTM_ERR_FORMAT). */
 PYLSTM_API pylstm_status pylstm_model_load_bytes(const void *bytes, size_t len,
                                                  pylstm_model **out);
 
@@ -706,9 +734,11 @@ PYLSTM_API pylstm_status pylstm_model_load_bytes(const void *bytes, size_t len,
  * array of num_layers * D entries (layer l, direction d at w[l*D + d], as for
  * the model functions), copied, so the caller may free or change them
  * afterwards. Returns PYLSTM_ERR_NULL_POINTER (also a missing W_ih, W_hh, or
- * W_hr when P > 0), PYLSTM_ERR_BAD_SIZE, PYLSTM_ERR_BAD_ARGUMENT,
- * PYLSTM_ERR_OVERFLOW or PYLSTM_ERR_OUT_OF_MEMORY. A handle made with any
- * bias pointer NULL reports bias = 0 only if every bias is NULL. */
+ * W_hr when P > 0), PYLSTM_ERR_BAD_SIZE, PYLSTM_ERR_BAD_ARGUMENT (also W_hr
+ * given with P == 0), PYLSTM_ERR_OVERFLOW or PYLSTM_ERR_OUT_OF_MEMORY; on
+ * error *out is NULL. If every b_ih and b_hh is NULL the handle has no bias
+ * (config bias = 0, no bias parameters); otherwise a NULL one is stored as
+ * zeros. */
 PYLSTM_API pylstm_status pylstm_model_create_f32(const pylstm_model_desc *desc,
                                                  const pylstm_weights_f32 *w,
                                                  pylstm_model **out);
@@ -748,12 +778,15 @@ PYLSTM_API pylstm_status pylstm_model_run_f64(const pylstm_model *model, size_t 
                                               double *y, double *h_n, double *c_n, void *work,
                                               size_t work_size);
 
-/* Torch's name for parameter tensor `index` (0 .. count-1, in state-dict
- * order: per layer and direction weight_ih, weight_hh, bias_ih, bias_hh,
- * weight_hr), its shape and a read-only pointer to its values (owned by the
- * handle, element type of the handle's dtype). Lets a program inspect or
- * export what it loaded. Returns PYLSTM_ERR_NULL_POINTER or
- * PYLSTM_ERR_NOT_FOUND (index >= count). */
+/* The number of parameter tensors, and tensor `index` (0 .. count-1, in
+ * torch.nn.LSTM's state-dict order: per layer and direction weight_ih,
+ * weight_hh, bias_ih, bias_hh, weight_hr): its torch name ("weight_ih_l0",
+ * "bias_hh_l1_reverse"; an LSTMCell's file too gets these one-layer names),
+ * its shape (rows, cols), cols = 0 for a 1-D tensor (a bias of `rows`
+ * elements), and a read-only pointer to its values in the handle's element
+ * type, host byte order. Name and values are owned by the handle. Returns
+ * PYLSTM_ERR_NULL_POINTER or PYLSTM_ERR_NOT_FOUND (index >= count; outputs
+ * untouched). */
 PYLSTM_API pylstm_status pylstm_model_param_count(const pylstm_model *model, size_t *count);
 PYLSTM_API pylstm_status pylstm_model_param(const pylstm_model *model, size_t index,
                                             const char **name, size_t *rows, size_t *cols,
@@ -762,11 +795,13 @@ PYLSTM_API pylstm_status pylstm_model_param(const pylstm_model *model, size_t in
 /* ---- Streaming on a handle ----------------------------------------------
  *
  * A pylstm_model_stream keeps the state (h, c) of every layer for a batch of
- * B sequences fed one step at a time, and its own work buffer, so a step
- * allocates nothing. The model must be unidirectional (PYLSTM_ERR_BAD_ARGUMENT
- * otherwise). Several streams may run on one handle at once; one stream must
- * not be stepped from two threads at the same time. A step equals
- * pylstm_model_run_* with T = 1 from the stream's state, bit for bit. */
+ * B sequences fed one step at a time, and its own work buffer; it steps from
+ * the weights its handle packed at creation, so a step neither packs nor
+ * allocates (pylstm_stream_step_*). The model must be unidirectional
+ * (PYLSTM_ERR_BAD_ARGUMENT otherwise). Several streams may run on one handle
+ * at once; one stream must not be stepped from two threads at the same time.
+ * A step equals pylstm_model_run_* with T = 1 from the stream's state, bit
+ * for bit. */
 typedef struct pylstm_model_stream pylstm_model_stream;
 
 /* Opens a stream for batch B with zero state. Returns PYLSTM_ERR_NULL_POINTER,
@@ -779,19 +814,21 @@ PYLSTM_API pylstm_status pylstm_model_stream_open(const pylstm_model *model, siz
 PYLSTM_API void pylstm_model_stream_free(pylstm_model_stream *stream);
 
 /* Sets the state: h (L, B, R), c (L, B, H) in the handle's element type, each
- * NULL for zeros. Returns PYLSTM_ERR_NULL_POINTER. */
+ * NULL for zeros (copied). Returns PYLSTM_ERR_NULL_POINTER (stream NULL). */
 PYLSTM_API pylstm_status pylstm_model_stream_reset(pylstm_model_stream *stream, const void *h,
                                                    const void *c);
 
 /* One step: x (B, I) -> y (B, R), the last layer's h_t; the state advances.
- * Returns PYLSTM_ERR_NULL_POINTER or PYLSTM_ERR_DTYPE. */
+ * x and y must not overlap. Returns PYLSTM_ERR_NULL_POINTER or
+ * PYLSTM_ERR_DTYPE (then the state is unchanged). */
 PYLSTM_API pylstm_status pylstm_model_stream_step_f32(pylstm_model_stream *stream,
                                                       const float *x, float *y);
 PYLSTM_API pylstm_status pylstm_model_stream_step_f64(pylstm_model_stream *stream,
                                                       const double *x, double *y);
 
 /* Copies the current state out: h (L, B, R), c (L, B, H), in the handle's
- * element type; either may be NULL. Returns PYLSTM_ERR_NULL_POINTER. */
+ * element type; either may be NULL. Returns PYLSTM_ERR_NULL_POINTER (stream
+ * NULL). */
 PYLSTM_API pylstm_status pylstm_model_stream_state(const pylstm_model_stream *stream, void *h,
                                                    void *c);
 
