@@ -10,7 +10,8 @@
 #  3. the Rust and Go examples built against the gcc install (pkg-config) and
 #     run against the reference Python wrote;
 #  4. if a Python environment with pylstm is at .venv (as .ci/run makes it):
-#     examples/make_reference.py --check, so the stored data stays reproducible.
+#     examples/make_reference.py --check, so the stored data stays reproducible,
+#     and the README program's numbers against Python's.
 # Installs clang, golang-go, pkg-config, cmake and cargo with apt-get if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -112,6 +113,17 @@ CARGO_TARGET_DIR=$tmp/rust-target cargo run --offline --quiet \
 if [ -x .venv/bin/python ] && .venv/bin/python -c "import pylstm" 2>/dev/null; then
   echo "== examples/make_reference.py --check"
   .venv/bin/python examples/make_reference.py --check
+  # The README program ran x = 0.5 everywhere (T = 4, B = 1): the same in Python.
+  .venv/bin/python - "$model" "$tmp/out-gcc/pkg-config.txt" <<'EOF'
+import sys
+import numpy as np
+import pylstm
+model = pylstm.load(sys.argv[1])
+y, _ = model(np.full((4, 1, model.input_size), 0.5, np.float32))
+err = float(np.max(np.abs(np.loadtxt(sys.argv[2]) - y[-1, 0])))
+print(f"README program vs Python: max abs error {err:.3g} (printed with 6 decimals)")
+sys.exit(not err <= 1e-5)
+EOF
 fi
 
 echo "C library checks finished in $(($(date +%s) - started)) s"
