@@ -43,8 +43,27 @@ PYLSTM_DECLARE_GATES(float, f32)
 PYLSTM_DECLARE_GATES(double, f64)
 
 /* The float32 approximations over arrays, for the tests that bound their error
- * against libm: y[k] = sigmoid(x[k]) or tanh(x[k]). */
+ * against libm: y[k] = sigmoid(x[k]) or tanh(x[k]) (y may equal x). */
 PYLSTM_INTERNAL void pylstm_sigmoid_array_f32(size_t n, const float *x, float *y);
 PYLSTM_INTERNAL void pylstm_tanh_array_f32(size_t n, const float *x, float *y);
+
+/* The float32 instances behind the functions above, one per ISA: _base
+ * (act.c), _avx2 (act_avx2.c), _avx512 (act_avx512.c; both x86 only). The
+ * vector ones may run only on a CPU with their ISA: call them through the
+ * functions above. */
+#define PYLSTM_DECLARE_GATES_ISA(ISA)                                                          \
+    PYLSTM_INTERNAL void pylstm_gates_fwd_f32_##ISA(                                           \
+        size_t B, size_t H, size_t j0, size_t j1, size_t t, const int64_t *lengths,             \
+        const float *bias, float *gates, const float *c_prev, float *c_cur, float *m);          \
+    PYLSTM_INTERNAL void pylstm_gates_bwd_f32_##ISA(                                           \
+        size_t B, size_t H, size_t j0, size_t j1, size_t t, const int64_t *lengths,             \
+        const float *gates, const float *c_prev, const float *c_cur, const float *dm,           \
+        float *dc, float *dgates);                                                              \
+    PYLSTM_INTERNAL void pylstm_sigmoid_array_f32_##ISA(size_t n, const float *x, float *y);   \
+    PYLSTM_INTERNAL void pylstm_tanh_array_f32_##ISA(size_t n, const float *x, float *y);
+
+PYLSTM_DECLARE_GATES_ISA(base)
+PYLSTM_DECLARE_GATES_ISA(avx2)
+PYLSTM_DECLARE_GATES_ISA(avx512)
 
 #endif

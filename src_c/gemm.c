@@ -39,6 +39,12 @@ size_t pylstm_gemm_work_size(void) {
     return best;
 }
 
+/* Row of B holding column n of op(B) = B^T when columns come in groups of
+ * `group` rows, group g starting at row g * gstride (group 0: no groups). */
+static size_t group_row(size_t n, size_t group, size_t gstride) {
+    return group ? n / group * gstride + n % group : n;
+}
+
 /* Header of a packed-B buffer (layout rule in gemm.h). */
 #define PACKED_MAGIC 0x424b5050u /* "PPKB" */
 #define PACKED_HEADER_BYTES 64

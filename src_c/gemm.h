@@ -86,6 +86,16 @@ PYLSTM_INTERNAL void pylstm_gemm_pack_b_f32(int trans_b, size_t N, size_t K, con
                                             size_t ldb, void *packed);
 PYLSTM_INTERNAL void pylstm_gemm_pack_b_f64(int trans_b, size_t N, size_t K, const double *B,
                                             size_t ldb, void *packed);
+/* pylstm_gemm_pack_b_groups_*(N, K, B, ldb, group, group_stride, packed): as
+ * pack_b with trans_b = 1, but op(B)'s column n is row
+ * (n / group) * group_stride + n % group of B: the rows are gathered in
+ * blocks of `group` (a part's four gate blocks of W_hh) without a copy. */
+PYLSTM_INTERNAL void pylstm_gemm_pack_b_groups_f32(size_t N, size_t K, const float *B, size_t ldb,
+                                                   size_t group, size_t group_stride,
+                                                   void *packed);
+PYLSTM_INTERNAL void pylstm_gemm_pack_b_groups_f64(size_t N, size_t K, const double *B,
+                                                   size_t ldb, size_t group, size_t group_stride,
+                                                   void *packed);
 PYLSTM_INTERNAL void pylstm_gemm_packed_f32(int trans_a, size_t M, size_t N, size_t K,
                                             const float *A, size_t lda, const void *packed,
                                             int accumulate, float *C, size_t ldc, void *work);

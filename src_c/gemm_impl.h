@@ -47,9 +47,10 @@ static void FN(pack_a_)(int trans_a, size_t mc, size_t kc, const REAL *A, size_t
 
 /* Packs op(B) depth [0, kc) x columns [0, nc) into panels of nr columns:
  * panel q at pb + q*kc (q a multiple of nr), element (k, j) at [k*nr + j];
- * the last panel is zero-padded to nr columns. */
-static void FN(pack_b_)(int trans_b, size_t kc, size_t nc, const REAL *B, size_t ldb, size_t nr,
-                        REAL *pb) {
+ * the last panel is zero-padded to nr columns. With trans_b, column n of op(B)
+ * is row group_row(n, group, gstride) of B (group 0: row n). */
+static void FN(pack_b_)(int trans_b, size_t kc, size_t nc, const REAL *B, size_t ldb,
+                        size_t group, size_t gstride, size_t nr, REAL *pb) {
     size_t q, j, k;
     for (q = 0; q < nc; q += nr) {
         const size_t n = nc - q < nr ? nc - q : nr;
@@ -61,7 +62,7 @@ static void FN(pack_b_)(int trans_b, size_t kc, size_t nc, const REAL *B, size_t
             }
         } else {
             for (j = 0; j < n; ++j) {
-                const REAL *src = B + (q + j) * ldb;
+                const REAL *src = B + group_row(q + j, group, gstride) * ldb;
                 for (k = 0; k < kc; ++k) dst[k * nr + j] = src[k];
             }
         }
@@ -162,12 +163,12 @@ void FN(pylstm_gemm_)(int trans_a, int trans_b, size_t M, size_t N, size_t K, co
             if (direct_b) {
                 const size_t rem = nc % bk->nr;
                 const REAL *Bp = B + pc * ldb + jc;
-                if (rem) FN(pack_b_)(0, kc, rem, Bp + (nc - rem), ldb, bk->nr, pb);
+                if (rem) FN(pack_b_)(0, kc, rem, Bp + (nc - rem), ldb, 0, 0, bk->nr, pb);
                 FN(rows_)(bk, trans_a, M, nc, kc, Ap, lda, pa, Bp, 1, ldb, rem ? pb : NULL, acc,
                           C + jc, ldc);
             } else {
                 FN(pack_b_)(trans_b, kc, nc, trans_b ? B + jc * ldb + pc : B + pc * ldb + jc,
-                            ldb, bk->nr, pb);
+                            ldb, 0, 0, bk->nr, pb);
                 FN(rows_)(bk, trans_a, M, nc, kc, Ap, lda, pa, pb, kc, bk->nr, NULL, acc,
                           C + jc, ldc);
             }
@@ -179,8 +180,9 @@ void FN(pylstm_gemm_)(int trans_a, int trans_b, size_t M, size_t N, size_t K, co
 
 size_t FN(pylstm_gemm_packed_b_size_)(size_t N, size_t K) { return FN(packed_size_)(N, K); }
 
-void FN(pylstm_gemm_pack_b_)(int trans_b, size_t N, size_t K, const REAL *B, size_t ldb,
-                             void *packed) {
+/* pylstm_gemm_pack_b_ and pylstm_gemm_pack_b_groups_ (group as in pack_b_). */
+static void FN(pack_b_whole_)(int trans_b, size_t N, size_t K, const REAL *B, size_t ldb,
+                              size_t group, size_t gstride, void *packed) {
     const pylstm_gemm_kernel_t *kern = pylstm_gemm_active();
     const BLK *bk = KBLK(kern);
     packed_header *h = (packed_header *)packed;
@@ -197,9 +199,19 @@ void FN(pylstm_gemm_pack_b_)(int trans_b, size_t N, size_t K, const REAL *B, siz
     if (N == 0) return;
     for (pc = 0; pc < K; pc += bk->kc) {
         const size_t kc = K - pc < bk->kc ? K - pc : bk->kc;
-        FN(pack_b_)(trans_b, kc, N, trans_b ? B + pc : B + pc * ldb, ldb, bk->nr,
-                    dst + pc * npad);
+        FN(pack_b_)(trans_b, kc, N, trans_b ? B + pc : B + pc * ldb, ldb, group, gstride,
+                    bk->nr, dst + pc * npad);
     }
+}
+
+void FN(pylstm_gemm_pack_b_)(int trans_b, size_t N, size_t K, const REAL *B, size_t ldb,
+                             void *packed) {
+    FN(pack_b_whole_)(trans_b, N, K, B, ldb, 0, 0, packed);
+}
+
+void FN(pylstm_gemm_pack_b_groups_)(size_t N, size_t K, const REAL *B, size_t ldb, size_t group,
+                                    size_t group_stride, void *packed) {
+    FN(pack_b_whole_)(1, N, K, B, ldb, group, group_stride, packed);
 }
 
 /* The layout rule of gemm.h followed element by element: the fallback for a

@@ -81,13 +81,10 @@ pylstm_status pylstm_layer_plan_make(size_t T, size_t B, size_t I, size_t H, siz
     {
         /* one part: W_hh^T packed whole; nt parts: nt side-by-side gate slices */
         size_t one = pylstm_hh_pack_stride(esize, H, R, 1), many = pylstm_hh_pack_stride(esize, H, R, nt);
-        size_t w4 = 4 * pylstm_slice_max(H, nt);
         if (!one || !many || !pylstm_mul_ok(many, nt, &many) ||
-            !pylstm_mul_ok(w4, R, &p->hh_gather) || !pylstm_mul_ok(p->hh_gather, esize, &p->hh_gather) ||
             !pylstm_mul_ok(G4, B, &p->step_tmp) || !pylstm_mul_ok(p->step_tmp, esize, &p->step_tmp))
             return PYLSTM_ERR_OVERFLOW;
         p->pk_hh_region = one > many ? one : many;
-        if (nt == 1) p->hh_gather = 0;
     }
     p->pk_hhb_region = slices_region(esize, R, G4, nt, 1);
     pk_hr = P ? packed_size(esize, P, H) : 0;
@@ -112,7 +109,6 @@ pylstm_status pylstm_layer_plan_make(size_t T, size_t B, size_t I, size_t H, siz
     p->wf_bias = carve(&cv, G4, esize);
     p->wf_pk_hh = carve(&cv, p->pk_hh_region, 1);
     p->wf_pk_hr = carve(&cv, pk_hr, 1);
-    p->wf_gather = carve(&cv, p->hh_gather, 1);
     p->wf_tmp = carve(&cv, p->step_tmp, 1);
     p->wf_gemm = carve(&cv, nt, p->gemm_stride);
     p->wf_total = carve_total(&cv);
@@ -122,7 +118,6 @@ pylstm_status pylstm_layer_plan_make(size_t T, size_t B, size_t I, size_t H, siz
     p->wt_bias = carve(&cv, G4, esize);
     p->wt_pk_hh = carve(&cv, p->pk_hh_region, 1);
     p->wt_pk_hr = carve(&cv, pk_hr, 1);
-    p->wt_gather = carve(&cv, p->hh_gather, 1);
     p->wt_tmp = carve(&cv, p->step_tmp, 1);
     p->wt_gemm = carve(&cv, nt, p->gemm_stride);
     p->wt_total = carve_total(&cv);

@@ -23,13 +23,11 @@ typedef struct pylstm_layer_plan {
      * nt * 4 slices of W_hh^T (one per part and gate), W_hr^T, nt GEMM works;
      * backward: nt column slices of W_hh and W_hr. */
     size_t pk_hh_region, pk_hhb_region, gemm_stride;
-    size_t hh_gather;  /* bytes to gather one part's W_hh rows before packing */
     size_t step_tmp;   /* bytes of the recurrent product of a step (B, 4H) */
     /* work of the inference forward */
-    size_t wf_gates, wf_h, wf_c, wf_m, wf_bias, wf_pk_hh, wf_pk_hr, wf_gather, wf_tmp, wf_gemm,
-        wf_total;
+    size_t wf_gates, wf_h, wf_c, wf_m, wf_bias, wf_pk_hh, wf_pk_hr, wf_tmp, wf_gemm, wf_total;
     /* work of the training forward */
-    size_t wt_bias, wt_pk_hh, wt_pk_hr, wt_gather, wt_tmp, wt_gemm, wt_total;
+    size_t wt_bias, wt_pk_hh, wt_pk_hr, wt_tmp, wt_gemm, wt_total;
     /* work of backward */
     size_t wb_dgates, wb_dh, wb_dc, wb_dm, wb_dhall, wb_dbias, wb_pk_hh, wb_pk_hr, wb_gemm,
         wb_total;
@@ -80,14 +78,29 @@ PYLSTM_INTERNAL pylstm_status pylstm_layer_check_desc(const pylstm_layer_desc *d
 /* Checks lengths: NULL, or B values each in 1..T. */
 PYLSTM_INTERNAL pylstm_status pylstm_check_lengths(const int64_t *lengths, size_t T, size_t B);
 
+/* A layer direction's weights packed ahead of the call (the model's prepared
+ * copy, model.c), each in the packed-B layout of gemm.h. */
+typedef struct {
+    const void *ih;      /* W_ih^T, (N = 4H, K = I) */
+    const void *hh_one;  /* W_hh^T for one part (pylstm_layer_pack_hh_*) */
+    const void *hh_many; /* W_hh^T for nt parts, or NULL */
+    size_t nt;           /* parts of hh_many */
+    const void *hr;      /* W_hr^T (N = P, K = H), P > 0 only */
+} pylstm_layer_packed;
+
 #define PYLSTM_DECLARE_LAYER(REAL, SUFFIX)                                                       \
+    /* W_hh (4H, R) packed for a step split into nparts parts, at                               \
+     * pylstm_hh_pack_stride(.., nparts) bytes per part (pk aligned). */                        \
+    PYLSTM_INTERNAL void pylstm_layer_pack_hh_##SUFFIX(size_t H, size_t R, const REAL *W_hh,     \
+                                                       size_t nparts, unsigned char *pk);        \
     /* Forward of one direction. reserve != NULL: training (states saved in                     \
-     * reserve, which is aligned already); else inference (work holds them). */                 \
+     * reserve, which is aligned already); else inference (work holds them).                    \
+     * pre != NULL: the weights packed ahead (w still gives the biases). */                     \
     PYLSTM_INTERNAL void pylstm_layer_run_##SUFFIX(                                              \
-        const pylstm_layer_plan *p, const pylstm_weights_##SUFFIX *w, int reverse,               \
-        const REAL *x, size_t ldx, const REAL *h0, const REAL *c0, const int64_t *lengths,       \
-        REAL *y, size_t ldy, REAL *h_n, REAL *c_n, unsigned char *reserve,                      \
-        unsigned char *work);                                                                   \
+        const pylstm_layer_plan *p, const pylstm_weights_##SUFFIX *w,                            \
+        const pylstm_layer_packed *pre, int reverse, const REAL *x, size_t ldx, const REAL *h0,  \
+        const REAL *c0, const int64_t *lengths, REAL *y, size_t ldy, REAL *h_n, REAL *c_n,       \
+        unsigned char *reserve, unsigned char *work);                                           \
     /* Backward of one direction; dx is overwritten, or added into when                         \
      * accumulate_dx (the two directions of a bidirectional layer share x). */                  \
     PYLSTM_INTERNAL void pylstm_layer_back_##SUFFIX(                                             \

@@ -101,6 +101,37 @@ static void FN(par_gemm_)(const pylstm_layer_plan *p, unsigned char *gemm_work, 
     pylstm_pool_run(FN(par_gemm_job_), &c, parts);
 }
 
+typedef struct {
+    size_t M, N, K, lda, ldc, gemm_stride;
+    const REAL *A;
+    const void *packed;
+    REAL *C;
+    unsigned char *work;
+} FN(par_packed_ctx_);
+
+static void FN(par_packed_job_)(void *vctx, size_t part, size_t nparts) {
+    const FN(par_packed_ctx_) *c = (const FN(par_packed_ctx_) *)vctx;
+    size_t lo, hi;
+    pylstm_split(c->M, PYLSTM_ROW_GRAIN, part, nparts, &lo, &hi);
+    if (lo < hi)
+        GEMM_PACKED(0, hi - lo, c->N, c->K, c->A + lo * c->lda, c->lda, c->packed, 0,
+                    c->C + lo * c->ldc, c->ldc, c->work + part * c->gemm_stride);
+}
+
+/* C = A op(B) with op(B) packed already (the input projection from prepared
+ * weights): the threads share the packed operand and split the rows, in
+ * blocks as par_gemm_ explains, so the result is par_gemm_'s exactly. */
+static void FN(par_gemm_packed_)(const pylstm_layer_plan *p, unsigned char *gemm_work, size_t M,
+                                 size_t N, size_t K, const REAL *A, size_t lda,
+                                 const void *packed, REAL *C, size_t ldc) {
+    FN(par_packed_ctx_) c;
+    size_t parts = FN(parts_for_)(p, (double)M, (double)N, (double)K, PYLSTM_PAR_MIN_PRODUCT);
+    if (M < 2 * PYLSTM_ROW_GRAIN * parts) parts = 1;
+    c.M = M, c.N = N, c.K = K, c.lda = lda, c.ldc = ldc, c.gemm_stride = p->gemm_stride;
+    c.A = A, c.packed = packed, c.C = C, c.work = gemm_work;
+    pylstm_pool_run(FN(par_packed_job_), &c, parts);
+}
+
 /* ---- forward ---- */
 
 typedef struct {
@@ -116,35 +147,25 @@ typedef struct {
     unsigned char *gemm_work;
 } FN(step_ctx_);
 
-/* W_hh^T packed for `nparts` parts. One part: the whole matrix. Several:
- * part p's hidden units j0..j1
- * own the rows of their four gate blocks, gathered side by side and packed as
- * one (N = 4 (j1 - j0)), so a part computes its units' gates with one product
- * and updates their cells without waiting for the others. Returns the stride
- * between the parts' packed slices. */
-static size_t FN(pack_hh_)(const pylstm_layer_plan *p, const WEIGHTS *w, size_t nparts,
-                           unsigned char *pk, REAL *gather) {
-    const size_t H = p->H, R = p->R;
-    size_t stride, part, k, r, j, j0, j1;
+/* W_hh^T packed for `nparts` parts (layer.h). One part: the whole matrix.
+ * Several: part p's hidden units j0..j1 own the rows of their four gate
+ * blocks, packed side by side as one operand (N = 4 (j1 - j0)), so a part
+ * computes its units' gates with one product and updates their cells without
+ * waiting for the others. */
+void FN(pylstm_layer_pack_hh_)(size_t H, size_t R, const REAL *W_hh, size_t nparts,
+                               unsigned char *pk) {
+    const size_t stride = nparts == 1 ? 0 : pylstm_hh_pack_stride(sizeof(REAL), H, R, nparts);
+    size_t part, j0, j1;
     if (nparts == 1) {
-        PACK_B(1, 4 * H, R, w->W_hh, R, pk);
-        return 0;
+        PACK_B(1, 4 * H, R, W_hh, R, pk);
+        return;
     }
-    stride = pylstm_hh_pack_stride(sizeof(REAL), H, R, nparts);
     for (part = 0; part < nparts; ++part) {
-        size_t width;
         pylstm_split(H, PYLSTM_SLICE_GRAIN, part, nparts, &j0, &j1);
-        if (j0 >= j1) continue;
-        width = j1 - j0;
-        for (k = 0; k < 4; ++k)
-            for (r = 0; r < width; ++r) {
-                const REAL *src = w->W_hh + (k * H + j0 + r) * R;
-                REAL *dst = gather + (k * width + r) * R;
-                for (j = 0; j < R; ++j) dst[j] = src[j];
-            }
-        PACK_B(1, 4 * width, R, gather, R, pk + part * stride);
+        if (j0 < j1)
+            FN(pylstm_gemm_pack_b_groups_)(4 * (j1 - j0), R, W_hh + j0 * R, R, j1 - j0, H,
+                                           pk + part * stride);
     }
-    return stride;
 }
 
 /* One step for the hidden units of one part: recurrent product of their four
@@ -192,14 +213,16 @@ static void FN(step_job_)(void *vctx, size_t part, size_t nparts) {
     }
 }
 
-void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w, int reverse,
-                           const REAL *x, size_t ldx, const REAL *h0, const REAL *c0,
-                           const int64_t *lengths, REAL *y, size_t ldy, REAL *h_n, REAL *c_n,
-                           unsigned char *reserve, unsigned char *work) {
+void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w,
+                           const pylstm_layer_packed *pre, int reverse, const REAL *x,
+                           size_t ldx, const REAL *h0, const REAL *c0, const int64_t *lengths,
+                           REAL *y, size_t ldy, REAL *h_n, REAL *c_n, unsigned char *reserve,
+                           unsigned char *work) {
     const size_t T = p->T, B = p->B, I = p->I, H = p->H, P = p->P, R = p->R, G4 = 4 * H;
     const int train = reserve != NULL;
     REAL *gates_all, *c_slots, *h_slots, *m_all, *bias;
-    unsigned char *pk_hh, *pk_hr, *gemm_work, *gather, *tmp;
+    unsigned char *pk_hh, *pk_hr, *gemm_work, *tmp;
+    const unsigned char *hh, *hr;
     const size_t step_parts = FN(parts_for_)(p, (double)B, (double)G4, (double)R,
                                                    PYLSTM_PAR_MIN_STEP);
     FN(step_ctx_) sc;
@@ -214,7 +237,7 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w, int rev
         m_all = P ? (REAL *)(reserve + p->res_m) : NULL;
         bias = (REAL *)(work + p->wt_bias);
         pk_hh = work + p->wt_pk_hh, pk_hr = work + p->wt_pk_hr, gemm_work = work + p->wt_gemm;
-        gather = work + p->wt_gather, tmp = work + p->wt_tmp;
+        tmp = work + p->wt_tmp;
     } else {
         gates_all = (REAL *)(work + p->wf_gates);
         c_slots = (REAL *)(work + p->wf_c);
@@ -222,17 +245,30 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w, int rev
         m_all = P ? (REAL *)(work + p->wf_m) : NULL;
         bias = (REAL *)(work + p->wf_bias);
         pk_hh = work + p->wf_pk_hh, pk_hr = work + p->wf_pk_hr, gemm_work = work + p->wf_gemm;
-        gather = work + p->wf_gather, tmp = work + p->wf_tmp;
+        tmp = work + p->wf_tmp;
     }
 
     /* Input projection of every step at once; the biases are added step by
      * step in the gate loop, while each row is in L1. */
-    FN(par_gemm_)(p, gemm_work, 0, 1, T * B, G4, I, x, ldx, w->W_ih, I, 0, gates_all, G4);
+    if (pre)
+        FN(par_gemm_packed_)(p, gemm_work, T * B, G4, I, x, ldx, pre->ih, gates_all, G4);
+    else
+        FN(par_gemm_)(p, gemm_work, 0, 1, T * B, G4, I, x, ldx, w->W_ih, I, 0, gates_all, G4);
     if (w->b_ih || w->b_hh) FN(bias_sum_)(w, G4, bias);
-    /* The recurrent weights are packed once per call, not once per step. */
-    sc.pk_stride = FN(pack_hh_)(p, w, step_parts, pk_hh, (REAL *)gather);
+    /* The recurrent weights are packed once per call, not once per step,
+     * unless prepared in the layout this call's split needs. */
+    sc.pk_stride = step_parts == 1 ? 0 : pylstm_hh_pack_stride(sizeof(REAL), H, R, step_parts);
+    if (pre && step_parts == 1) {
+        hh = pre->hh_one;
+    } else if (pre && pre->hh_many && step_parts == pre->nt) {
+        hh = pre->hh_many;
+    } else {
+        FN(pylstm_layer_pack_hh_)(H, R, w->W_hh, step_parts, pk_hh);
+        hh = pk_hh;
+    }
     sc.tmp = (REAL *)tmp;
-    if (P) PACK_B(1, P, H, w->W_hr, H, pk_hr);
+    hr = pre ? pre->hr : pk_hr;
+    if (P && !pre) PACK_B(1, P, H, w->W_hr, H, pk_hr);
 
     {
         const size_t init = reverse ? T : 0;
@@ -241,7 +277,7 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w, int rev
         for (j = 0; j < B * H; ++j) ci[j] = c0 ? c0[j] : 0;
     }
 
-    sc.p = p, sc.lengths = lengths, sc.y = y, sc.ldy = ldy, sc.pk_hh = pk_hh;
+    sc.p = p, sc.lengths = lengths, sc.y = y, sc.ldy = ldy, sc.pk_hh = hh;
     sc.bias = (w->b_ih || w->b_hh) ? bias : NULL;
     sc.gemm_work = gemm_work;
     for (s = 0; s < T; ++s) {
@@ -257,7 +293,7 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w, int rev
         sc.m = P ? (train ? m_all + t * B * H : m_all) : sc.h_cur;
         pylstm_pool_run(FN(step_job_), &sc, step_parts);
         if (P) {
-            GEMM_PACKED(0, B, P, H, sc.m, H, pk_hr, 0, sc.h_cur, R, gemm_work);
+            GEMM_PACKED(0, B, P, H, sc.m, H, hr, 0, sc.h_cur, R, gemm_work);
             for (b = 0; b < B; ++b) {
                 REAL *yb = y + (t * B + b) * ldy, *hb = sc.h_cur + b * R;
                 if (FN(is_active_)(lengths, b, t)) {
@@ -487,7 +523,7 @@ static pylstm_status FN(layer_forward_common_)(const pylstm_layer_desc *desc, co
     if (st != PYLSTM_OK) return st;
     if (work_size < (train ? plan.wt_total : plan.wf_total)) return PYLSTM_ERR_WORK_TOO_SMALL;
     if (train && reserve_size < plan.res_total) return PYLSTM_ERR_RESERVE_TOO_SMALL;
-    FN(pylstm_layer_run_)(&plan, w, reverse, x, ldx, h0, c0, lengths, y, ldy, h_n, c_n,
+    FN(pylstm_layer_run_)(&plan, w, NULL, reverse, x, ldx, h0, c0, lengths, y, ldy, h_n, c_n,
                           train ? (unsigned char *)pylstm_align_ptr(reserve) : NULL,
                           (unsigned char *)pylstm_align_ptr(work));
     return PYLSTM_OK;

@@ -4,7 +4,9 @@
 #include "model.h"
 
 #include <math.h>
+#include <string.h>
 
+#include "gemm.h"
 #include "threads.h"
 
 static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
@@ -22,20 +24,38 @@ static size_t take(size_t *off, size_t bytes, int *ok) {
 static pylstm_status model_plan_nt(const pylstm_model_desc *d, size_t T, size_t B,
                                    size_t esize, size_t nt, pylstm_model_plan *p);
 
+/* The sizes and flags of a model description. */
+static pylstm_status check_desc(const pylstm_model_desc *d) {
+    if (d->input_size < 1 || d->hidden_size < 1 || d->num_layers < 1 ||
+        d->proj_size >= d->hidden_size)
+        return PYLSTM_ERR_BAD_SIZE;
+    if (d->bidirectional != 0 && d->bidirectional != 1) return PYLSTM_ERR_BAD_ARGUMENT;
+    return PYLSTM_OK;
+}
+
+typedef struct {
+    const pylstm_model_desc *d;
+    size_t T, B, esize;
+    int purpose;
+    pylstm_model_plan *p;
+} model_fit_ctx;
+
+static pylstm_status model_fit_plan(void *vctx, size_t nt, size_t *need) {
+    const model_fit_ctx *c = (const model_fit_ctx *)vctx;
+    const pylstm_model_plan *p = c->p;
+    pylstm_status st = model_plan_nt(c->d, c->T, c->B, c->esize, nt, c->p);
+    *need = c->purpose == PYLSTM_PLAN_FORWARD ? p->wf_total
+            : c->purpose == PYLSTM_PLAN_TRAIN ? p->wt_total
+            : c->purpose == PYLSTM_PLAN_BACKWARD ? p->wb_total : 0;
+    return st;
+}
+
 pylstm_status pylstm_model_plan_make(const pylstm_model_desc *d, size_t T, size_t B,
                                      size_t esize, int purpose, size_t work_size,
                                      pylstm_model_plan *p) {
-    size_t nt = pylstm_pool_threads();
-    for (;;) {
-        size_t need;
-        pylstm_status st = model_plan_nt(d, T, B, esize, nt, p);
-        if (st != PYLSTM_OK) return st;
-        need = purpose == PYLSTM_PLAN_FORWARD ? p->wf_total
-               : purpose == PYLSTM_PLAN_TRAIN ? p->wt_total
-               : purpose == PYLSTM_PLAN_BACKWARD ? p->wb_total : 0;
-        if (need <= work_size || nt == 1) return PYLSTM_OK;
-        --nt;
-    }
+    model_fit_ctx c;
+    c.d = d, c.T = T, c.B = B, c.esize = esize, c.purpose = purpose, c.p = p;
+    return pylstm_fit_threads(model_fit_plan, &c, work_size);
 }
 
 static pylstm_status model_plan_nt(const pylstm_model_desc *d, size_t T, size_t B,
@@ -43,10 +63,8 @@ static pylstm_status model_plan_nt(const pylstm_model_desc *d, size_t T, size_t 
     pylstm_status st;
     size_t seq, off;
     int ok = 1;
-    if (d->input_size < 1 || d->hidden_size < 1 || d->num_layers < 1 || T < 1 || B < 1 ||
-        d->proj_size >= d->hidden_size)
-        return PYLSTM_ERR_BAD_SIZE;
-    if (d->bidirectional != 0 && d->bidirectional != 1) return PYLSTM_ERR_BAD_ARGUMENT;
+    if ((st = check_desc(d)) != PYLSTM_OK) return st;
+    if (T < 1 || B < 1) return PYLSTM_ERR_BAD_SIZE;
     p->L = d->num_layers, p->D = d->bidirectional ? 2 : 1, p->T = T, p->B = B;
     p->I = d->input_size, p->H = d->hidden_size, p->P = d->proj_size;
     p->R = p->P ? p->P : p->H;
@@ -95,6 +113,118 @@ static pylstm_status model_plan_nt(const pylstm_model_desc *d, size_t T, size_t 
     p->wb_layer = take(&off, max_size(p->first.wb_total, p->upper.wb_total), &ok);
     ok = ok && pylstm_add_ok(off, PYLSTM_ALIGN, &p->wb_total);
     return ok ? PYLSTM_OK : PYLSTM_ERR_OVERFLOW;
+}
+
+/* ---- prepared weights (layout in model.h) ---- */
+
+#define PREP_MAGIC 0x50455250u /* "PREP" */
+#define PREP_VERSION 1u
+typedef char prep_header_fits[sizeof(pylstm_prep_layout) <= PYLSTM_PREP_HEADER_BYTES ? 1 : -1];
+
+static size_t packed_b_size(size_t esize, size_t N, size_t K) {
+    return esize == sizeof(float) ? pylstm_gemm_packed_b_size_f32(N, K)
+                                  : pylstm_gemm_packed_b_size_f64(N, K);
+}
+
+static int prep_block(size_t esize, size_t in, size_t H, size_t P, size_t R, size_t nt,
+                      pylstm_prep_block *b) {
+    size_t off = 0, many = 0, one = pylstm_hh_pack_stride(esize, H, R, 1);
+    size_t ih = packed_b_size(esize, 4 * H, in), hr = P ? packed_b_size(esize, P, H) : 0;
+    int ok = one && ih && (!P || hr);
+    if (nt > 1) ok = ok && (many = pylstm_hh_pack_stride(esize, H, R, nt)) != 0 &&
+                     pylstm_mul_ok(many, nt, &many);
+    b->ih = take(&off, ih, &ok);
+    b->hh_one = take(&off, one, &ok);
+    b->hh_many = take(&off, many, &ok);
+    b->hr = take(&off, hr, &ok);
+    b->bytes = off;
+    return ok;
+}
+
+pylstm_status pylstm_prep_layout_make(const pylstm_model_desc *d, size_t esize, size_t nt,
+                                      pylstm_prep_layout *lay) {
+    pylstm_status st;
+    size_t n_upper, rest;
+    if ((st = check_desc(d)) != PYLSTM_OK) return st;
+    memset(lay, 0, sizeof *lay); /* copied into the header whole, padding included */
+    lay->magic = PREP_MAGIC, lay->version = PREP_VERSION;
+    lay->esize = esize, lay->I = d->input_size, lay->H = d->hidden_size, lay->P = d->proj_size;
+    lay->R = lay->P ? lay->P : lay->H, lay->L = d->num_layers, lay->D = d->bidirectional ? 2 : 1;
+    lay->nt = nt;
+    /* 4H fits: H < SIZE_MAX / 8 is checked before any 4H is formed */
+    if (lay->H >= SIZE_MAX / 8 || lay->R > SIZE_MAX / 2 ||
+        !prep_block(esize, lay->I, lay->H, lay->P, lay->R, nt, &lay->first) ||
+        !prep_block(esize, lay->D * lay->R, lay->H, lay->P, lay->R, nt, &lay->upper) ||
+        !pylstm_mul_ok(lay->L - 1, lay->D, &n_upper) ||
+        !pylstm_mul_ok(n_upper, lay->upper.bytes, &rest) ||
+        !pylstm_mul_ok(lay->D, lay->first.bytes, &n_upper) ||
+        !pylstm_add_ok(rest, n_upper, &rest) ||
+        !pylstm_add_ok(rest, PYLSTM_PREP_HEADER_BYTES + PYLSTM_ALIGN, &lay->total))
+        return PYLSTM_ERR_OVERFLOW;
+    return PYLSTM_OK;
+}
+
+typedef struct {
+    const pylstm_model_desc *d;
+    size_t esize;
+    pylstm_prep_layout *lay;
+} prep_fit_ctx;
+
+static pylstm_status prep_fit_plan(void *vctx, size_t nt, size_t *need) {
+    const prep_fit_ctx *c = (const prep_fit_ctx *)vctx;
+    pylstm_status st = pylstm_prep_layout_make(c->d, c->esize, nt, c->lay);
+    *need = c->lay->total;
+    return st;
+}
+
+pylstm_status pylstm_prep_layout_fit(const pylstm_model_desc *d, size_t esize,
+                                     size_t prep_size, pylstm_prep_layout *lay) {
+    prep_fit_ctx c;
+    pylstm_status st;
+    c.d = d, c.esize = esize, c.lay = lay;
+    st = pylstm_fit_threads(prep_fit_plan, &c, prep_size);
+    if (st != PYLSTM_OK) return st;
+    return prep_size < lay->total ? PYLSTM_ERR_BUFFER_TOO_SMALL : PYLSTM_OK;
+}
+
+unsigned char *pylstm_prep_write_header(pylstm_prep_layout *lay, void *prep) {
+    unsigned char *s = (unsigned char *)pylstm_align_ptr(prep);
+    lay->lead = (size_t)(s - (unsigned char *)prep);
+    memset(prep, 0, lay->lead);
+    memset(s, 0, PYLSTM_PREP_HEADER_BYTES);
+    memcpy(s, lay, sizeof *lay);
+    return s;
+}
+
+pylstm_status pylstm_prep_read(const pylstm_model_desc *d, size_t esize, const void *prep,
+                               size_t prep_size, pylstm_prep_layout *lay,
+                               const unsigned char **start) {
+    const unsigned char *s = (const unsigned char *)pylstm_align_ptr((void *)(uintptr_t)prep);
+    /* Every prepared buffer is larger than this, so the header can be read. */
+    if (prep_size < PYLSTM_PREP_HEADER_BYTES + PYLSTM_ALIGN) return PYLSTM_ERR_BUFFER_TOO_SMALL;
+    memcpy(lay, s, sizeof *lay);
+    if (lay->magic != PREP_MAGIC || lay->version != PREP_VERSION ||
+        lay->lead != (size_t)(s - (const unsigned char *)prep) || lay->esize != esize ||
+        lay->I != d->input_size || lay->H != d->hidden_size || lay->P != d->proj_size ||
+        lay->L != d->num_layers || lay->D != (d->bidirectional ? 2u : 1u) || lay->nt < 1)
+        return PYLSTM_ERR_BAD_ARGUMENT;
+    if (prep_size < lay->total) return PYLSTM_ERR_BUFFER_TOO_SMALL;
+    *start = s;
+    return PYLSTM_OK;
+}
+
+void pylstm_prep_layer(const pylstm_prep_layout *lay, const unsigned char *start, size_t e,
+                       pylstm_layer_packed *out) {
+    const pylstm_prep_block *b = e < lay->D ? &lay->first : &lay->upper;
+    const unsigned char *blk = start + PYLSTM_PREP_HEADER_BYTES +
+                               (e < lay->D ? e * lay->first.bytes
+                                           : lay->D * lay->first.bytes +
+                                                 (e - lay->D) * lay->upper.bytes);
+    out->ih = blk + b->ih;
+    out->hh_one = blk + b->hh_one;
+    out->hh_many = lay->nt > 1 ? blk + b->hh_many : NULL;
+    out->nt = lay->nt;
+    out->hr = lay->P ? blk + b->hr : NULL;
 }
 
 static uint64_t mix64(uint64_t z) {

@@ -49,8 +49,11 @@ pylstm_status FN(pylstm_model_sizes_)(const pylstm_model_desc *desc, size_t T, s
     return PYLSTM_OK;
 }
 
-/* Runs every layer forward; reserve != NULL is training. */
-static void FN(model_run_)(const pylstm_model_plan *p, const WEIGHTS *w, const REAL *x,
+/* Runs every layer forward; reserve != NULL is training; prep != NULL reads
+ * the weights packed ahead from the buffer at prep_start laid out as prep. */
+static void FN(model_run_)(const pylstm_model_plan *p, const WEIGHTS *w,
+                           const pylstm_prep_layout *prep, const unsigned char *prep_start,
+                           const REAL *x,
                            const REAL *h0, const REAL *c0, const int64_t *lengths,
                            double dropout, uint64_t seed, REAL *y, REAL *h_n, REAL *c_n,
                            unsigned char *res, unsigned char *work) {
@@ -69,7 +72,9 @@ static void FN(model_run_)(const pylstm_model_plan *p, const WEIGHTS *w, const R
             out = (REAL *)(work + p->wf_seq + (l % 2) * p->res_seq_stride);
         for (d = 0; d < D; ++d) {
             const size_t e = l * D + d;
-            FN(pylstm_layer_run_)(lp, &w[e], (int)d, in, ld_in, h0 ? h0 + e * B * R : NULL,
+            pylstm_layer_packed pk;
+            if (prep) pylstm_prep_layer(prep, prep_start, e, &pk);
+            FN(pylstm_layer_run_)(lp, &w[e], prep ? &pk : NULL, (int)d, in, ld_in, h0 ? h0 + e * B * R : NULL,
                                   c0 ? c0 + e * B * H : NULL, lengths, out + d * R, DR,
                                   h_n ? h_n + e * B * R : NULL, c_n ? c_n + e * B * H : NULL,
                                   res ? FN(model_layer_reserve_)(p, res, l, d) : NULL,
@@ -91,6 +96,7 @@ static void FN(model_run_)(const pylstm_model_plan *p, const WEIGHTS *w, const R
 }
 
 static pylstm_status FN(model_forward_common_)(const pylstm_model_desc *desc, const WEIGHTS *w,
+                                               const void *prep, size_t prep_size,
                                                size_t T, size_t B, const REAL *x,
                                                const REAL *h0, const REAL *c0,
                                                const int64_t *lengths, double dropout,
@@ -98,6 +104,8 @@ static pylstm_status FN(model_forward_common_)(const pylstm_model_desc *desc, co
                                                void *reserve, size_t reserve_size, void *work,
                                                size_t work_size, int train) {
     pylstm_model_plan p;
+    pylstm_prep_layout lay;
+    const unsigned char *prep_start = NULL;
     pylstm_status st = FN(model_check_)(desc, w, T, B, lengths,
                                         train ? PYLSTM_PLAN_TRAIN : PYLSTM_PLAN_FORWARD,
                                         work_size, &p);
@@ -106,7 +114,10 @@ static pylstm_status FN(model_forward_common_)(const pylstm_model_desc *desc, co
     if (!(dropout >= 0 && dropout <= 1)) return PYLSTM_ERR_BAD_ARGUMENT; /* NaN too */
     if (work_size < (train ? p.wt_total : p.wf_total)) return PYLSTM_ERR_WORK_TOO_SMALL;
     if (train && reserve_size < p.res_total) return PYLSTM_ERR_RESERVE_TOO_SMALL;
-    FN(model_run_)(&p, w, x, h0, c0, lengths, dropout, seed, y, h_n, c_n,
+    if (prep && (st = pylstm_prep_read(desc, sizeof(REAL), prep, prep_size, &lay,
+                                       &prep_start)) != PYLSTM_OK)
+        return st;
+    FN(model_run_)(&p, w, prep ? &lay : NULL, prep_start, x, h0, c0, lengths, dropout, seed, y, h_n, c_n,
                    train ? (unsigned char *)pylstm_align_ptr(reserve) : NULL,
                    (unsigned char *)pylstm_align_ptr(work));
     return PYLSTM_OK;
@@ -116,8 +127,56 @@ pylstm_status FN(pylstm_model_forward_)(const pylstm_model_desc *desc, const WEI
                                         size_t T, size_t B, const REAL *x, const REAL *h0,
                                         const REAL *c0, const int64_t *lengths, REAL *y,
                                         REAL *h_n, REAL *c_n, void *work, size_t work_size) {
-    return FN(model_forward_common_)(desc, w, T, B, x, h0, c0, lengths, 0.0, 0, y, h_n, c_n,
-                                     NULL, 0, work, work_size, 0);
+    return FN(model_forward_common_)(desc, w, NULL, 0, T, B, x, h0, c0, lengths, 0.0, 0, y, h_n,
+                                     c_n, NULL, 0, work, work_size, 0);
+}
+
+size_t FN(pylstm_model_prep_size_)(const pylstm_model_desc *desc) {
+    pylstm_prep_layout lay;
+    if (!desc ||
+        pylstm_prep_layout_make(desc, sizeof(REAL), pylstm_pool_threads(), &lay) != PYLSTM_OK)
+        return 0;
+    return lay.total;
+}
+
+pylstm_status FN(pylstm_model_prep_)(const pylstm_model_desc *desc, const WEIGHTS *w, void *prep,
+                                     size_t prep_size) {
+    pylstm_prep_layout lay;
+    pylstm_model_plan p;
+    unsigned char *start;
+    size_t e;
+    /* The forward's checks of desc and weights (T = B = 1 stand for any). */
+    pylstm_status st = FN(model_check_)(desc, w, 1, 1, NULL, PYLSTM_PLAN_QUERY, 0, &p);
+    if (st != PYLSTM_OK) return st;
+    if (!prep) return PYLSTM_ERR_NULL_POINTER;
+    if ((st = pylstm_prep_layout_fit(desc, sizeof(REAL), prep_size, &lay)) != PYLSTM_OK)
+        return st;
+    start = pylstm_prep_write_header(&lay, prep);
+    for (e = 0; e < lay.L * lay.D; ++e) {
+        pylstm_layer_packed pk;
+        const size_t in = e < lay.D ? lay.I : lay.D * lay.R;
+        pylstm_prep_layer(&lay, start, e, &pk);
+        /* op(B) = W^T with W stored (N, K) row-major: trans_b = 1. */
+        FN(pylstm_gemm_pack_b_)(1, 4 * lay.H, in, w[e].W_ih, in, (void *)(uintptr_t)pk.ih);
+        FN(pylstm_layer_pack_hh_)(lay.H, lay.R, w[e].W_hh, 1, (unsigned char *)(uintptr_t)pk.hh_one);
+        if (pk.hh_many)
+            FN(pylstm_layer_pack_hh_)(lay.H, lay.R, w[e].W_hh, lay.nt,
+                                      (unsigned char *)(uintptr_t)pk.hh_many);
+        if (lay.P)
+            FN(pylstm_gemm_pack_b_)(1, lay.P, lay.H, w[e].W_hr, lay.H, (void *)(uintptr_t)pk.hr);
+    }
+    return PYLSTM_OK;
+}
+
+pylstm_status FN(pylstm_model_forward_prep_)(const pylstm_model_desc *desc, const WEIGHTS *w,
+                                             const void *prep, size_t prep_size, size_t T,
+                                             size_t B, const REAL *x, const REAL *h0,
+                                             const REAL *c0, const int64_t *lengths, REAL *y,
+                                             REAL *h_n, REAL *c_n, void *work,
+                                             size_t work_size) {
+    if (!prep) return PYLSTM_ERR_NULL_POINTER;
+    return FN(model_forward_common_)(desc, w, prep, prep_size, T, B, x, h0, c0, lengths, 0.0, 0,
+                                     y, h_n, c_n, NULL, 0, work, work_size, 0);
 }
 
 pylstm_status FN(pylstm_model_forward_train_)(const pylstm_model_desc *desc, const WEIGHTS *w,
@@ -127,8 +186,8 @@ pylstm_status FN(pylstm_model_forward_train_)(const pylstm_model_desc *desc, con
                                               uint64_t seed, REAL *y, REAL *h_n, REAL *c_n,
                                               void *reserve, size_t reserve_size, void *work,
                                               size_t work_size) {
-    return FN(model_forward_common_)(desc, w, T, B, x, h0, c0, lengths, dropout, seed, y, h_n,
-                                     c_n, reserve, reserve_size, work, work_size, 1);
+    return FN(model_forward_common_)(desc, w, NULL, 0, T, B, x, h0, c0, lengths, dropout, seed,
+                                     y, h_n, c_n, reserve, reserve_size, work, work_size, 1);
 }
 
 pylstm_status FN(pylstm_model_backward_)(const pylstm_model_desc *desc, const WEIGHTS *w,

@@ -22,6 +22,15 @@ void pylstm_split(size_t count, size_t grain, size_t part, size_t nparts, size_t
     *hi = (first + n) * grain < count ? (first + n) * grain : count;
 }
 
+pylstm_status pylstm_fit_threads(pylstm_plan_fn plan, void *ctx, size_t avail) {
+    size_t nt = pylstm_pool_threads();
+    for (;; --nt) {
+        size_t need = 0;
+        pylstm_status st = plan(ctx, nt, &need);
+        if (st != PYLSTM_OK || need <= avail || nt == 1) return st;
+    }
+}
+
 /* ---- a thin platform layer: mutex, condition variable, thread, atomics ---- */
 
 #if defined(_WIN32)

@@ -29,4 +29,14 @@ PYLSTM_INTERNAL size_t pylstm_pool_threads(void);
 PYLSTM_INTERNAL void pylstm_split(size_t count, size_t grain, size_t part, size_t nparts,
                                   size_t *lo, size_t *hi);
 
+/* Plans work for nt parts into ctx and sets *need to the bytes it then needs
+ * from the caller's buffer; anything but PYLSTM_OK stops the fit. */
+typedef pylstm_status (*pylstm_plan_fn)(void *ctx, size_t nt, size_t *need);
+
+/* The one "fit the thread count to the buffer" loop: plans for the pool's
+ * thread count, then fewer, down to one, and stops at the first plan that
+ * needs at most `avail` bytes (or at one part, whatever it needs: the caller
+ * checks). The last plan made is the one left in ctx. */
+PYLSTM_INTERNAL pylstm_status pylstm_fit_threads(pylstm_plan_fn plan, void *ctx, size_t avail);
+
 #endif

@@ -1,0 +1,86 @@
+/* The float32 gate loops with AVX-512F: exp, sigmoid and tanh on 16 lanes
+ * (the algorithm of act_f32.h), tails with masked loads and stores, and
+ * act_impl.h instantiated around them. Compiled like any file by gcc and
+ * clang, which take the ISA from the target attributes; MSVC compiles the
+ * whole file with /arch:AVX512 (sources.txt). Runs only when cpu.c found
+ * AVX-512F (act.c dispatches). */
+#include "act_f32.h"
+
+#if PYLSTM_GEMM_HAVE_X86
+#include <immintrin.h>
+
+PYLSTM_TARGET("avx512f") PYLSTM_ALWAYS_INLINE __m512 exp_avx512(__m512 x) {
+    const __m512 xc = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), xc);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    __m512i e;
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    p = _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), p, x);
+}
+
+PYLSTM_TARGET("avx512f") PYLSTM_ALWAYS_INLINE __m512 sigmoid_avx512(__m512 x) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    return _mm512_div_ps(one, _mm512_add_ps(one, exp_avx512(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+}
+
+PYLSTM_TARGET("avx512f") PYLSTM_ALWAYS_INLINE __m512 tanh_avx512(__m512 x) {
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
+    const __m512 one = _mm512_set1_ps(1.0f);
+    const __m512 a = _mm512_castsi512_ps(_mm512_andnot_si512(sign, _mm512_castps_si512(x)));
+    const __m512 z = _mm512_mul_ps(x, x);
+    __m512 p = _mm512_set1_ps(-5.70498872745e-3f), big;
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(2.06390887954e-2f));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(-5.37397155531e-2f));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(1.33314422036e-1f));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(-3.33332819422e-1f));
+    p = _mm512_fmadd_ps(_mm512_mul_ps(p, z), x, x);
+    big = _mm512_sub_ps(one, _mm512_div_ps(_mm512_set1_ps(2.0f),
+                                           _mm512_add_ps(exp_avx512(_mm512_add_ps(a, a)), one)));
+    big = _mm512_castsi512_ps(_mm512_or_si512(
+        _mm512_castps_si512(big), _mm512_and_si512(_mm512_castps_si512(x), sign)));
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(0.625f), _CMP_LT_OQ), big, p);
+}
+
+PYLSTM_TARGET("avx512f") void pylstm_sigmoid_array_f32_avx512(size_t n, const float *x, float *y) {
+    size_t k = 0;
+    for (; k + 16 <= n; k += 16) _mm512_storeu_ps(y + k, sigmoid_avx512(_mm512_loadu_ps(x + k)));
+    if (k < n) {
+        const __mmask16 m = (__mmask16)((1u << (n - k)) - 1);
+        _mm512_mask_storeu_ps(y + k, m, sigmoid_avx512(_mm512_maskz_loadu_ps(m, x + k)));
+    }
+}
+
+PYLSTM_TARGET("avx512f") void pylstm_tanh_array_f32_avx512(size_t n, const float *x, float *y) {
+    size_t k = 0;
+    for (; k + 16 <= n; k += 16) _mm512_storeu_ps(y + k, tanh_avx512(_mm512_loadu_ps(x + k)));
+    if (k < n) {
+        const __mmask16 m = (__mmask16)((1u << (n - k)) - 1);
+        _mm512_mask_storeu_ps(y + k, m, tanh_avx512(_mm512_maskz_loadu_ps(m, x + k)));
+    }
+}
+
+#define REAL float
+#define TARGET PYLSTM_TARGET("avx512f,avx2,fma")
+#define NAME(x) pylstm_##x##_f32_avx512
+#define VSIGMOID pylstm_sigmoid_array_f32_avx512
+#define VTANH pylstm_tanh_array_f32_avx512
+#include "act_impl.h"
+#undef TARGET
+#undef NAME
+#undef VSIGMOID
+#undef VTANH
+#undef REAL
+
+#else
+typedef int pylstm_act_avx512_empty; /* ISO C wants a declaration in every file */
+#endif

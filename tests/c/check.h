@@ -1,0 +1,46 @@
+/* What the C tests share: counted checks and a seeded random source. A test
+ * prints one line per failed check and "N passed, N failed" last
+ * (check_summary), and exits non-zero on any failure. */
+#ifndef PYLSTM_TEST_CHECK_H
+#define PYLSTM_TEST_CHECK_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+
+static int n_pass, n_fail;
+
+static void check(int ok, const char *fmt, ...) {
+    va_list ap;
+    if (ok) {
+        ++n_pass;
+        return;
+    }
+    ++n_fail;
+    printf("FAIL: ");
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+}
+
+/* Prints the counts; the exit status for main. */
+static int check_summary(void) {
+    printf("%d passed, %d failed\n", n_pass, n_fail);
+    return n_fail ? 1 : 0;
+}
+
+/* xorshift64: the same numbers on every platform. */
+static unsigned long long rng_state = 0x51F15E3C9A1B2D47ull;
+static unsigned long long next_u64(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+/* Uniform in [-1, 1). */
+static double urand(void) { return (double)(next_u64() >> 11) / 9007199254740992.0 * 2 - 1; }
+/* Uniform in lo..hi. */
+static size_t rnd(size_t lo, size_t hi) { return lo + (size_t)(next_u64() % (hi - lo + 1)); }
+
+#endif
