@@ -60,6 +60,9 @@ if(KIND STREQUAL "shared")
   endif()
 
   run_nm(_exported -D --defined-only)
+  # Markers some linkers define in every shared object are not the library's.
+  list(REMOVE_ITEM _exported _init _fini _edata _end __bss_start __bss_start__ __bss_end__
+       _bss_end__ __end__)
   set(_missing ${_declared})
   set(_extra ${_exported})
   if(_exported)
