@@ -482,3 +482,4 @@ cdef class Stepper:
         return self.y
 
 include "_safetensors.pxi"
+include "_handle.pxi"

@@ -9,20 +9,64 @@ from ._checks import as_array, shape_error
 class Module:
     """Base of LSTM, LSTMCell and Linear. Subclasses fill ``self._params``
     (name -> array, in torch's state-dict order), ``self.grads`` (same names
-    and shapes) and ``self.dtype``."""
+    and shapes) and ``self.dtype``.
+
+    A model may keep a prepared copy of its parameters (LSTM keeps the C
+    library's handle). Two counters keep such a copy honest, since NumPy
+    cannot report a write to an array:
+
+    - ``_version`` grows whenever pylstm itself changes the parameters
+      (load_state_dict, assigning a parameter attribute, pylstm's optimizers),
+      so a copy made at another version is stale;
+    - ``_escaped`` turns true, for good, once a live parameter array has been
+      handed to user code (parameters(), named_parameters(), reading a
+      parameter attribute), which may then write it at any time: such a model
+      must read its arrays on every call.
+
+    pylstm's own code reaches the arrays through ``_live_parameters()``, which
+    does not mark them escaped.
+    """
+
+    _version = 0
+    _escaped = False
 
     def parameters(self):
         """The live parameter arrays, in state-dict order (update them in place)."""
+        self._escaped = True
         return list(self._params.values())
 
     def named_parameters(self):
+        """(name, live array) pairs in state-dict order."""
+        self._escaped = True
         return list(self._params.items())
+
+    def _live_parameters(self):
+        """named_parameters() for pylstm's own code: call _params_changed()
+        after writing any of them."""
+        return list(self._params.items())
+
+    def _params_changed(self):
+        self._version += 1
 
     def __getattr__(self, name):
         params = self.__dict__.get("_params")
         if params is not None and name in params:
+            self._escaped = True
             return params[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __setattr__(self, name, value):
+        params = self.__dict__.get("_params")
+        if params is not None and name in params:
+            # Parameters are never replaced (the C pointers to them are
+            # collected once): assigning one copies the values in.
+            arr = as_array(name, value, self.dtype)
+            if arr.shape != params[name].shape:
+                raise shape_error(name, params[name].shape, arr.shape)
+            np.copyto(params[name], arr)
+            self._params_changed()
+            return
+        object.__setattr__(self, name, value)
 
     def state_dict(self):
         """Copies of the parameters under torch's names."""
@@ -46,6 +90,7 @@ class Module:
             staged[name] = arr
         for name, arr in staged.items():
             np.copyto(self._params[name], arr)
+        self._params_changed()
 
     def zero_grad(self):
         """Sets every gradient to zero (they accumulate, like torch's .grad)."""

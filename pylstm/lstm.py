@@ -2,6 +2,7 @@
 
 import math
 import numbers
+import threading
 import warnings
 
 import numpy as np
@@ -129,6 +130,7 @@ class LSTM(Module):
         # them), so their C pointers are collected once.
         self._weights = _core.weights(*self._dims(), self._groups(self._params))
         self._sizes = {}
+        self._init_prepared()
 
     # ---- parameters -------------------------------------------------------
 
@@ -216,13 +218,53 @@ class LSTM(Module):
 
     def __getstate__(self):  # pickle and deepcopy: the C pointers are rebuilt
         state = self.__dict__.copy()
-        del state["_weights"]
+        for name in ("_weights", "_handle", "_handle_lock"):
+            del state[name]
         state["_sizes"] = {}
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._weights = _core.weights(*self._dims(), self._groups(self._params))
+        self._init_prepared()
+
+    def __copy__(self):
+        # A shallow copy shares the parameter arrays: a write through either
+        # model is one the other's prepared handle would not see.
+        self._escaped = True
+        new = type(self).__new__(type(self))
+        new.__setstate__(self.__getstate__())
+        return new
+
+    # ---- the prepared handle ------------------------------------------------
+    #
+    # Inference runs from a C handle (pylstm_model) holding its own copy of
+    # the parameters, made once per parameter version instead of reading the
+    # arrays on every call. The copy must never be stale, and NumPy cannot
+    # report writes, so (see pylstm._module.Module): every pylstm code path
+    # that writes parameters bumps _version, and the handle is remade on the
+    # next call; once a live array has been handed to user code (_escaped),
+    # inference reads the arrays on every call, as before.
+
+    def _init_prepared(self):
+        self._handle = None  # (version, _core.Handle)
+        self._handle_lock = threading.Lock()
+        self._prepared_runs = 0  # calls served by the handle (for tests)
+
+    def _prepared(self):
+        """The handle for the current parameters, or None when they escaped."""
+        if self._escaped:
+            return None
+        entry = self._handle
+        if entry is not None and entry[0] == self._version:
+            return entry[1]
+        with self._handle_lock:  # one thread remakes it; the others wait for it
+            entry = self._handle
+            version = self._version  # read before copying: a later write bumps it again
+            if entry is None or entry[0] != version:
+                entry = self._handle = (version, _core.handle_create(*self._dims(),
+                                                                     self._weights))
+        return entry[1]
 
     def _sizes_for(self, T, B):
         """(work_forward, work_train, reserve, work_backward) bytes, cached."""
@@ -260,6 +302,15 @@ class LSTM(Module):
         x, h0, c0, lengths, unbatched = self._shapes_in(x, hx, lengths)
         T, B, _ = x.shape
         y, h_n, c_n = self._outputs(T, B)
+        handle = self._prepared()
+        if handle is not None:
+            work = self._work.take(handle.run_size(T, B))
+            try:
+                handle.run(T, B, x, h0, c0, lengths, y, h_n, c_n, work)
+            finally:
+                self._work.give(work)
+            self._prepared_runs += 1
+            return self._user_layout(y, h_n, c_n, unbatched)
         f64, I, H, P, L, bidir = self._dims()
         work = self._work.take(self._sizes_for(T, B)[0])
         try:

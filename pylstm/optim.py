@@ -28,9 +28,25 @@ def _modules(modules):
     return modules
 
 
+def _named(m):
+    """A module's (name, live array) pairs. pylstm modules give them through a
+    private accessor that does not count as handing them to user code (see
+    pylstm._module.Module), so their prepared inference path stays in use."""
+    live = getattr(m, "_live_parameters", None)
+    return live() if live is not None else m.named_parameters()
+
+
 def _pairs(modules):
     """(parameter, gradient) of every module, in named_parameters order."""
-    return [(p, m.grads[name]) for m in modules for name, p in m.named_parameters()]
+    return [(p, m.grads[name]) for m in modules for name, p in _named(m)]
+
+
+def _changed(modules):
+    """Tells pylstm modules that their parameters were written."""
+    for m in modules:
+        changed = getattr(m, "_params_changed", None)
+        if changed is not None:
+            changed()
 
 
 def _check_number(name, value, low=0.0, high=math.inf, high_open=False):
@@ -82,17 +98,20 @@ class SGD(Optimizer):
         self.weight_decay = _check_number("weight_decay", weight_decay)
 
     def step(self):
-        for (p, g), st in zip(_pairs(self.modules), self.state):
-            d_p = g + self.weight_decay * p if self.weight_decay else g
-            if self.momentum:
-                buf = st.get("momentum_buffer")
-                if buf is None:
-                    buf = st["momentum_buffer"] = np.array(d_p, copy=True)
-                else:
-                    buf *= self.momentum
-                    buf += d_p
-                d_p = buf
-            p -= self.lr * d_p
+        try:
+            for (p, g), st in zip(_pairs(self.modules), self.state):
+                d_p = g + self.weight_decay * p if self.weight_decay else g
+                if self.momentum:
+                    buf = st.get("momentum_buffer")
+                    if buf is None:
+                        buf = st["momentum_buffer"] = np.array(d_p, copy=True)
+                    else:
+                        buf *= self.momentum
+                        buf += d_p
+                    d_p = buf
+                p -= self.lr * d_p
+        finally:  # even a step stopped half-way has written parameters
+            _changed(self.modules)
 
 
 class Adam(Optimizer):
@@ -126,22 +145,25 @@ class Adam(Optimizer):
 
     def step(self):
         beta1, beta2 = self.betas
-        for (p, g), st in zip(_pairs(self.modules), self.state):
-            if not st:
-                st["step"] = 0
-                st["exp_avg"] = np.zeros_like(p)
-                st["exp_avg_sq"] = np.zeros_like(p)
-            st["step"] += 1
-            t = st["step"]
-            if self.weight_decay:
-                g = g + self.weight_decay * p
-            m, v = st["exp_avg"], st["exp_avg_sq"]
-            m += (1 - beta1) * (g - m)          # torch: exp_avg.lerp_(grad, 1 - beta1)
-            v *= beta2
-            v += (1 - beta2) * g * g
-            step_size = self.lr / (1 - beta1 ** t)
-            denom = np.sqrt(v) / math.sqrt(1 - beta2 ** t) + self.eps
-            p -= step_size * (m / denom)
+        try:
+            for (p, g), st in zip(_pairs(self.modules), self.state):
+                if not st:
+                    st["step"] = 0
+                    st["exp_avg"] = np.zeros_like(p)
+                    st["exp_avg_sq"] = np.zeros_like(p)
+                st["step"] += 1
+                t = st["step"]
+                if self.weight_decay:
+                    g = g + self.weight_decay * p
+                m, v = st["exp_avg"], st["exp_avg_sq"]
+                m += (1 - beta1) * (g - m)          # torch: exp_avg.lerp_(grad, 1 - beta1)
+                v *= beta2
+                v += (1 - beta2) * g * g
+                step_size = self.lr / (1 - beta1 ** t)
+                denom = np.sqrt(v) / math.sqrt(1 - beta2 ** t) + self.eps
+                p -= step_size * (m / denom)
+        finally:  # even a step stopped half-way has written parameters
+            _changed(self.modules)
 
 
 def clip_grad_norm(modules, max_norm):

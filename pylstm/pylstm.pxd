@@ -15,6 +15,9 @@ cdef extern from "pylstm.h" nogil:
         PYLSTM_ERR_OUT_OF_MEMORY
         PYLSTM_ERR_IO
         PYLSTM_ERR_FORMAT
+        PYLSTM_ERR_NOT_FOUND
+        PYLSTM_ERR_BUFFER_TOO_SMALL
+        PYLSTM_ERR_DTYPE
 
     const char *PYLSTM_VERSION_STRING
     const char *pylstm_strerror(pylstm_status status)
@@ -155,3 +158,41 @@ cdef extern from "pylstm.h" nogil:
     pylstm_status pylstm_stream_pack_f64(const pylstm_model_desc *desc, const pylstm_weights_f64 *w, void *packed, size_t packed_size)
     pylstm_status pylstm_stream_step_f32(const pylstm_model_desc *desc, const void *packed, size_t packed_size, size_t B, const float *x, float *h, float *c, float *y, void *work, size_t work_size)
     pylstm_status pylstm_stream_step_f64(const pylstm_model_desc *desc, const void *packed, size_t packed_size, size_t B, const double *x, double *h, double *c, double *y, void *work, size_t work_size)
+
+    # model handle (src_c/handle.c)
+    ctypedef struct pylstm_model:
+        pass
+    ctypedef struct pylstm_model_stream:
+        pass
+    ctypedef enum pylstm_dtype:
+        PYLSTM_DTYPE_F32
+        PYLSTM_DTYPE_F64
+    ctypedef struct pylstm_model_config:
+        size_t struct_size
+        pylstm_dtype dtype
+        size_t input_size
+        size_t hidden_size
+        size_t proj_size
+        size_t num_layers
+        int bidirectional
+        int bias
+        int batch_first
+        double dropout
+
+    pylstm_status pylstm_model_load(const char *path, pylstm_model **out)
+    pylstm_status pylstm_model_load_bytes(const void *bytes, size_t len, pylstm_model **out)
+    pylstm_status pylstm_model_create_f32(const pylstm_model_desc *desc, const pylstm_weights_f32 *w, pylstm_model **out)
+    pylstm_status pylstm_model_create_f64(const pylstm_model_desc *desc, const pylstm_weights_f64 *w, pylstm_model **out)
+    void pylstm_model_free(pylstm_model *model)
+    pylstm_status pylstm_model_config_get(const pylstm_model *model, pylstm_model_config *out)
+    pylstm_status pylstm_model_run_size(const pylstm_model *model, size_t T, size_t B, size_t *work_bytes)
+    pylstm_status pylstm_model_run_f32(const pylstm_model *model, size_t T, size_t B, const float *x, const float *h0, const float *c0, const int64_t *lengths, float *y, float *h_n, float *c_n, void *work, size_t work_size)
+    pylstm_status pylstm_model_run_f64(const pylstm_model *model, size_t T, size_t B, const double *x, const double *h0, const double *c0, const int64_t *lengths, double *y, double *h_n, double *c_n, void *work, size_t work_size)
+    pylstm_status pylstm_model_param_count(const pylstm_model *model, size_t *count)
+    pylstm_status pylstm_model_param(const pylstm_model *model, size_t index, const char **name, size_t *rows, size_t *cols, const void **values)
+    pylstm_status pylstm_model_stream_open(const pylstm_model *model, size_t B, pylstm_model_stream **out)
+    void pylstm_model_stream_free(pylstm_model_stream *stream)
+    pylstm_status pylstm_model_stream_reset(pylstm_model_stream *stream, const void *h, const void *c)
+    pylstm_status pylstm_model_stream_step_f32(pylstm_model_stream *stream, const float *x, float *y)
+    pylstm_status pylstm_model_stream_step_f64(pylstm_model_stream *stream, const double *x, double *y)
+    pylstm_status pylstm_model_stream_state(const pylstm_model_stream *stream, void *h, void *c)

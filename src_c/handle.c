@@ -3,12 +3,14 @@
  * caller weights, with its streaming weights packed once. Besides
  * safetensors.c this is the only file of the core that allocates.
  *
- * A handle is one malloc'd struct plus three blocks, all made at creation and
+ * A handle is one malloc'd struct plus four blocks, all made at creation and
  * never written again (so any number of threads may read it):
  *   entries  the parameter table in torch's state-dict order: name, shape and
  *            offset of every tensor;
  *   values   every parameter, contiguous, host byte order, in that order;
  *            weights[l*D + d] (pylstm_weights_*) point into it;
+ *   prep     the weights packed for pylstm_model_forward_prep_* (model.h), so
+ *            a run does not repack them;
  *   packed   for a unidirectional model, the pylstm_stream_pack_* buffer that
  *            every stream opened on the handle steps from.
  *
@@ -25,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common.h"
+#include "model.h"
 
 #define N_KINDS 5 /* W_ih, W_hh, b_ih, b_hh, W_hr: the members of pylstm_weights_* */
 #define NAME_MAX_LEN 48 /* "weight_hr_l" + 20 digits + "_reverse" + NUL = 40 */
@@ -50,6 +52,8 @@ struct pylstm_model {
     param_entry *entries;
     void *values;
     void *weights; /* pylstm_weights_f32 or _f64 [num_layers * D] */
+    void *prep;    /* pylstm_model_prep_* */
+    size_t prep_size;
     void *packed;  /* unidirectional only, else NULL */
     size_t packed_size;
 };
@@ -521,6 +525,7 @@ void pylstm_model_free(pylstm_model *model) {
     free(model->entries);
     free(model->values);
     free(model->weights);
+    free(model->prep);
     free(model->packed);
     free(model);
 }
@@ -558,11 +563,13 @@ static pylstm_status model_alloc(const model_config *cfg, size_t esize, pylstm_m
     return PYLSTM_OK;
 }
 
-/* Points the weights into values and packs the streaming weights. */
+/* Points the weights into values and packs them for runs and streams. */
 static pylstm_status model_finish(pylstm_model *m) {
     size_t k, work;
     pylstm_status st;
     const int f64 = m->dtype == PYLSTM_DTYPE_F64;
+    const pylstm_weights_f32 *w32 = (const pylstm_weights_f32 *)m->weights;
+    const pylstm_weights_f64 *w64 = (const pylstm_weights_f64 *)m->weights;
     for (k = 0; k < m->n_entries; ++k) {
         const param_entry *e = &m->entries[k];
         const char *p = (const char *)m->values + e->offset * m->esize;
@@ -577,16 +584,22 @@ static pylstm_status model_finish(pylstm_model *m) {
             *slot[e->kind] = (const float *)(const void *)p;
         }
     }
-    if (m->desc.bidirectional) return PYLSTM_OK;
+    /* prepared for the thread count now; a run at another count repacks
+     * W_hh^T into its work, as the unprepared forward does */
+    m->prep_size = f64 ? pylstm_model_prep_size_f64(&m->desc) : pylstm_model_prep_size_f32(&m->desc);
+    if (m->prep_size == 0) return PYLSTM_ERR_OVERFLOW;
+    m->prep = malloc(m->prep_size);
+    if (!m->prep) return PYLSTM_ERR_OUT_OF_MEMORY;
+    st = f64 ? pylstm_model_prep_f64(&m->desc, w64, m->prep, m->prep_size)
+             : pylstm_model_prep_f32(&m->desc, w32, m->prep, m->prep_size);
+    if (st != PYLSTM_OK || m->desc.bidirectional) return st;
     st = f64 ? pylstm_stream_sizes_f64(&m->desc, 1, &m->packed_size, &work)
              : pylstm_stream_sizes_f32(&m->desc, 1, &m->packed_size, &work);
     if (st != PYLSTM_OK) return st;
     m->packed = malloc(m->packed_size);
     if (!m->packed) return PYLSTM_ERR_OUT_OF_MEMORY;
-    return f64 ? pylstm_stream_pack_f64(&m->desc, (const pylstm_weights_f64 *)m->weights,
-                                        m->packed, m->packed_size)
-               : pylstm_stream_pack_f32(&m->desc, (const pylstm_weights_f32 *)m->weights,
-                                        m->packed, m->packed_size);
+    return f64 ? pylstm_stream_pack_f64(&m->desc, w64, m->packed, m->packed_size)
+               : pylstm_stream_pack_f32(&m->desc, w32, m->packed, m->packed_size);
 }
 
 /* The configuration is one pylstm_model_forward_* accepts (sizes >= 1,
@@ -826,8 +839,8 @@ pylstm_status pylstm_model_param(const pylstm_model *model, size_t index, const 
 }
 
 /* ---- runs ----------------------------------------------------------------
- * The one place that chooses how a handle runs: today through the public
- * pylstm_model_forward_* with the handle's weights. */
+ * The one place that chooses how a handle runs: the prepared forward, which
+ * gives pylstm_model_forward_*'s results bit for bit with its work size. */
 
 static pylstm_status run_size(const pylstm_model *m, size_t T, size_t B, size_t *bytes) {
     pylstm_sizes s;
@@ -841,14 +854,14 @@ static pylstm_status run(const pylstm_model *m, size_t T, size_t B, const void *
                          const void *h0, const void *c0, const int64_t *lengths, void *y,
                          void *h_n, void *c_n, void *work, size_t work_size) {
     if (m->dtype == PYLSTM_DTYPE_F64)
-        return pylstm_model_forward_f64(&m->desc, (const pylstm_weights_f64 *)m->weights, T, B,
-                                        (const double *)x, (const double *)h0,
-                                        (const double *)c0, lengths, (double *)y,
-                                        (double *)h_n, (double *)c_n, work, work_size);
-    return pylstm_model_forward_f32(&m->desc, (const pylstm_weights_f32 *)m->weights, T, B,
-                                    (const float *)x, (const float *)h0, (const float *)c0,
-                                    lengths, (float *)y, (float *)h_n, (float *)c_n, work,
-                                    work_size);
+        return pylstm_model_forward_prep_f64(
+            &m->desc, (const pylstm_weights_f64 *)m->weights, m->prep, m->prep_size, T, B,
+            (const double *)x, (const double *)h0, (const double *)c0, lengths, (double *)y,
+            (double *)h_n, (double *)c_n, work, work_size);
+    return pylstm_model_forward_prep_f32(
+        &m->desc, (const pylstm_weights_f32 *)m->weights, m->prep, m->prep_size, T, B,
+        (const float *)x, (const float *)h0, (const float *)c0, lengths, (float *)y,
+        (float *)h_n, (float *)c_n, work, work_size);
 }
 
 pylstm_status pylstm_model_run_size(const pylstm_model *model, size_t T, size_t B,

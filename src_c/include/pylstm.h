@@ -638,12 +638,16 @@ PYLSTM_API pylstm_status pylstm_stream_step_f64(const pylstm_model_desc *desc,
  * Model handle: a whole torch.nn.LSTM whose parameters the library owns
  *
  * A pylstm_model holds its own copy of every parameter (host byte order,
- * torch's layout) and, for a unidirectional model, the weights packed once
- * for the streaming step (as pylstm_stream_pack_* does), made when the handle
- * is created. It is the way to use the library from another language: load a
- * file written by Python's pylstm.save (or any torch-named safetensors LSTM
- * state dict), run batches, stream steps, free. A run computes exactly what
- * pylstm_model_forward_* computes with the handle's weights.
+ * torch's layout) and the same weights packed for the matrix-product kernel,
+ * made once when the handle is created: runs read W_ih^T, W_hh^T and W_hr^T
+ * packed instead of packing them on every call (W_hh^T is packed for the
+ * thread count at creation; a run at another count packs it into its work,
+ * as pylstm_model_forward_* does), and streams step from weights packed as
+ * pylstm_stream_pack_* packs them (unidirectional models only). A run
+ * computes exactly what pylstm_model_forward_* computes with the handle's
+ * weights, bit for bit. The handle is the way to use the library from
+ * another language: load a file written by Python's pylstm.save (or any
+ * torch-named safetensors LSTM state dict), run batches, stream steps, free.
  *
  * Ownership and lifetime: the caller owns the handle and frees it exactly
  * once with pylstm_model_free, after every run and every stream opened on it

@@ -270,7 +270,7 @@ static void free_weights(weights *w) {
 typedef struct {
     size_t T, B, nx, ny, nh, nc;
     double *x, *h0, *c0;
-    int64_t lengths[8];
+    int64_t *lengths; /* (B) */
 } inputs;
 
 static void make_inputs(inputs *in, const pylstm_model_desc *d, size_t T, size_t B) {
@@ -285,10 +285,13 @@ static void make_inputs(inputs *in, const pylstm_model_desc *d, size_t T, size_t
     for (k = 0; k < in->nx; ++k) in->x[k] = (float)urand();
     for (k = 0; k < in->nh; ++k) in->h0[k] = (float)(urand() * 0.5);
     for (k = 0; k < in->nc; ++k) in->c0[k] = (float)(urand() * 0.5);
-    for (k = 0; k < B && k < 8; ++k) in->lengths[k] = (int64_t)(1 + (k * 5) % T);
+    in->lengths = (int64_t *)xmalloc(B * sizeof(int64_t));
+    for (k = 0; k < B; ++k) in->lengths[k] = (int64_t)(1 + (k * 5) % T);
 }
 
-static void free_inputs(inputs *in) { free(in->x), free(in->h0), free(in->c0); }
+static void free_inputs(inputs *in) {
+    free(in->x), free(in->h0), free(in->c0), free(in->lengths);
+}
 
 static float *to_f32(const double *a, size_t n) {
     float *f = (float *)xmalloc(n * sizeof(float));
@@ -832,6 +835,34 @@ static void test_arguments(void) {
     free_tensors(&ts);
 }
 
+/* Runs at another thread count than the handle was made at (its prepared
+ * weights are laid out for the count at creation) still equal the model
+ * function at the run's count, bit for bit; sizes large enough for the pool
+ * to split the products. */
+static void test_thread_counts(void) {
+    tensors ts;
+    weights w;
+    pylstm_model *made1 = NULL, *made2 = NULL;
+    make_tensors(&ts, 96, 256, 0, 2, 0, 1, 0, 0);
+    weights_of(&ts, &w);
+    check(pylstm_set_num_threads(1) == PYLSTM_OK, "1 thread");
+    check(pylstm_model_create_f32(&ts.d, w.w32, &made1) == PYLSTM_OK, "create at 1 thread");
+    if (pylstm_set_num_threads(2) == PYLSTM_OK && pylstm_get_num_threads() == 2) {
+        check(pylstm_model_create_f32(&ts.d, w.w32, &made2) == PYLSTM_OK, "create at 2 threads");
+        if (made1) check_run(made1, &ts.d, &w, 0, 3, 48, 1, "made at 1, run at 2 threads");
+        if (made2) check_run(made2, &ts.d, &w, 0, 3, 48, 1, "made at 2, run at 2 threads");
+        pylstm_set_num_threads(1);
+        if (made2) check_run(made2, &ts.d, &w, 0, 3, 48, 1, "made at 2, run at 1 thread");
+    } else {
+        printf("note: no worker threads here, thread counts not tested\n");
+    }
+    pylstm_set_num_threads(1);
+    pylstm_model_free(made1);
+    pylstm_model_free(made2);
+    free_weights(&w);
+    free_tensors(&ts);
+}
+
 /* ---- threads ---------------------------------------------------------------- */
 
 #define N_WORKERS 4
@@ -921,6 +952,7 @@ int main(void) {
     test_hostile_tensors();
     test_hostile_bytes();
     test_arguments();
+    test_thread_counts();
     test_threads();
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail ? 1 : 0;
