@@ -47,7 +47,8 @@ cdef int check(pylstm_status st, str what) except -1:
         raise MemoryError(msg)
     if st == PYLSTM_ERR_IO:
         raise OSError(msg)
-    if st in (PYLSTM_ERR_WORK_TOO_SMALL, PYLSTM_ERR_RESERVE_TOO_SMALL, PYLSTM_ERR_NULL_POINTER):
+    if st in (PYLSTM_ERR_WORK_TOO_SMALL, PYLSTM_ERR_RESERVE_TOO_SMALL, PYLSTM_ERR_BUFFER_TOO_SMALL,
+              PYLSTM_ERR_NULL_POINTER):
         # The Python layer sizes every buffer itself: reaching this is a bug in pylstm.
         raise RuntimeError(msg)
     if st == PYLSTM_ERR_OVERFLOW:

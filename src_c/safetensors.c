@@ -631,7 +631,7 @@ pylstm_status pylstm_safetensors_tensor(const pylstm_safetensors *file, size_t i
     const st_tensor *t;
     size_t d;
     if (!file || !info) return PYLSTM_ERR_NULL_POINTER;
-    if (index >= file->n_tensors) return PYLSTM_ERR_BAD_ARGUMENT;
+    if (index >= file->n_tensors) return PYLSTM_ERR_NOT_FOUND;
     t = &file->tensors[index];
     info->name = t->name;
     info->dtype = t->dtype;
@@ -660,7 +660,7 @@ pylstm_status pylstm_safetensors_find(const pylstm_safetensors *file, const char
         if (c < 0) lo = mid + 1;
         else hi = mid;
     }
-    return PYLSTM_ERR_BAD_ARGUMENT;
+    return PYLSTM_ERR_NOT_FOUND;
 }
 
 pylstm_status pylstm_safetensors_metadata(const pylstm_safetensors *file, const char *key,
@@ -676,7 +676,7 @@ pylstm_status pylstm_safetensors_metadata(const pylstm_safetensors *file, const 
             return PYLSTM_OK;
         }
     }
-    return PYLSTM_ERR_BAD_ARGUMENT;
+    return PYLSTM_ERR_NOT_FOUND;
 }
 
 pylstm_status pylstm_safetensors_metadata_count(const pylstm_safetensors *file, size_t *count) {
@@ -688,7 +688,7 @@ pylstm_status pylstm_safetensors_metadata_count(const pylstm_safetensors *file, 
 pylstm_status pylstm_safetensors_metadata_entry(const pylstm_safetensors *file, size_t index,
                                                 const char **key, const char **value) {
     if (!file || !key || !value) return PYLSTM_ERR_NULL_POINTER;
-    if (index >= file->n_meta) return PYLSTM_ERR_BAD_ARGUMENT;
+    if (index >= file->n_meta) return PYLSTM_ERR_NOT_FOUND;
     *key = file->meta[index].key;
     *value = file->meta[index].value;
     return PYLSTM_OK;

@@ -170,7 +170,7 @@ static pylstm_status pack_check(const pylstm_model_desc *desc, size_t esize, siz
     pylstm_status st;
     if ((st = check_desc(desc)) != PYLSTM_OK) return st;
     if ((st = plan_layout(desc, esize, p)) != PYLSTM_OK) return st;
-    return packed_size < p->packed_total ? PYLSTM_ERR_WORK_TOO_SMALL : PYLSTM_OK;
+    return packed_size < p->packed_total ? PYLSTM_ERR_BUFFER_TOO_SMALL : PYLSTM_OK;
 }
 
 /* Writes the header at the aligned start of packed (zeroing the bytes before
@@ -215,7 +215,7 @@ static pylstm_status step_begin(const pylstm_model_desc *desc, size_t esize, con
     if ((st = check_desc(desc)) != PYLSTM_OK) return st;
     if (B < 1) return PYLSTM_ERR_BAD_SIZE;
     /* Every packed buffer is larger than this, so the header can be read. */
-    if (packed_size < STREAM_HEADER_BYTES + PYLSTM_ALIGN) return PYLSTM_ERR_WORK_TOO_SMALL;
+    if (packed_size < STREAM_HEADER_BYTES + PYLSTM_ALIGN) return PYLSTM_ERR_BUFFER_TOO_SMALL;
     s = (const unsigned char *)pylstm_align_ptr((void *)(uintptr_t)packed);
     memcpy(&hd, s, sizeof hd);
     if (hd.magic != STREAM_MAGIC || hd.version != STREAM_VERSION ||
@@ -223,7 +223,7 @@ static pylstm_status step_begin(const pylstm_model_desc *desc, size_t esize, con
         hd.lay.I != desc->input_size || hd.lay.H != desc->hidden_size ||
         hd.lay.P != desc->proj_size || hd.lay.L != desc->num_layers)
         return PYLSTM_ERR_BAD_ARGUMENT;
-    if (packed_size < hd.lay.packed_total) return PYLSTM_ERR_WORK_TOO_SMALL;
+    if (packed_size < hd.lay.packed_total) return PYLSTM_ERR_BUFFER_TOO_SMALL;
     p->lay = hd.lay;
     if ((st = plan_work(B, p)) != PYLSTM_OK) return st;
     if (work_size < p->work_total) return PYLSTM_ERR_WORK_TOO_SMALL;

@@ -7,7 +7,12 @@
  * variable's wake-up, and sequences run hundreds of steps back to back.
  *
  * This is the core's one piece of global mutable state besides CPU detection;
- * pylstm_set_num_threads is the only function that creates or ends threads. */
+ * pylstm_set_num_threads is the only function that creates or ends threads,
+ * with one exception: after fork() the child has none of the parent's workers
+ * (only the forking thread survives), so an atfork handler resets the pool in
+ * the child to "want this many threads, have none", and the child's first
+ * parallel call starts its own workers. The prepare handler takes both locks,
+ * so no job is in flight and the child inherits them in a known state. */
 #include "threads.h"
 
 #define PYLSTM_MAX_THREADS 64
@@ -86,7 +91,10 @@ typedef struct {
     plx_cond done;         /* the last worker finished */
     plx_mutex run_lock;    /* one parallel job at a time */
     plx_thread threads[PYLSTM_MAX_THREADS];
-    size_t n;              /* threads including the caller */
+    size_t want;           /* threads asked for by pylstm_set_num_threads */
+    size_t n;              /* threads running, including the caller (< want
+                              only in a forked child until its first parallel
+                              call, or when a thread could not start there) */
     plx_atomic generation; /* bumped for each job */
     long start_gen;        /* generation when the workers were created */
     plx_atomic remaining;  /* workers still running the current job */
@@ -97,7 +105,7 @@ typedef struct {
 } pylstm_pool;
 
 static pylstm_pool pool = {PLX_MUTEX_INIT, PLX_COND_INIT, PLX_COND_INIT, PLX_MUTEX_INIT,
-                           {0}, 1, 0, 0, 0, 0, NULL, NULL, 1};
+                           {0}, 1, 1, 0, 0, 0, 0, NULL, NULL, 1};
 
 static void worker_loop(size_t index) {
     /* Not the current generation: a job may have started before this thread
@@ -164,13 +172,30 @@ static void join_thread(plx_thread t) { pthread_join(t, NULL); }
 #endif
 
 size_t pylstm_pool_threads(void) {
-    /* n only changes under run_lock in pylstm_set_num_threads, called at setup */
-    return pool.n;
+    /* want only changes in pylstm_set_num_threads, called at setup */
+    return pool.want;
+}
+
+/* Starts workers n .. want-1 (under run_lock): in a forked child, whose pool
+ * was reset, on its first parallel call. A thread that cannot start ends the
+ * attempt: the pool keeps those that did, and calls needing more parts run
+ * them in the caller (same results). */
+static void start_workers(void) {
+    size_t i;
+    pool.start_gen = LOAD(&pool.generation);
+    for (i = pool.n; i < pool.want; ++i) {
+        if (!start_thread(&pool.threads[i], i)) {
+            pool.want = i;
+            return;
+        }
+        pool.n = i + 1;
+    }
 }
 
 void pylstm_pool_run(pylstm_job_fn fn, void *ctx, size_t nparts) {
     size_t p;
-    if (nparts > 1 && nparts <= pool.n && plx_trylock(&pool.run_lock)) {
+    if (nparts > 1 && nparts <= pool.want && plx_trylock(&pool.run_lock)) {
+        if (pool.n < pool.want) start_workers();
         if (nparts <= pool.n) {
             pool.fn = fn, pool.ctx = ctx, pool.nparts = nparts;
             STORE(&pool.remaining, (long)(pool.n - 1));
@@ -211,24 +236,61 @@ static void stop_workers(void) {
     pool.n = 1;
 }
 
-pylstm_status pylstm_set_num_threads(size_t n) {
-    size_t i;
-    if (n < 1 || n > PYLSTM_MAX_THREADS) return PYLSTM_ERR_BAD_SIZE;
+#if defined(PYLSTM_THREADS_POSIX)
+/* fork(): prepare takes run_lock (waiting for a parallel job of another
+ * thread to end) and lock, so the child's copies are consistent; the parent
+ * releases them; the child, whose copies are held by the one thread it has
+ * (the forking one), replaces every lock and condition variable by a fresh
+ * one (the workers that waited on them do not exist there) and records that
+ * it has no workers yet. */
+static void fork_prepare(void) {
     plx_lock(&pool.run_lock);
-    if (n != pool.n) {
+    plx_lock(&pool.lock);
+}
+
+static void fork_parent(void) {
+    plx_unlock(&pool.lock);
+    plx_unlock(&pool.run_lock);
+}
+
+static void fork_child(void) {
+    static const pthread_mutex_t fresh_mutex = PTHREAD_MUTEX_INITIALIZER;
+    static const pthread_cond_t fresh_cond = PTHREAD_COND_INITIALIZER;
+    pool.lock = fresh_mutex;
+    pool.run_lock = fresh_mutex;
+    pool.wake = fresh_cond;
+    pool.done = fresh_cond;
+    pool.n = 1;
+    STORE(&pool.remaining, 0);
+    STORE(&pool.quit, 0);
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static int atfork_ok;
+static void atfork_register(void) {
+    atfork_ok = pthread_atfork(fork_prepare, fork_parent, fork_child) == 0;
+}
+
+/* Registers the handlers once, before the first worker starts. */
+static int fork_safe(void) {
+    return pthread_once(&atfork_once, atfork_register) == 0 && atfork_ok;
+}
+#else
+static int fork_safe(void) { return 1; } /* no fork() on Win32 */
+#endif
+
+pylstm_status pylstm_set_num_threads(size_t n) {
+    if (n < 1 || n > PYLSTM_MAX_THREADS) return PYLSTM_ERR_BAD_SIZE;
+    if (n > 1 && !fork_safe()) return PYLSTM_ERR_OUT_OF_MEMORY;
+    plx_lock(&pool.run_lock);
+    if (n != pool.want || pool.n != n) {
         stop_workers();
-        pool.start_gen = LOAD(&pool.generation);
-        for (i = 1; i < n; ++i) {
-            if (!start_thread(&pool.threads[i], i)) {
-                pool.n = i; /* keep the threads that started */
-                plx_unlock(&pool.run_lock);
-                return PYLSTM_ERR_OUT_OF_MEMORY;
-            }
-            pool.n = i + 1;
-        }
+        pool.want = n;
+        start_workers();
     }
     plx_unlock(&pool.run_lock);
-    return PYLSTM_OK;
+    /* keep the threads that started */
+    return pool.n == n ? PYLSTM_OK : PYLSTM_ERR_OUT_OF_MEMORY;
 }
 
 #else /* no threads: every job runs in the caller */

@@ -23,11 +23,10 @@
  *    b_hh (4H), W_hr (P, H), the 4H rows in gate order i, f, g, o.
  *  - Sequences are time-major: element (t, b) of x is the row of I values at
  *    x + (t * B + b) * ldx.
- *  - The caller owns every buffer. No function allocates memory, prints,
- *    aborts or keeps state between calls, except the file reader
- *    (pylstm_safetensors_*) and the model handle (pylstm_model_load*,
- *    _create_*, _stream_open, and a run given work = NULL), which allocate
- *    and say so. Scratch
+ *  - The caller owns every buffer. No function allocates memory, prints or
+ *    aborts, except the file reader (pylstm_safetensors_*) and the model
+ *    handle (pylstm_model_load*, _create_*, _stream_open, and a run given
+ *    work = NULL), which allocate and say so. Scratch
  *    memory comes from a caller-provided `work` buffer and the activations a
  *    training forward keeps for backward go into a caller-provided `reserve`
  *    buffer; the *_sizes_* functions say how many bytes each needs. Buffers
@@ -39,8 +38,40 @@
  *    the caller owns has been written, except where a function says otherwise.
  *  - Functions are thread-safe and reentrant: concurrent calls with distinct
  *    output, work and reserve buffers are fine.
+ *  - Global state is exactly two things. (1) The CPU feature detection: run
+ *    once, on first use, and cached (the environment variable PYLSTM_KERNEL
+ *    is read then); concurrent first uses are safe. (2) The worker-thread
+ *    pool: created, resized and ended only by pylstm_set_num_threads; compute
+ *    functions only use it (a call finding it busy with another thread's call
+ *    runs its parts itself, with the same results). Its workers sleep on a
+ *    condition variable when idle, after spinning for tens of microseconds.
+ *    Nothing else persists between calls.
+ *  - fork() (POSIX): the pool is safe across fork. A forked child has only
+ *    the thread that called fork, so the library (through pthread_atfork,
+ *    registered when the first worker starts) resets the child's pool: the
+ *    child keeps the parent's thread count (pylstm_get_num_threads) and
+ *    starts its own workers on its first parallel call, computing exactly
+ *    what the parent would. fork waits for a parallel step that another
+ *    thread of the parent is running to finish. As with any multithreaded
+ *    program, a child should not expect other threads' calls that were in
+ *    progress at fork time to complete in it.
  *  - NaN and Inf in the inputs propagate to the outputs; they are never an
  *    error.
+ *  - Byte order: the library computes on numbers in the host's byte order;
+ *    every float and integer it reads or writes is the host's native type.
+ *    The exception is the safetensors reader, whose tensor bytes
+ *    (pylstm_safetensors_info.data) are the file's, little-endian as the
+ *    format defines: a big-endian host must swap them (the reader itself
+ *    decodes the header's lengths byte by byte on any host).
+ *
+ * ABI and stability. Until 1.0 (the 0.x series) a minor release (0.MINOR)
+ * may change the API and ABI: functions and status codes may be added,
+ * structures and signatures may change, and the changes are listed in the
+ * changelog. A patch release (0.MINOR.PATCH) keeps the ABI: programs built
+ * against 0.MINOR.x run with any 0.MINOR.y. The shared library's SOVERSION
+ * is "0.MINOR" and moves with every minor release, so a program never loads
+ * a library of another minor version by accident. Enumerations have explicit
+ * values that do not change within a minor series.
  */
 #ifndef PYLSTM_H
 #define PYLSTM_H
@@ -440,27 +471,27 @@ PYLSTM_API pylstm_status pylstm_model_trace_f64(const pylstm_model_desc *desc, s
  * holding them can be opened and inspected. */
 typedef enum pylstm_st_dtype {
     PYLSTM_ST_BOOL = 0,
-    PYLSTM_ST_U8,
-    PYLSTM_ST_I8,
-    PYLSTM_ST_U16,
-    PYLSTM_ST_I16,
-    PYLSTM_ST_U32,
-    PYLSTM_ST_I32,
-    PYLSTM_ST_U64,
-    PYLSTM_ST_I64,
-    PYLSTM_ST_F16,
-    PYLSTM_ST_BF16,
-    PYLSTM_ST_F32,
-    PYLSTM_ST_F64,
-    PYLSTM_ST_C64,          /* complex64: two float32 */
-    PYLSTM_ST_F8_E5M2,
-    PYLSTM_ST_F8_E4M3,
-    PYLSTM_ST_F8_E8M0,
-    PYLSTM_ST_F8_E4M3FNUZ,
-    PYLSTM_ST_F8_E5M2FNUZ,
-    PYLSTM_ST_F6_E2M3,      /* 6 bits per element */
-    PYLSTM_ST_F6_E3M2,      /* 6 bits per element */
-    PYLSTM_ST_F4            /* 4 bits per element */
+    PYLSTM_ST_U8 = 1,
+    PYLSTM_ST_I8 = 2,
+    PYLSTM_ST_U16 = 3,
+    PYLSTM_ST_I16 = 4,
+    PYLSTM_ST_U32 = 5,
+    PYLSTM_ST_I32 = 6,
+    PYLSTM_ST_U64 = 7,
+    PYLSTM_ST_I64 = 8,
+    PYLSTM_ST_F16 = 9,
+    PYLSTM_ST_BF16 = 10,
+    PYLSTM_ST_F32 = 11,
+    PYLSTM_ST_F64 = 12,
+    PYLSTM_ST_C64 = 13, /* complex64: two float32 */
+    PYLSTM_ST_F8_E5M2 = 14,
+    PYLSTM_ST_F8_E4M3 = 15,
+    PYLSTM_ST_F8_E8M0 = 16,
+    PYLSTM_ST_F8_E4M3FNUZ = 17,
+    PYLSTM_ST_F8_E5M2FNUZ = 18,
+    PYLSTM_ST_F6_E2M3 = 19, /* 6 bits per element */
+    PYLSTM_ST_F6_E3M2 = 20, /* 6 bits per element */
+    PYLSTM_ST_F4 = 21       /* 4 bits per element */
 } pylstm_st_dtype;
 
 /* An opened file: its bytes and the parsed, checked header. Opaque. */
@@ -477,8 +508,9 @@ typedef struct pylstm_safetensors_info {
     size_t shape[PYLSTM_SAFETENSORS_MAX_NDIM]; /* shape[0..ndim-1]; the rest 0 */
     size_t offset;          /* begin of data_offsets, relative to the byte buffer */
     size_t nbytes;          /* end - begin = product(shape) * element_bits / 8 */
-    const void *data;       /* nbytes little-endian row-major bytes. Not
-                               necessarily aligned for the element type (the
+    const void *data;       /* nbytes row-major bytes, the file's: little-endian
+                               whatever the host (see "Byte order" at the top).
+                               Not necessarily aligned for the element type (the
                                format does not promise it): memcpy them out. */
 } pylstm_safetensors_info;
 
@@ -506,20 +538,20 @@ PYLSTM_API void pylstm_safetensors_free(pylstm_safetensors *file);
 PYLSTM_API pylstm_status pylstm_safetensors_count(const pylstm_safetensors *file, size_t *count);
 
 /* The tensor at `index` (0 .. count-1, in header order) into *info.
- * Returns PYLSTM_ERR_NULL_POINTER or PYLSTM_ERR_BAD_ARGUMENT (index out of
+ * Returns PYLSTM_ERR_NULL_POINTER or PYLSTM_ERR_NOT_FOUND (index out of
  * range; *info untouched). */
 PYLSTM_API pylstm_status pylstm_safetensors_tensor(const pylstm_safetensors *file, size_t index,
                                                    pylstm_safetensors_info *info);
 
 /* The index of the tensor called `name` into *index (O(log count)). Returns
- * PYLSTM_ERR_NULL_POINTER or PYLSTM_ERR_BAD_ARGUMENT (no such tensor; *index
+ * PYLSTM_ERR_NULL_POINTER or PYLSTM_ERR_NOT_FOUND (no such tensor; *index
  * untouched). */
 PYLSTM_API pylstm_status pylstm_safetensors_find(const pylstm_safetensors *file, const char *name,
                                                  size_t *index);
 
 /* The value of `key` in the header's "__metadata__" into *value (a
  * NUL-terminated UTF-8 string owned by `file`). Returns
- * PYLSTM_ERR_NULL_POINTER or PYLSTM_ERR_BAD_ARGUMENT (no such key, or no
+ * PYLSTM_ERR_NULL_POINTER or PYLSTM_ERR_NOT_FOUND (no such key, or no
  * metadata; *value set to NULL). */
 PYLSTM_API pylstm_status pylstm_safetensors_metadata(const pylstm_safetensors *file,
                                                      const char *key, const char **value);
@@ -531,7 +563,7 @@ PYLSTM_API pylstm_status pylstm_safetensors_metadata_count(const pylstm_safetens
 
 /* The metadata entry at `index` (0 .. count-1, in header order): *key and
  * *value, NUL-terminated UTF-8 owned by `file`. Returns
- * PYLSTM_ERR_NULL_POINTER or PYLSTM_ERR_BAD_ARGUMENT (index out of range). */
+ * PYLSTM_ERR_NULL_POINTER or PYLSTM_ERR_NOT_FOUND (index out of range). */
 PYLSTM_API pylstm_status pylstm_safetensors_metadata_entry(const pylstm_safetensors *file,
                                                            size_t index, const char **key,
                                                            const char **value);
@@ -548,9 +580,11 @@ PYLSTM_API pylstm_status pylstm_safetensors_metadata_entry(const pylstm_safetens
  * function that does), so call it at setup, not while other threads compute.
  * Results are bit-identical for every thread count. Without thread support
  * on the platform the count stays 1. The default is 1; the Python package
- * sets it to the number of cores it may use. Returns PYLSTM_ERR_BAD_SIZE or
- * PYLSTM_ERR_OUT_OF_MEMORY (a thread could not start; those that did are
- * kept). */
+ * sets it to the number of cores it may use. A forked child inherits the
+ * count and starts its own workers when it first needs them (see fork() at
+ * the top). Returns PYLSTM_ERR_BAD_SIZE or PYLSTM_ERR_OUT_OF_MEMORY (a thread
+ * could not start, or the fork handlers could not be registered; threads
+ * that did start are kept). */
 PYLSTM_API pylstm_status pylstm_set_num_threads(size_t n);
 
 /* The number of threads compute functions use now. */
@@ -607,8 +641,8 @@ PYLSTM_API pylstm_status pylstm_stream_sizes_f64(const pylstm_model_desc *desc, 
  * model) into packed (packed_size >= packed_bytes). Returns
  * PYLSTM_ERR_NULL_POINTER (also a missing W_ih, W_hh, or W_hr when P > 0),
  * PYLSTM_ERR_BAD_SIZE, PYLSTM_ERR_BAD_ARGUMENT (bidirectional, or W_hr given
- * with P == 0), PYLSTM_ERR_OVERFLOW or PYLSTM_ERR_WORK_TOO_SMALL (packed_size
- * too small); on error packed is untouched. */
+ * with P == 0), PYLSTM_ERR_OVERFLOW or PYLSTM_ERR_BUFFER_TOO_SMALL
+ * (packed_size too small); on error packed is untouched. */
 PYLSTM_API pylstm_status pylstm_stream_pack_f32(const pylstm_model_desc *desc,
                                                 const pylstm_weights_f32 *w, void *packed,
                                                 size_t packed_size);
@@ -621,9 +655,9 @@ PYLSTM_API pylstm_status pylstm_stream_pack_f64(const pylstm_model_desc *desc,
  * work: work_bytes for this B (work_size at least that). Returns
  * PYLSTM_ERR_NULL_POINTER, PYLSTM_ERR_BAD_SIZE, PYLSTM_ERR_OVERFLOW,
  * PYLSTM_ERR_BAD_ARGUMENT (bidirectional, or packed not made by
- * pylstm_stream_pack_* of the same type for this desc, or moved, see above)
- * or PYLSTM_ERR_WORK_TOO_SMALL (packed_size below packed_bytes or work_size
- * below work_bytes). */
+ * pylstm_stream_pack_* of the same type for this desc, or moved, see above),
+ * PYLSTM_ERR_BUFFER_TOO_SMALL (packed_size below packed_bytes) or
+ * PYLSTM_ERR_WORK_TOO_SMALL (work_size below work_bytes). */
 PYLSTM_API pylstm_status pylstm_stream_step_f32(const pylstm_model_desc *desc,
                                                 const void *packed, size_t packed_size,
                                                 size_t B, const float *x, float *h, float *c,

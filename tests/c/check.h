@@ -10,7 +10,7 @@
 
 static int n_pass, n_fail;
 
-static void check(int ok, const char *fmt, ...) {
+static inline void check(int ok, const char *fmt, ...) {
     va_list ap;
     if (ok) {
         ++n_pass;
@@ -25,22 +25,22 @@ static void check(int ok, const char *fmt, ...) {
 }
 
 /* Prints the counts; the exit status for main. */
-static int check_summary(void) {
+static inline int check_summary(void) {
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail ? 1 : 0;
 }
 
 /* xorshift64: the same numbers on every platform. */
 static unsigned long long rng_state = 0x51F15E3C9A1B2D47ull;
-static unsigned long long next_u64(void) {
+static inline unsigned long long next_u64(void) {
     rng_state ^= rng_state << 13;
     rng_state ^= rng_state >> 7;
     rng_state ^= rng_state << 17;
     return rng_state;
 }
 /* Uniform in [-1, 1). */
-static double urand(void) { return (double)(next_u64() >> 11) / 9007199254740992.0 * 2 - 1; }
+static inline double urand(void) { return (double)(next_u64() >> 11) / 9007199254740992.0 * 2 - 1; }
 /* Uniform in lo..hi. */
-static size_t rnd(size_t lo, size_t hi) { return lo + (size_t)(next_u64() % (hi - lo + 1)); }
+static inline size_t rnd(size_t lo, size_t hi) { return lo + (size_t)(next_u64() % (hi - lo + 1)); }
 
 #endif

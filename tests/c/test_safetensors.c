@@ -160,27 +160,27 @@ static void test_valid(void) {
           "scalar info");
     memcpy(&s, info.data, 4);
     if (little_endian()) CHECK(s == 7.5f, "scalar data");
-    CHECK(pylstm_safetensors_tensor(st, 3, &info) == PYLSTM_ERR_BAD_ARGUMENT, "index 3");
+    CHECK(pylstm_safetensors_tensor(st, 3, &info) == PYLSTM_ERR_NOT_FOUND, "index 3");
     CHECK(pylstm_safetensors_find(st, "b", &idx) == PYLSTM_OK && idx == 1, "find b");
     CHECK(pylstm_safetensors_find(st, "s", &idx) == PYLSTM_OK && idx == 2, "find s");
     CHECK(pylstm_safetensors_find(st, "w", &idx) == PYLSTM_OK && idx == 0, "find w");
     idx = 42;
-    CHECK(pylstm_safetensors_find(st, "x", &idx) == PYLSTM_ERR_BAD_ARGUMENT && idx == 42,
+    CHECK(pylstm_safetensors_find(st, "x", &idx) == PYLSTM_ERR_NOT_FOUND && idx == 42,
           "find missing");
-    CHECK(pylstm_safetensors_find(st, "__metadata__", &idx) == PYLSTM_ERR_BAD_ARGUMENT,
+    CHECK(pylstm_safetensors_find(st, "__metadata__", &idx) == PYLSTM_ERR_NOT_FOUND,
           "metadata is no tensor");
     CHECK(pylstm_safetensors_metadata(st, "format", &v) == PYLSTM_OK && strcmp(v, "pt") == 0,
           "metadata format");
     CHECK(pylstm_safetensors_metadata(st, "k\xc3\xa9", &v) == PYLSTM_OK &&
               strcmp(v, "v\"q\\") == 0,
           "metadata escapes");
-    CHECK(pylstm_safetensors_metadata(st, "nope", &v) == PYLSTM_ERR_BAD_ARGUMENT && v == NULL,
+    CHECK(pylstm_safetensors_metadata(st, "nope", &v) == PYLSTM_ERR_NOT_FOUND && v == NULL,
           "metadata missing");
     CHECK(pylstm_safetensors_metadata_count(st, &n) == PYLSTM_OK && n == 2, "metadata count");
     CHECK(pylstm_safetensors_metadata_entry(st, 0, &key, &v) == PYLSTM_OK &&
               strcmp(key, "format") == 0 && strcmp(v, "pt") == 0,
           "metadata entry 0");
-    CHECK(pylstm_safetensors_metadata_entry(st, 2, &key, &v) == PYLSTM_ERR_BAD_ARGUMENT,
+    CHECK(pylstm_safetensors_metadata_entry(st, 2, &key, &v) == PYLSTM_ERR_NOT_FOUND,
           "metadata entry 2");
     /* NULL arguments */
     CHECK(pylstm_safetensors_count(NULL, &n) == PYLSTM_ERR_NULL_POINTER, "count NULL");

@@ -469,11 +469,11 @@ static void test_pack_errors(void) {
     {
         size_t need, wb1;
         pylstm_stream_sizes_f64(&m.d, 1, &need, &wb1);
-        PACK_FAILS(PYLSTM_ERR_WORK_TOO_SMALL,
+        PACK_FAILS(PYLSTM_ERR_BUFFER_TOO_SMALL,
                    pylstm_stream_pack_f64(&m.d, m.w64, packed, need - 1),
                    "packed_size one byte short");
     }
-    PACK_FAILS(PYLSTM_ERR_WORK_TOO_SMALL, pylstm_stream_pack_f64(&m.d, m.w64, packed, 0),
+    PACK_FAILS(PYLSTM_ERR_BUFFER_TOO_SMALL, pylstm_stream_pack_f64(&m.d, m.w64, packed, 0),
                "packed_size 0");
 #undef PACK_FAILS
     st = pylstm_stream_pack_f64(&m.d, m.w64, packed, pb);
@@ -553,7 +553,7 @@ static void test_step_errors(void) {
     e = m.d, e.hidden_size = SIZE_MAX / 4;
     STEP_FAILS(PYLSTM_ERR_BAD_ARGUMENT,
                pylstm_stream_step_f64(&e, packed, pb_big, B, x, h, c, y, work, wb), "huge H");
-    STEP_FAILS(PYLSTM_ERR_WORK_TOO_SMALL,
+    STEP_FAILS(PYLSTM_ERR_BUFFER_TOO_SMALL,
                pylstm_stream_step_f64(&m.d, packed, pb - 1, B, x, h, c, y, work, wb),
                "packed_size one byte short");
     STEP_FAILS(PYLSTM_ERR_WORK_TOO_SMALL,
