@@ -1,6 +1,6 @@
 /* The model handle (pylstm_model_* in pylstm.h): a whole torch.nn.LSTM whose
  * parameters the library owns, loaded from a safetensors file or copied from
- * caller weights, with its streaming weights packed once. Besides
+ * caller weights, with its weights packed once for runs and streams. Besides
  * safetensors.c this is the only file of the core that allocates.
  *
  * A handle is one malloc'd struct plus four blocks, all made at creation and
@@ -18,11 +18,13 @@
  * here the configuration comes from pylstm.save's "pylstm" metadata (a flat
  * JSON object, read by the small strict reader below) or is inferred from the
  * tensor names as pylstm/io.py's _infer does. Every count and shape is then
- * compared with the tensors present before anything is allocated: the number
- * of tensors a configuration implies is computed without a loop over
- * num_layers and compared with the file's count first, and the values block
- * is only allocated once every tensor matched its expected shape, so its size
- * is bounded by the file's own size. */
+ * compared with the tensors present before anything the configuration sizes
+ * is allocated: the number of tensors a configuration implies is computed
+ * without a loop over num_layers and compared with the file's count first
+ * (so the parameter table, one entry per tensor present, is the only earlier
+ * allocation), and the values, prepared and packed blocks are only allocated
+ * once every tensor matched its expected shape, so their sizes are bounded by
+ * the file's own size. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
