@@ -16,7 +16,7 @@
  * repeats the call until it lasts ~20 ms.
  *
  * Build: gcc -std=c99 -O2 -Isrc_c/include -Isrc_c benchmarks/gemm_bench.c \
- *          src_c/gemm*.c src_c/cpu.c -lm -o gemm_bench
+ *          -pthread src_c/gemm*.c src_c/cpu.c src_c/threads.c -lm -o gemm_bench
  * Usage: gemm_bench [kernel ...] [word ...]
  *   kernels: avx512 avx2 neon ref (default: every kernel this CPU runs; the
  *   reference kernel skips products over 2 GFLOP); words: run only the shapes
@@ -172,7 +172,7 @@ int main(int argc, char **argv) {
     for (i = 0; i < 4; ++i) { /* kernels named on the command line, else all */
         int named = 0;
         for (a = 1; a < argc; ++a) named |= strcmp(argv[a], all[i]) == 0;
-        if ((named || !any_kernel) && pylstm_gemm_set_kernel(all[i]) == 0) kernels[nk++] = all[i];
+        if ((named || !any_kernel) && pylstm_cpu_set_cap(all[i]) == 0) kernels[nk++] = all[i];
     }
     printf("GFLOP/s, one thread, %s time, median of %d samples (3 over 10 GFLOP); "
            "'-' = skipped\n",
@@ -190,7 +190,7 @@ int main(int argc, char **argv) {
                 (unsigned long)s->K);
         printf("%-30s %-16s", s->name, dims);
         for (i = 0; i < nk; ++i) {
-            pylstm_gemm_set_kernel(kernels[i]);
+            pylstm_cpu_set_cap(kernels[i]);
             for (dbl = 0; dbl < 2; ++dbl) {
                 double g = bench(s, dbl, strcmp(kernels[i], "ref") == 0, work);
                 if (g > 0)

@@ -4,8 +4,8 @@
  *
  * float32 uses its own exp, sigmoid and tanh (act_f32.h): branch-free, so the
  * loops of act_impl.h vectorise, compiled three times — baseline here, AVX2+FMA
- * and AVX-512 in their own files — and picked at run time with the GEMM
- * kernel. float64 keeps libm: it is the precision reference. */
+ * and AVX-512 in their own files — and picked at run time from the CPU
+ * features. float64 keeps libm: it is the precision reference. */
 #include "act.h"
 
 #include "act_f32.h"
@@ -56,24 +56,27 @@ static void vtanh_f64(size_t n, const double *x, double *y) {
 #undef VTANH
 #undef REAL
 
-/* The ISA of the chosen GEMM kernel decides the gate loops' too. */
+/* The widest instance the usable CPU features allow (cpu.h, capped by
+ * PYLSTM_KERNEL like the GEMM's choice, so one cap tests both). */
+enum { ACT_BASE, ACT_AVX2, ACT_AVX512 };
 static int act_isa(void) {
-#if PYLSTM_GEMM_HAVE_X86
-    return pylstm_gemm_active()->id;
-#else
-    return PYLSTM_KERNEL_REF;
+#if PYLSTM_HAVE_X86
+    const unsigned f = pylstm_cpu_features();
+    if (f & PYLSTM_CPU_AVX512) return ACT_AVX512;
+    if (f & PYLSTM_CPU_AVX2) return ACT_AVX2;
 #endif
+    return ACT_BASE;
 }
 
 void pylstm_gates_fwd_f32(size_t B, size_t H, size_t j0, size_t j1, size_t t,
                           const int64_t *lengths, const float *bias, float *gates,
                           const float *c_prev, float *c_cur, float *m) {
     switch (act_isa()) {
-#if PYLSTM_GEMM_HAVE_X86
-    case PYLSTM_KERNEL_AVX512:
+#if PYLSTM_HAVE_X86
+    case ACT_AVX512:
         pylstm_gates_fwd_f32_avx512(B, H, j0, j1, t, lengths, bias, gates, c_prev, c_cur, m);
         return;
-    case PYLSTM_KERNEL_AVX2:
+    case ACT_AVX2:
         pylstm_gates_fwd_f32_avx2(B, H, j0, j1, t, lengths, bias, gates, c_prev, c_cur, m);
         return;
 #endif
@@ -86,11 +89,11 @@ void pylstm_gates_bwd_f32(size_t B, size_t H, size_t j0, size_t j1, size_t t,
                           const int64_t *lengths, const float *gates, const float *c_prev,
                           const float *c_cur, const float *dm, float *dc, float *dgates) {
     switch (act_isa()) {
-#if PYLSTM_GEMM_HAVE_X86
-    case PYLSTM_KERNEL_AVX512:
+#if PYLSTM_HAVE_X86
+    case ACT_AVX512:
         pylstm_gates_bwd_f32_avx512(B, H, j0, j1, t, lengths, gates, c_prev, c_cur, dm, dc, dgates);
         return;
-    case PYLSTM_KERNEL_AVX2:
+    case ACT_AVX2:
         pylstm_gates_bwd_f32_avx2(B, H, j0, j1, t, lengths, gates, c_prev, c_cur, dm, dc, dgates);
         return;
 #endif
@@ -101,9 +104,9 @@ void pylstm_gates_bwd_f32(size_t B, size_t H, size_t j0, size_t j1, size_t t,
 
 void pylstm_sigmoid_array_f32(size_t n, const float *x, float *y) {
     switch (act_isa()) {
-#if PYLSTM_GEMM_HAVE_X86
-    case PYLSTM_KERNEL_AVX512: pylstm_sigmoid_array_f32_avx512(n, x, y); return;
-    case PYLSTM_KERNEL_AVX2: pylstm_sigmoid_array_f32_avx2(n, x, y); return;
+#if PYLSTM_HAVE_X86
+    case ACT_AVX512: pylstm_sigmoid_array_f32_avx512(n, x, y); return;
+    case ACT_AVX2: pylstm_sigmoid_array_f32_avx2(n, x, y); return;
 #endif
     default: pylstm_sigmoid_array_f32_base(n, x, y);
     }
@@ -111,9 +114,9 @@ void pylstm_sigmoid_array_f32(size_t n, const float *x, float *y) {
 
 void pylstm_tanh_array_f32(size_t n, const float *x, float *y) {
     switch (act_isa()) {
-#if PYLSTM_GEMM_HAVE_X86
-    case PYLSTM_KERNEL_AVX512: pylstm_tanh_array_f32_avx512(n, x, y); return;
-    case PYLSTM_KERNEL_AVX2: pylstm_tanh_array_f32_avx2(n, x, y); return;
+#if PYLSTM_HAVE_X86
+    case ACT_AVX512: pylstm_tanh_array_f32_avx512(n, x, y); return;
+    case ACT_AVX2: pylstm_tanh_array_f32_avx2(n, x, y); return;
 #endif
     default: pylstm_tanh_array_f32_base(n, x, y);
     }

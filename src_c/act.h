@@ -28,8 +28,8 @@ static inline double pylstm_sigmoid_f64(double x) {
 static inline double pylstm_tanh_f64(double x) { return tanh(x); }
 
 /* The fused step loops (act_impl.h documents them). float64 uses libm; float32
- * uses branch-free polynomial sigmoid/tanh, vectorised for the ISA chosen at
- * run time with the GEMM kernel (cpu.c). */
+ * uses branch-free polynomial sigmoid/tanh, vectorised for the widest ISA the
+ * usable CPU features (cpu.h) allow. */
 #define PYLSTM_DECLARE_GATES(REAL, SUFFIX)                                                     \
     PYLSTM_INTERNAL void pylstm_gates_fwd_##SUFFIX(                                            \
         size_t B, size_t H, size_t j0, size_t j1, size_t t, const int64_t *lengths,             \

@@ -5,7 +5,7 @@
  * Runs only when cpu.c found AVX2 and FMA (act.c dispatches). */
 #include "act_f32.h"
 
-#if PYLSTM_GEMM_HAVE_X86
+#if PYLSTM_HAVE_X86
 #include <immintrin.h>
 
 /* The same algorithm as exp_f32, 8 lanes (AVX2 + FMA). max/min return their

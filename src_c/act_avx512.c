@@ -6,7 +6,7 @@
  * AVX-512F (act.c dispatches). */
 #include "act_f32.h"
 
-#if PYLSTM_GEMM_HAVE_X86
+#if PYLSTM_HAVE_X86
 #include <immintrin.h>
 
 PYLSTM_TARGET("avx512f") PYLSTM_ALWAYS_INLINE __m512 exp_avx512(__m512 x) {

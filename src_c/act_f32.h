@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "act.h"
-#include "gemm.h" /* PYLSTM_ALWAYS_INLINE */
+#include "cpu.h"
 
 /* exp(x) for float32: x = n ln2 + r with |r| <= ln2/2, exp(r) by a degree-6
  * polynomial (Cephes' expf coefficients, ~1 ulp), 2^n put into the exponent

@@ -48,6 +48,39 @@ static inline int pylstm_rows_ok(size_t rows, size_t ld, size_t cols) {
            pylstm_add_ok(span, cols, &span);
 }
 
+/* Lays out consecutive PYLSTM_ALIGN-aligned regions of one buffer (work,
+ * reserve, a packed copy), tracking overflow: start with {0, 1} (or another
+ * first offset), then each pylstm_carve returns where its region starts.
+ * Once a size overflows, ok stays 0 and every later offset is 0. */
+typedef struct {
+    size_t off;
+    int ok;
+} pylstm_carver;
+
+/* Appends count * esize bytes, rounded up to PYLSTM_ALIGN; returns their
+ * offset. */
+static inline size_t pylstm_carve(pylstm_carver *cv, size_t count, size_t esize) {
+    size_t bytes, start = cv->off;
+    if (!cv->ok) return 0;
+    if (!pylstm_mul_ok(count, esize, &bytes) || !pylstm_round_up_ok(bytes, &bytes) ||
+        !pylstm_add_ok(cv->off, bytes, &cv->off)) {
+        cv->ok = 0;
+        return 0;
+    }
+    return start;
+}
+
+/* The bytes a caller's buffer needs for the regions so far: with PYLSTM_ALIGN
+ * of slack, so that an unaligned buffer can be aligned first. */
+static inline size_t pylstm_carve_total(pylstm_carver *cv) {
+    size_t total;
+    if (!cv->ok || !pylstm_add_ok(cv->off, PYLSTM_ALIGN, &total)) {
+        cv->ok = 0;
+        return 0;
+    }
+    return total;
+}
+
 /* First PYLSTM_ALIGN-aligned address at or after p. */
 static inline void *pylstm_align_ptr(void *p) {
     uintptr_t u = (uintptr_t)p;

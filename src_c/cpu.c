@@ -1,10 +1,10 @@
-/* CPU feature detection and kernel dispatch (see cpu.h). */
+/* CPU feature detection (see cpu.h). */
 #include "cpu.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#if PYLSTM_GEMM_HAVE_X86
+#if PYLSTM_HAVE_X86
 #if defined(_MSC_VER) && !defined(__clang__)
 #include <immintrin.h>
 #include <intrin.h>
@@ -13,7 +13,8 @@
 #endif
 #endif
 
-/* Cached state: 0 = not detected yet; else 0x100 | hw_best << 4 | selected. */
+/* Cached state: 0 = not detected yet; else 0x100 | hw << 4 | usable, with hw
+ * and usable feature masks (usable = hw & cap). */
 #if defined(__GNUC__) || defined(__clang__)
 static int g_state;
 static int state_load(void) { return __atomic_load_n(&g_state, __ATOMIC_RELAXED); }
@@ -24,9 +25,7 @@ static int state_load(void) { return (int)g_state; }
 static void state_store(int v) { g_state = v; }
 #endif
 
-static const char *const kernel_names[PYLSTM_KERNEL_COUNT] = {"ref", "avx2", "avx512", "neon"};
-
-#if PYLSTM_GEMM_HAVE_X86
+#if PYLSTM_HAVE_X86
 static void cpuid(unsigned leaf, unsigned sub, unsigned r[4]) {
 #if defined(_MSC_VER) && !defined(__clang__)
     int v[4];
@@ -48,95 +47,84 @@ static unsigned long long xgetbv0(void) {
 #endif
 }
 
-static int detect_hw(void) {
-    unsigned r[4], max_leaf;
+static unsigned detect_hw(void) {
+    unsigned r[4], max_leaf, f = 0;
     unsigned long long xcr0;
     int fma, avx2, avx512f;
     cpuid(0, 0, r);
     max_leaf = r[0];
-    if (max_leaf < 7) return PYLSTM_KERNEL_REF;
+    if (max_leaf < 7) return 0;
     cpuid(1, 0, r);
     /* ECX bit 27 OSXSAVE (xgetbv usable), 28 AVX, 12 FMA. */
-    if (!(r[2] & (1u << 27)) || !(r[2] & (1u << 28))) return PYLSTM_KERNEL_REF;
+    if (!(r[2] & (1u << 27)) || !(r[2] & (1u << 28))) return 0;
     fma = (r[2] >> 12) & 1;
     xcr0 = xgetbv0();
-    if ((xcr0 & 0x6) != 0x6) return PYLSTM_KERNEL_REF; /* XMM and YMM state */
+    if ((xcr0 & 0x6) != 0x6) return 0; /* XMM and YMM state */
     cpuid(7, 0, r);
     avx2 = (r[1] >> 5) & 1;     /* EBX bit 5 */
     avx512f = (r[1] >> 16) & 1; /* EBX bit 16 */
+    if (avx2 && fma) f |= PYLSTM_CPU_AVX2;
     /* Opmask, upper ZMM0-15 and ZMM16-31 state (bits 5, 6, 7). */
-    if (avx512f && (xcr0 & 0xe6) == 0xe6) return PYLSTM_KERNEL_AVX512;
-    if (avx2 && fma) return PYLSTM_KERNEL_AVX2;
-    return PYLSTM_KERNEL_REF;
+    if (avx512f && (xcr0 & 0xe6) == 0xe6) f |= PYLSTM_CPU_AVX512;
+    return f;
 }
-#elif PYLSTM_GEMM_HAVE_NEON
-static int detect_hw(void) { return PYLSTM_KERNEL_NEON; } /* Advanced SIMD is baseline on arm64 */
+#elif PYLSTM_HAVE_NEON
+static unsigned detect_hw(void) { return PYLSTM_CPU_NEON; } /* baseline on arm64 */
 #else
-static int detect_hw(void) { return PYLSTM_KERNEL_REF; }
+static unsigned detect_hw(void) { return 0; }
 #endif
 
-/* The best kernel at most `want` that hardware `hw` runs (see cpu.h). */
-static int clamp_kernel(int want, int hw) {
-    if (want == PYLSTM_KERNEL_REF || hw == PYLSTM_KERNEL_REF) return PYLSTM_KERNEL_REF;
-    if (hw == PYLSTM_KERNEL_NEON) return want == PYLSTM_KERNEL_NEON ? want : PYLSTM_KERNEL_REF;
-    if (want == PYLSTM_KERNEL_NEON) return PYLSTM_KERNEL_REF;
-    return want < hw ? want : hw; /* x86: ref < avx2 < avx512 */
+/* A PYLSTM_KERNEL value: the features it keeps (a cap; avx512 keeps AVX2
+ * too, which an AVX-512 CPU capped below AVX-512 uses) and the one it names
+ * (0 for ref). NULL for an unknown name. */
+typedef struct {
+    const char *name;
+    unsigned keep, own;
+} cpu_cap;
+
+static const cpu_cap *cap_of(const char *name) {
+    static const cpu_cap caps[] = {
+        {"ref", 0, 0},
+        {"avx2", PYLSTM_CPU_AVX2, PYLSTM_CPU_AVX2},
+        {"avx512", PYLSTM_CPU_AVX2 | PYLSTM_CPU_AVX512, PYLSTM_CPU_AVX512},
+        {"neon", PYLSTM_CPU_NEON, PYLSTM_CPU_NEON}};
+    size_t i;
+    for (i = 0; i < sizeof caps / sizeof caps[0]; ++i)
+        if (strcmp(name, caps[i].name) == 0) return &caps[i];
+    return NULL;
 }
 
-static int kernel_id(const char *name) {
-    int i;
-    for (i = 0; i < PYLSTM_KERNEL_COUNT; ++i)
-        if (strcmp(name, kernel_names[i]) == 0) return i;
-    return -1;
-}
-
-static int default_choice(int hw) {
+static unsigned default_usable(unsigned hw) {
     const char *env = getenv("PYLSTM_KERNEL");
-    int want = env ? kernel_id(env) : -1;
-    return want < 0 ? hw : clamp_kernel(want, hw);
+    const cpu_cap *cap = env ? cap_of(env) : NULL;
+    return cap ? hw & cap->keep : hw;
 }
 
 static int state(void) {
     int s = state_load();
     if (!s) {
-        int hw = detect_hw();
-        s = 0x100 | hw << 4 | default_choice(hw);
+        const unsigned hw = detect_hw();
+        s = (int)(0x100u | hw << 4 | default_usable(hw));
         state_store(s);
     }
     return s;
 }
 
-static const pylstm_gemm_kernel_t *kernel_of(int id) {
-    switch (id) {
-#if PYLSTM_GEMM_HAVE_X86
-    case PYLSTM_KERNEL_AVX2: return &pylstm_gemm_kernel_avx2;
-    case PYLSTM_KERNEL_AVX512: return &pylstm_gemm_kernel_avx512;
-#endif
-#if PYLSTM_GEMM_HAVE_NEON
-    case PYLSTM_KERNEL_NEON: return &pylstm_gemm_kernel_neon;
-#endif
-    default: return &pylstm_gemm_kernel_ref;
-    }
-}
+unsigned pylstm_cpu_features(void) { return (unsigned)state() & 0xfu; }
 
-const pylstm_gemm_kernel_t *pylstm_gemm_active(void) { return kernel_of(state() & 0xf); }
+unsigned pylstm_cpu_hw_features(void) { return ((unsigned)state() >> 4) & 0xfu; }
 
-const pylstm_gemm_kernel_t *pylstm_gemm_kernel_by_id(int id) {
-    int hw = (state() >> 4) & 0xf;
-    if (id < 0 || id >= PYLSTM_KERNEL_COUNT || clamp_kernel(id, hw) != id) return NULL;
-    return kernel_of(id);
-}
-
-const char *pylstm_gemm_kernel(void) { return pylstm_gemm_active()->name; }
-
-int pylstm_gemm_set_kernel(const char *name) {
-    int s = state(), hw = (s >> 4) & 0xf, want;
+int pylstm_cpu_set_cap(const char *name) {
+    const unsigned hw = pylstm_cpu_hw_features();
+    const cpu_cap *cap;
     if (!name) {
-        state_store(0x100 | hw << 4 | default_choice(hw));
+        state_store((int)(0x100u | hw << 4 | default_usable(hw)));
         return 0;
     }
-    want = kernel_id(name);
-    if (want < 0 || clamp_kernel(want, hw) != want) return -1;
-    state_store(0x100 | hw << 4 | want);
+    /* Unlike PYLSTM_KERNEL, a name whose own feature the CPU lacks is
+     * refused, so a test knows which path it runs. */
+    cap = cap_of(name);
+    if (!cap || (hw & cap->own) != cap->own) return -1;
+    state_store((int)(0x100u | hw << 4 | (hw & cap->keep)));
     return 0;
 }

@@ -1,21 +1,58 @@
-/* Blocking loops, packing and the packed-B API of the matrix product (see
- * gemm.h); the generic body is gemm_impl.h, instantiated for float and
- * double. The micro-kernel comes from cpu.c's choice. */
+/* Blocking loops, packing, the packed-B API and the threaded products of the
+ * matrix product (see gemm.h); the generic body is gemm_impl.h, instantiated
+ * for float and double. Also the kernel table and the choice of kernel from
+ * the CPU features cpu.c reports. */
 #include "gemm.h"
 
-#include "cpu.h"
+#include "threads.h"
 
 static const pylstm_gemm_kernel_t *const all_kernels[] = {
     &pylstm_gemm_kernel_ref,
-#if PYLSTM_GEMM_HAVE_X86
+#if PYLSTM_HAVE_X86
     &pylstm_gemm_kernel_avx2,
     &pylstm_gemm_kernel_avx512,
 #endif
-#if PYLSTM_GEMM_HAVE_NEON
+#if PYLSTM_HAVE_NEON
     &pylstm_gemm_kernel_neon,
 #endif
 };
 #define N_KERNELS (sizeof all_kernels / sizeof all_kernels[0])
+
+/* The widest kernel a feature set runs. */
+static const pylstm_gemm_kernel_t *kernel_for(unsigned features) {
+#if PYLSTM_HAVE_X86
+    if (features & PYLSTM_CPU_AVX512) return &pylstm_gemm_kernel_avx512;
+    if (features & PYLSTM_CPU_AVX2) return &pylstm_gemm_kernel_avx2;
+#endif
+#if PYLSTM_HAVE_NEON
+    if (features & PYLSTM_CPU_NEON) return &pylstm_gemm_kernel_neon;
+#endif
+    (void)features;
+    return &pylstm_gemm_kernel_ref;
+}
+
+/* The feature a kernel needs (0 for the portable one). */
+static unsigned kernel_needs(int id) {
+    switch (id) {
+    case PYLSTM_KERNEL_AVX2: return PYLSTM_CPU_AVX2;
+    case PYLSTM_KERNEL_AVX512: return PYLSTM_CPU_AVX512;
+    case PYLSTM_KERNEL_NEON: return PYLSTM_CPU_NEON;
+    default: return 0;
+    }
+}
+
+const pylstm_gemm_kernel_t *pylstm_gemm_active(void) { return kernel_for(pylstm_cpu_features()); }
+
+const pylstm_gemm_kernel_t *pylstm_gemm_kernel_by_id(int id) {
+    const unsigned hw = pylstm_cpu_hw_features();
+    size_t i;
+    for (i = 0; i < N_KERNELS; ++i)
+        if (all_kernels[i]->id == id && (hw & kernel_needs(id)) == kernel_needs(id))
+            return all_kernels[i];
+    return NULL;
+}
+
+const char *pylstm_gemm_kernel(void) { return pylstm_gemm_active()->name; }
 
 /* Block sizes are small constants, so this cannot overflow. */
 static size_t gemm_round_up(size_t n) {
@@ -84,6 +121,18 @@ static size_t packed_size_f64(size_t N, size_t K) {
         if (s > best) best = s;
     }
     return best;
+}
+
+size_t pylstm_gemm_packed_b_bytes(size_t esize, size_t N, size_t K) {
+    return esize == sizeof(float) ? packed_size_f32(N, K) : packed_size_f64(N, K);
+}
+
+/* How many of nt threads a product of M x N x K multiply-adds is split
+ * between: all, or one when a part would do less than PYLSTM_GEMM_PAR_MIN (a
+ * product at the start of a call may find the other threads asleep on their
+ * condition variable, tens of microseconds away). */
+static size_t par_parts(size_t nt, size_t M, size_t N, size_t K) {
+    return (double)M * (double)N * (double)K >= PYLSTM_GEMM_PAR_MIN * (double)nt ? nt : 1;
 }
 
 #define REAL float

@@ -16,12 +16,13 @@
  * Structure (BLIS, Van Zee & van de Geijn 2015): gemm.c holds the five blocking
  * loops and the packing (generic body in gemm_impl.h); each gemm_<isa>.c holds
  * only a register-blocked micro-kernel (generic body in gemm_kernel_impl.h);
- * cpu.c picks one at run time. gemm_ref.c holds the plain-loop reference product
- * (the spec) and the portable micro-kernel (the fallback). */
+ * gemm.c picks one at run time from the CPU features cpu.c reports. gemm_ref.c
+ * holds the plain-loop reference product (the spec) and the portable
+ * micro-kernel (the fallback). */
 #ifndef PYLSTM_GEMM_H
 #define PYLSTM_GEMM_H
 
-#include "common.h"
+#include "cpu.h"
 
 /* Bytes of workspace a product needs: a constant (the same for every shape,
  * dtype and kernel), so a caller can allocate it once. */
@@ -103,7 +104,39 @@ PYLSTM_INTERNAL void pylstm_gemm_packed_f64(int trans_a, size_t M, size_t N, siz
                                             const double *A, size_t lda, const void *packed,
                                             int accumulate, double *C, size_t ldc, void *work);
 
-/* ---- Micro-kernels (for gemm.c, cpu.c and the kernel files only) --------
+/* pylstm_gemm_packed_b_size_* for an element size (sizeof(float) or
+ * sizeof(double)). */
+PYLSTM_INTERNAL size_t pylstm_gemm_packed_b_bytes(size_t esize, size_t N, size_t K);
+
+/* ---- Products split between threads -------------------------------------
+ *
+ * pylstm_gemm_par_*(nt, work, work_stride, <the product's arguments>): the
+ * product above, split between up to nt threads of the pool (threads.h) by
+ * blocks of C when it has at least PYLSTM_GEMM_PAR_MIN multiply-adds per
+ * thread, else in the calling thread. Part p uses the workspace at
+ * work + p * work_stride (work_stride >= pylstm_gemm_work_size(), aligned).
+ * No element's value depends on the split, so results are bit-identical for
+ * every nt (see gemm_impl.h for why each split keeps them so).
+ * pylstm_gemm_packed_par_*: the same for pylstm_gemm_packed_* with
+ * trans_a = 0, split by row blocks only (the threads share the packed B). */
+#define PYLSTM_GEMM_PAR_MIN 2097152.0
+
+/* Rows of a product are split between threads in multiples of this: a
+ * multiple of every micro-kernel's row tile (MR = 12, 6, 8, 4 in gemm_*.c). */
+#define PYLSTM_ROW_GRAIN 96
+
+#define PYLSTM_DECLARE_GEMM_PAR(REAL, SUFFIX)                                                   \
+    PYLSTM_INTERNAL void pylstm_gemm_par_##SUFFIX(                                              \
+        size_t nt, void *work, size_t work_stride, int trans_a, int trans_b, size_t M, size_t N, \
+        size_t K, const REAL *A, size_t lda, const REAL *B, size_t ldb, int accumulate, REAL *C, \
+        size_t ldc);                                                                           \
+    PYLSTM_INTERNAL void pylstm_gemm_packed_par_##SUFFIX(                                       \
+        size_t nt, void *work, size_t work_stride, size_t M, size_t N, size_t K, const REAL *A,  \
+        size_t lda, const void *packed, int accumulate, REAL *C, size_t ldc);
+PYLSTM_DECLARE_GEMM_PAR(float, f32)
+PYLSTM_DECLARE_GEMM_PAR(double, f64)
+
+/* ---- Micro-kernels (for gemm.c and the kernel files only) --------
  *
  * ukr(k, a, sa, b, sb, c, ldc, accumulate, m) computes the m x NR tile
  *   c[i*ldc + j] (+)= sum_{p<k} a[p*sa + i] * b[p*sb + j],  i < m <= MR, j < NR,
@@ -130,8 +163,7 @@ typedef struct {
     pylstm_ukr_f64_t ukr;
 } pylstm_gemm_blocking_f64_t;
 
-/* Kernel ids; also the order in which a forced (PYLSTM_KERNEL) choice falls
- * back on x86: avx512 -> avx2 -> ref. NEON is arm64's only SIMD kernel. */
+/* Kernel ids (recorded in packed buffers). */
 #define PYLSTM_KERNEL_REF 0
 #define PYLSTM_KERNEL_AVX2 1
 #define PYLSTM_KERNEL_AVX512 2
@@ -149,40 +181,22 @@ typedef struct {
 #define PYLSTM_GEMM_MR_MAX 16
 #define PYLSTM_GEMM_NR_MAX 64
 
-/* Which kernels this build compiles. The x86 kernels need only per-function
- * target attributes (gcc/clang) or nothing (MSVC), never a global -m flag. */
-#if (defined(__x86_64__) || defined(__i386__) || defined(_M_X64) || defined(_M_IX86)) &&      \
-    ((defined(__GNUC__) && (__GNUC__ >= 5 || defined(__clang__))) || defined(_MSC_VER))
-#define PYLSTM_GEMM_HAVE_X86 1
-#else
-#define PYLSTM_GEMM_HAVE_X86 0
-#endif
-#if defined(__aarch64__) || defined(_M_ARM64)
-#define PYLSTM_GEMM_HAVE_NEON 1
-#else
-#define PYLSTM_GEMM_HAVE_NEON 0
-#endif
-
-/* Per-function ISA targets and forced inlining (the kernel bodies rely on
- * inlining with a constant row count to keep every accumulator in a register). */
-#if defined(__GNUC__) || defined(__clang__)
-#define PYLSTM_TARGET(isa) __attribute__((target(isa)))
-#define PYLSTM_ALWAYS_INLINE static inline __attribute__((always_inline))
-#elif defined(_MSC_VER)
-#define PYLSTM_TARGET(isa)
-#define PYLSTM_ALWAYS_INLINE static __forceinline
-#else
-#define PYLSTM_TARGET(isa)
-#define PYLSTM_ALWAYS_INLINE static inline
-#endif
-
 PYLSTM_INTERNAL extern const pylstm_gemm_kernel_t pylstm_gemm_kernel_ref;
-#if PYLSTM_GEMM_HAVE_X86
+#if PYLSTM_HAVE_X86
 PYLSTM_INTERNAL extern const pylstm_gemm_kernel_t pylstm_gemm_kernel_avx2;
 PYLSTM_INTERNAL extern const pylstm_gemm_kernel_t pylstm_gemm_kernel_avx512;
 #endif
-#if PYLSTM_GEMM_HAVE_NEON
+#if PYLSTM_HAVE_NEON
 PYLSTM_INTERNAL extern const pylstm_gemm_kernel_t pylstm_gemm_kernel_neon;
 #endif
+
+/* The kernel in use: the widest the usable CPU features allow (cpu.h: the
+ * detection, capped by PYLSTM_KERNEL or pylstm_cpu_set_cap). Never NULL.
+ * pylstm_gemm_kernel() (pylstm.h) is its name. */
+PYLSTM_INTERNAL const pylstm_gemm_kernel_t *pylstm_gemm_active(void);
+
+/* The kernel with this id if it is built in and the hardware runs it, else
+ * NULL (used to check the kernel recorded in a packed buffer). */
+PYLSTM_INTERNAL const pylstm_gemm_kernel_t *pylstm_gemm_kernel_by_id(int id);
 
 #endif

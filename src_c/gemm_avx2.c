@@ -10,7 +10,7 @@
  * gemm_avx512.c). */
 #include "gemm.h"
 
-#if PYLSTM_GEMM_HAVE_X86
+#if PYLSTM_HAVE_X86
 #include <immintrin.h>
 
 #define UKR_TARGET PYLSTM_TARGET("avx2,fma")

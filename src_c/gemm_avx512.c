@@ -19,7 +19,7 @@
  * only when cpu.c has found AVX-512F and ZMM state saved by the OS. */
 #include "gemm.h"
 
-#if PYLSTM_GEMM_HAVE_X86
+#if PYLSTM_HAVE_X86
 #include <immintrin.h>
 
 #define UKR_TARGET PYLSTM_TARGET("avx512f")

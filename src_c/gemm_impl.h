@@ -10,6 +10,8 @@
  *         for jr in NC by NR     one KC x NR panel of B (L1, or L1+L2 when deep)
  *           for ir in MC by MR   micro-kernel: MR x NR tile of C in registers
  *
+ * Products split between threads: at the end of this file.
+ *
  * Shortcuts for small M (the LSTM's per-step products, M = batch): when the
  * operand already has the micro-panel layout it is not packed at all
  * (op(A) = A^T with M <= MR, or M = 1: the k stride is lda or 1; a row-major B
@@ -262,6 +264,78 @@ void FN(pylstm_gemm_packed_)(int trans_a, size_t M, size_t N, size_t K, const RE
                       ldc);
         }
     }
+}
+
+/* ---- products split between threads ------------------------------------ */
+
+typedef struct {
+    int ta, tb, acc, split_rows;
+    size_t M, N, K, lda, ldb, ldc, work_stride;
+    const REAL *A, *B;
+    const void *packed; /* pylstm_gemm_packed_par_ */
+    REAL *C;
+    unsigned char *work;
+} FN(par_ctx_);
+
+static void FN(par_job_)(void *vctx, size_t part, size_t nparts) {
+    const FN(par_ctx_) *c = (const FN(par_ctx_) *)vctx;
+    size_t lo, hi;
+    if (c->split_rows) {
+        pylstm_split(c->M, PYLSTM_ROW_GRAIN, part, nparts, &lo, &hi);
+        if (lo >= hi) return;
+        FN(pylstm_gemm_)(c->ta, c->tb, hi - lo, c->N, c->K,
+                         c->ta ? c->A + lo : c->A + lo * c->lda, c->lda, c->B, c->ldb, c->acc,
+                         c->C + lo * c->ldc, c->ldc, c->work + part * c->work_stride);
+        return;
+    }
+    pylstm_split(c->N, 64, part, nparts, &lo, &hi);
+    if (lo >= hi) return;
+    FN(pylstm_gemm_)(c->ta, c->tb, c->M, hi - lo, c->K, c->A, c->lda,
+                     c->tb ? c->B + lo * c->ldb : c->B + lo, c->ldb, c->acc, c->C + lo, c->ldc,
+                     c->work + part * c->work_stride);
+}
+
+/* Split by blocks of C: every thread packs the whole of one operand, so the
+ * split runs along the other one's longer side (columns when N >= M, rows
+ * otherwise). The value of every element must not depend on the split.
+ * Columns: any split is fine (a kernel computes every column of a tile
+ * alike, edge tiles through a zero-padded scratch). Rows: the kernels treat
+ * short row tiles differently (more accumulator chains), so row blocks are
+ * multiples of every kernel's tile height (PYLSTM_ROW_GRAIN), and every part
+ * gets at least two of them, so none drops to the M <= 2 paths. */
+void FN(pylstm_gemm_par_)(size_t nt, void *work, size_t work_stride, int trans_a, int trans_b,
+                          size_t M, size_t N, size_t K, const REAL *A, size_t lda, const REAL *B,
+                          size_t ldb, int accumulate, REAL *C, size_t ldc) {
+    FN(par_ctx_) c;
+    const size_t parts = par_parts(nt, M, N, K);
+    c.ta = trans_a, c.tb = trans_b, c.acc = accumulate, c.M = M, c.N = N, c.K = K;
+    c.lda = lda, c.ldb = ldb, c.ldc = ldc, c.work_stride = work_stride;
+    c.A = A, c.B = B, c.packed = NULL, c.C = C, c.work = (unsigned char *)work;
+    c.split_rows = M > N && M >= 2 * PYLSTM_ROW_GRAIN * parts;
+    pylstm_pool_run(FN(par_job_), &c, parts);
+}
+
+static void FN(packed_par_job_)(void *vctx, size_t part, size_t nparts) {
+    const FN(par_ctx_) *c = (const FN(par_ctx_) *)vctx;
+    size_t lo, hi;
+    pylstm_split(c->M, PYLSTM_ROW_GRAIN, part, nparts, &lo, &hi);
+    if (lo < hi)
+        FN(pylstm_gemm_packed_)(0, hi - lo, c->N, c->K, c->A + lo * c->lda, c->lda, c->packed,
+                                c->acc, c->C + lo * c->ldc, c->ldc,
+                                c->work + part * c->work_stride);
+}
+
+/* Rows only, in the blocks of pylstm_gemm_par_, so the result is the same. */
+void FN(pylstm_gemm_packed_par_)(size_t nt, void *work, size_t work_stride, size_t M, size_t N,
+                                 size_t K, const REAL *A, size_t lda, const void *packed,
+                                 int accumulate, REAL *C, size_t ldc) {
+    FN(par_ctx_) c;
+    size_t parts = par_parts(nt, M, N, K);
+    if (M < 2 * PYLSTM_ROW_GRAIN * parts) parts = 1;
+    c.acc = accumulate, c.M = M, c.N = N, c.K = K, c.lda = lda, c.ldc = ldc;
+    c.work_stride = work_stride, c.A = A, c.packed = packed, c.C = C;
+    c.work = (unsigned char *)work;
+    pylstm_pool_run(FN(packed_par_job_), &c, parts);
 }
 
 #undef PYLSTM_CAT_

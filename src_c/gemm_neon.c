@@ -5,7 +5,7 @@
  * no target attribute is needed. */
 #include "gemm.h"
 
-#if PYLSTM_GEMM_HAVE_NEON
+#if PYLSTM_HAVE_NEON
 #include <arm_neon.h>
 
 #define UKR_TARGET

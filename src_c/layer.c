@@ -6,50 +6,18 @@
 #include "gemm.h"
 #include "threads.h"
 
-/* Carves consecutive aligned regions out of one buffer, tracking overflow. */
-typedef struct {
-    size_t off;
-    int ok;
-} pylstm_carver;
-
-static size_t carve(pylstm_carver *cv, size_t count, size_t esize) {
-    size_t bytes, start = cv->off;
-    if (!cv->ok) return 0;
-    if (!pylstm_mul_ok(count, esize, &bytes) || !pylstm_round_up_ok(bytes, &bytes) ||
-        !pylstm_add_ok(cv->off, bytes, &cv->off)) {
-        cv->ok = 0;
-        return 0;
-    }
-    return start;
-}
-
-/* Total bytes with slack for aligning an arbitrary caller pointer. */
-static size_t carve_total(pylstm_carver *cv) {
-    size_t total;
-    if (!cv->ok || !pylstm_add_ok(cv->off, PYLSTM_ALIGN, &total)) {
-        cv->ok = 0;
-        return 0;
-    }
-    return total;
-}
-
 size_t pylstm_slice_max(size_t count, size_t nt) {
     size_t chunks = (count + PYLSTM_SLICE_GRAIN - 1) / PYLSTM_SLICE_GRAIN;
     return ((chunks + nt - 1) / nt) * PYLSTM_SLICE_GRAIN;
 }
 
-static size_t packed_size(size_t esize, size_t N, size_t K) {
-    return esize == sizeof(float) ? pylstm_gemm_packed_b_size_f32(N, K)
-                                  : pylstm_gemm_packed_b_size_f64(N, K);
-}
-
 size_t pylstm_slice_stride(size_t esize, size_t N, size_t K, size_t parts) {
-    size_t bytes = packed_size(esize, pylstm_slice_max(N, parts), K);
+    size_t bytes = pylstm_gemm_packed_b_bytes(esize, pylstm_slice_max(N, parts), K);
     return bytes && pylstm_round_up_ok(bytes, &bytes) ? bytes : 0;
 }
 
 size_t pylstm_hh_pack_stride(size_t esize, size_t H, size_t R, size_t parts) {
-    size_t bytes = packed_size(esize, 4 * pylstm_slice_max(H, parts), R);
+    size_t bytes = pylstm_gemm_packed_b_bytes(esize, 4 * pylstm_slice_max(H, parts), R);
     return bytes && pylstm_round_up_ok(bytes, &bytes) ? bytes : 0;
 }
 
@@ -87,70 +55,76 @@ pylstm_status pylstm_layer_plan_make(size_t T, size_t B, size_t I, size_t H, siz
         p->pk_hh_region = one > many ? one : many;
     }
     p->pk_hhb_region = slices_region(esize, R, G4, nt, 1);
-    pk_hr = P ? packed_size(esize, P, H) : 0;
-    pk_hrb = P ? packed_size(esize, H, P) : 0;
+    pk_hr = P ? pylstm_gemm_packed_b_bytes(esize, P, H) : 0;
+    pk_hrb = P ? pylstm_gemm_packed_b_bytes(esize, H, P) : 0;
     if (!p->pk_hh_region || !p->pk_hhb_region || (P && (!pk_hr || !pk_hrb)) ||
         !pylstm_round_up_ok(pylstm_gemm_work_size(), &p->gemm_stride))
         return PYLSTM_ERR_OVERFLOW;
 
     cv.off = 0, cv.ok = 1;
-    p->res_gates = carve(&cv, TB4H, esize);
-    p->res_c = carve(&cv, T1BH, esize);
-    p->res_h = carve(&cv, T1BR, esize);
-    p->res_m = carve(&cv, P ? TBH : 0, esize);
-    p->res_total = carve_total(&cv);
+    p->res_gates = pylstm_carve(&cv, TB4H, esize);
+    p->res_c = pylstm_carve(&cv, T1BH, esize);
+    p->res_h = pylstm_carve(&cv, T1BR, esize);
+    p->res_m = pylstm_carve(&cv, P ? TBH : 0, esize);
+    p->res_total = pylstm_carve_total(&cv);
     if (!cv.ok) return PYLSTM_ERR_OVERFLOW;
 
     cv.off = 0;
-    p->wf_gates = carve(&cv, TB4H, esize);
-    p->wf_h = carve(&cv, BR2, esize);
-    p->wf_c = carve(&cv, BH2, esize);
-    p->wf_m = carve(&cv, P ? BH : 0, esize);
-    p->wf_bias = carve(&cv, G4, esize);
-    p->wf_pk_hh = carve(&cv, p->pk_hh_region, 1);
-    p->wf_pk_hr = carve(&cv, pk_hr, 1);
-    p->wf_tmp = carve(&cv, p->step_tmp, 1);
-    p->wf_gemm = carve(&cv, nt, p->gemm_stride);
-    p->wf_total = carve_total(&cv);
+    p->wf_gates = pylstm_carve(&cv, TB4H, esize);
+    p->wf_h = pylstm_carve(&cv, BR2, esize);
+    p->wf_c = pylstm_carve(&cv, BH2, esize);
+    p->wf_m = pylstm_carve(&cv, P ? BH : 0, esize);
+    p->wf_bias = pylstm_carve(&cv, G4, esize);
+    p->wf_pk_hh = pylstm_carve(&cv, p->pk_hh_region, 1);
+    p->wf_pk_hr = pylstm_carve(&cv, pk_hr, 1);
+    p->wf_tmp = pylstm_carve(&cv, p->step_tmp, 1);
+    p->wf_gemm = pylstm_carve(&cv, nt, p->gemm_stride);
+    p->wf_total = pylstm_carve_total(&cv);
     if (!cv.ok) return PYLSTM_ERR_OVERFLOW;
 
     cv.off = 0;
-    p->wt_bias = carve(&cv, G4, esize);
-    p->wt_pk_hh = carve(&cv, p->pk_hh_region, 1);
-    p->wt_pk_hr = carve(&cv, pk_hr, 1);
-    p->wt_tmp = carve(&cv, p->step_tmp, 1);
-    p->wt_gemm = carve(&cv, nt, p->gemm_stride);
-    p->wt_total = carve_total(&cv);
+    p->wt_bias = pylstm_carve(&cv, G4, esize);
+    p->wt_pk_hh = pylstm_carve(&cv, p->pk_hh_region, 1);
+    p->wt_pk_hr = pylstm_carve(&cv, pk_hr, 1);
+    p->wt_tmp = pylstm_carve(&cv, p->step_tmp, 1);
+    p->wt_gemm = pylstm_carve(&cv, nt, p->gemm_stride);
+    p->wt_total = pylstm_carve_total(&cv);
     if (!cv.ok) return PYLSTM_ERR_OVERFLOW;
 
     cv.off = 0;
-    p->wb_dgates = carve(&cv, TB4H, esize);
-    p->wb_dh = carve(&cv, BR2, esize);
-    p->wb_dc = carve(&cv, BH, esize);
-    p->wb_dm = carve(&cv, P ? BH : 0, esize);
-    p->wb_dhall = carve(&cv, P ? TB * P : 0, esize); /* TB * P <= TB * H: no overflow */
-    p->wb_dbias = carve(&cv, G4, esize);
-    p->wb_pk_hh = carve(&cv, p->pk_hhb_region, 1);
-    p->wb_pk_hr = carve(&cv, pk_hrb, 1);
-    p->wb_gemm = carve(&cv, nt, p->gemm_stride);
-    p->wb_total = carve_total(&cv);
+    p->wb_dgates = pylstm_carve(&cv, TB4H, esize);
+    p->wb_dh = pylstm_carve(&cv, BR2, esize);
+    p->wb_dc = pylstm_carve(&cv, BH, esize);
+    p->wb_dm = pylstm_carve(&cv, P ? BH : 0, esize);
+    p->wb_dhall = pylstm_carve(&cv, P ? TB * P : 0, esize); /* TB * P <= TB * H: no overflow */
+    p->wb_dbias = pylstm_carve(&cv, G4, esize);
+    p->wb_pk_hh = pylstm_carve(&cv, p->pk_hhb_region, 1);
+    p->wb_pk_hr = pylstm_carve(&cv, pk_hrb, 1);
+    p->wb_gemm = pylstm_carve(&cv, nt, p->gemm_stride);
+    p->wb_total = pylstm_carve_total(&cv);
     return cv.ok ? PYLSTM_OK : PYLSTM_ERR_OVERFLOW;
+}
+
+typedef struct {
+    size_t T, B, I, H, P, esize;
+    int purpose;
+    pylstm_layer_plan *p;
+} layer_fit_ctx;
+
+static pylstm_status layer_fit_plan(void *vctx, size_t nt, size_t *need) {
+    const layer_fit_ctx *c = (const layer_fit_ctx *)vctx;
+    const pylstm_layer_plan *p = c->p;
+    pylstm_status st = pylstm_layer_plan_make(c->T, c->B, c->I, c->H, c->P, c->esize, nt, c->p);
+    *need = pylstm_plan_need(c->purpose, p->wf_total, p->wt_total, p->wb_total);
+    return st;
 }
 
 pylstm_status pylstm_layer_plan_fit(size_t T, size_t B, size_t I, size_t H, size_t P,
                                     size_t esize, int purpose, size_t work_size,
                                     pylstm_layer_plan *p) {
-    size_t nt = pylstm_pool_threads();
-    for (;;) {
-        size_t need;
-        pylstm_status st = pylstm_layer_plan_make(T, B, I, H, P, esize, nt, p);
-        if (st != PYLSTM_OK) return st;
-        need = purpose == PYLSTM_PLAN_FORWARD ? p->wf_total
-               : purpose == PYLSTM_PLAN_TRAIN ? p->wt_total
-               : purpose == PYLSTM_PLAN_BACKWARD ? p->wb_total : 0;
-        if (need <= work_size || nt == 1) return PYLSTM_OK;
-        --nt;
-    }
+    layer_fit_ctx c;
+    c.T = T, c.B = B, c.I = I, c.H = H, c.P = P, c.esize = esize, c.purpose = purpose, c.p = p;
+    return pylstm_fit_threads(layer_fit_plan, &c, work_size);
 }
 
 pylstm_status pylstm_layer_check_desc(const pylstm_layer_desc *desc, size_t T, size_t B,

@@ -50,13 +50,18 @@ PYLSTM_INTERNAL pylstm_status pylstm_layer_plan_fit(size_t T, size_t B, size_t I
                                                     size_t P, size_t esize, int purpose,
                                                     size_t work_size, pylstm_layer_plan *plan);
 
+/* Of the forward, training and backward work totals, the one `purpose` needs
+ * (0 for PYLSTM_PLAN_QUERY). */
+static inline size_t pylstm_plan_need(int purpose, size_t wf, size_t wt, size_t wb) {
+    return purpose == PYLSTM_PLAN_FORWARD    ? wf
+           : purpose == PYLSTM_PLAN_TRAIN    ? wt
+           : purpose == PYLSTM_PLAN_BACKWARD ? wb
+                                             : 0;
+}
+
 /* Hidden units (and columns of h) are split between parts in multiples of
  * this many, so every slice keeps whole vectors. */
 #define PYLSTM_SLICE_GRAIN 16
-
-/* Rows of a product are split between threads in multiples of this: a
- * multiple of every micro-kernel's row tile (MR = 12, 6, 8, 4 in gemm_*.c). */
-#define PYLSTM_ROW_GRAIN 96
 
 /* Upper bound of a slice's width when `count` is split into nt parts. */
 PYLSTM_INTERNAL size_t pylstm_slice_max(size_t count, size_t nt);

@@ -28,12 +28,13 @@
 #define GEMM_PACKED FN(pylstm_gemm_packed_)
 #define PACK_B FN(pylstm_gemm_pack_b_)
 
-/* Work below this many multiply-adds per thread is not worth splitting. A
- * step inside the sequence loop finds the other thread spinning (a wake-up
- * costs about a microsecond); a product at the start of a call may find it
- * asleep on its condition variable, tens of microseconds away. */
+#define GEMM_PAR FN(pylstm_gemm_par_)
+
+/* A step's work below this many multiply-adds per thread is not worth
+ * splitting: a step inside the sequence loop finds the other thread spinning
+ * (a wake-up costs about a microsecond). The large products before and after
+ * the loop split by gemm.h's own rule (PYLSTM_GEMM_PAR_MIN). */
 #define PYLSTM_PAR_MIN_STEP 65536.0
-#define PYLSTM_PAR_MIN_PRODUCT 2097152.0
 
 static int FN(is_active_)(const int64_t *lengths, size_t b, size_t t) {
     return lengths == NULL || (int64_t)t < lengths[b];
@@ -47,89 +48,10 @@ static void FN(bias_sum_)(const WEIGHTS *w, size_t G4, REAL *bias) {
 }
 
 /* How many parts work of M x N x K multiply-adds is split into (1 or nt),
- * given the least worth a thread (PYLSTM_PAR_MIN_*). */
+ * given the least worth a thread (PYLSTM_PAR_MIN_STEP). */
 static size_t FN(parts_for_)(const pylstm_layer_plan *p, double M, double N, double K,
                              double min_per_part) {
     return M * N * K >= min_per_part * (double)p->nt ? p->nt : 1;
-}
-
-/* ---- a large product split between threads ---- */
-
-
-typedef struct {
-    int ta, tb, acc, split_rows;
-    size_t M, N, K, lda, ldb, ldc, gemm_stride;
-    const REAL *A, *B;
-    REAL *C;
-    unsigned char *work;
-} FN(par_gemm_ctx_);
-
-static void FN(par_gemm_job_)(void *vctx, size_t part, size_t nparts) {
-    const FN(par_gemm_ctx_) *c = (const FN(par_gemm_ctx_) *)vctx;
-    size_t lo, hi;
-    if (c->split_rows) {
-        pylstm_split(c->M, PYLSTM_ROW_GRAIN, part, nparts, &lo, &hi);
-        if (lo >= hi) return;
-        GEMM(c->ta, c->tb, hi - lo, c->N, c->K, c->ta ? c->A + lo : c->A + lo * c->lda, c->lda,
-             c->B, c->ldb, c->acc, c->C + lo * c->ldc, c->ldc, c->work + part * c->gemm_stride);
-        return;
-    }
-    pylstm_split(c->N, 64, part, nparts, &lo, &hi);
-    if (lo >= hi) return;
-    GEMM(c->ta, c->tb, c->M, hi - lo, c->K, c->A, c->lda, c->tb ? c->B + lo * c->ldb : c->B + lo,
-         c->ldb, c->acc, c->C + lo, c->ldc, c->work + part * c->gemm_stride);
-}
-
-/* The GEMM of gemm.h split between threads by blocks of C: every thread packs
- * the whole of one operand, so the split runs along the other one's longer
- * side (columns when N >= M, rows otherwise). The value of every element must
- * not depend on the split. Columns: any split is fine (a kernel computes every
- * column of a tile alike, edge tiles through a zero-padded scratch). Rows: the
- * kernels treat short row tiles differently (more accumulator chains), so row
- * blocks are multiples of every kernel's tile height (12, 6, 8, 4 rows: 96),
- * and every part gets at least two of them, so none drops to gemm.c's path
- * for M <= 2. */
-static void FN(par_gemm_)(const pylstm_layer_plan *p, unsigned char *gemm_work, int ta, int tb,
-                          size_t M, size_t N, size_t K, const REAL *A, size_t lda, const REAL *B,
-                          size_t ldb, int acc, REAL *C, size_t ldc) {
-    FN(par_gemm_ctx_) c;
-    const size_t parts = FN(parts_for_)(p, (double)M, (double)N, (double)K,
-                                                PYLSTM_PAR_MIN_PRODUCT);
-    c.ta = ta, c.tb = tb, c.acc = acc, c.M = M, c.N = N, c.K = K, c.lda = lda, c.ldb = ldb;
-    c.ldc = ldc, c.gemm_stride = p->gemm_stride, c.A = A, c.B = B, c.C = C, c.work = gemm_work;
-    c.split_rows = M > N && M >= 2 * PYLSTM_ROW_GRAIN * parts;
-    pylstm_pool_run(FN(par_gemm_job_), &c, parts);
-}
-
-typedef struct {
-    size_t M, N, K, lda, ldc, gemm_stride;
-    const REAL *A;
-    const void *packed;
-    REAL *C;
-    unsigned char *work;
-} FN(par_packed_ctx_);
-
-static void FN(par_packed_job_)(void *vctx, size_t part, size_t nparts) {
-    const FN(par_packed_ctx_) *c = (const FN(par_packed_ctx_) *)vctx;
-    size_t lo, hi;
-    pylstm_split(c->M, PYLSTM_ROW_GRAIN, part, nparts, &lo, &hi);
-    if (lo < hi)
-        GEMM_PACKED(0, hi - lo, c->N, c->K, c->A + lo * c->lda, c->lda, c->packed, 0,
-                    c->C + lo * c->ldc, c->ldc, c->work + part * c->gemm_stride);
-}
-
-/* C = A op(B) with op(B) packed already (the input projection from prepared
- * weights): the threads share the packed operand and split the rows, in
- * blocks as par_gemm_ explains, so the result is par_gemm_'s exactly. */
-static void FN(par_gemm_packed_)(const pylstm_layer_plan *p, unsigned char *gemm_work, size_t M,
-                                 size_t N, size_t K, const REAL *A, size_t lda,
-                                 const void *packed, REAL *C, size_t ldc) {
-    FN(par_packed_ctx_) c;
-    size_t parts = FN(parts_for_)(p, (double)M, (double)N, (double)K, PYLSTM_PAR_MIN_PRODUCT);
-    if (M < 2 * PYLSTM_ROW_GRAIN * parts) parts = 1;
-    c.M = M, c.N = N, c.K = K, c.lda = lda, c.ldc = ldc, c.gemm_stride = p->gemm_stride;
-    c.A = A, c.packed = packed, c.C = C, c.work = gemm_work;
-    pylstm_pool_run(FN(par_packed_job_), &c, parts);
 }
 
 /* ---- forward ---- */
@@ -251,9 +173,11 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w,
     /* Input projection of every step at once; the biases are added step by
      * step in the gate loop, while each row is in L1. */
     if (pre)
-        FN(par_gemm_packed_)(p, gemm_work, T * B, G4, I, x, ldx, pre->ih, gates_all, G4);
+        FN(pylstm_gemm_packed_par_)(p->nt, gemm_work, p->gemm_stride, T * B, G4, I, x, ldx,
+                                    pre->ih, 0, gates_all, G4);
     else
-        FN(par_gemm_)(p, gemm_work, 0, 1, T * B, G4, I, x, ldx, w->W_ih, I, 0, gates_all, G4);
+        GEMM_PAR(p->nt, gemm_work, p->gemm_stride, 0, 1, T * B, G4, I, x, ldx, w->W_ih, I, 0,
+                 gates_all, G4);
     if (w->b_ih || w->b_hh) FN(bias_sum_)(w, G4, bias);
     /* The recurrent weights are packed once per call, not once per step,
      * unless prepared in the layout this call's split needs. */
@@ -444,17 +368,19 @@ void FN(pylstm_layer_back_)(const pylstm_layer_plan *p, const WEIGHTS *w, int re
         for (j = 0; j < B * H; ++j) dc0[j] = dc[j];
 
     if (dx)
-        FN(par_gemm_)(p, gemm_work, 0, 0, T * B, I, G4, dgates_all, G4, w->W_ih, I,
-                      accumulate_dx, dx, lddx);
+        GEMM_PAR(p->nt, gemm_work, p->gemm_stride, 0, 0, T * B, I, G4, dgates_all, G4, w->W_ih,
+                 I, accumulate_dx, dx, lddx);
     if (g) {
         const REAL *h_prev_all = h_slots + (reverse ? B * R : 0);
         if (g->W_ih)
-            FN(par_gemm_)(p, gemm_work, 1, 0, G4, I, T * B, dgates_all, G4, x, ldx, 1, g->W_ih, I);
+            GEMM_PAR(p->nt, gemm_work, p->gemm_stride, 1, 0, G4, I, T * B, dgates_all, G4, x, ldx,
+                     1, g->W_ih, I);
         if (g->W_hh)
-            FN(par_gemm_)(p, gemm_work, 1, 0, G4, R, T * B, dgates_all, G4, h_prev_all, R, 1,
-                          g->W_hh, R);
+            GEMM_PAR(p->nt, gemm_work, p->gemm_stride, 1, 0, G4, R, T * B, dgates_all, G4,
+                     h_prev_all, R, 1, g->W_hh, R);
         if (P && g->W_hr)
-            FN(par_gemm_)(p, gemm_work, 1, 0, P, H, T * B, dh_all, P, m_all, H, 1, g->W_hr, H);
+            GEMM_PAR(p->nt, gemm_work, p->gemm_stride, 1, 0, P, H, T * B, dh_all, P, m_all, H, 1,
+                     g->W_hr, H);
         if (g->b_ih || g->b_hh) {
             /* db_ih = db_hh = the sum of dgates over all steps and rows. */
             REAL *db = (REAL *)(work + p->wb_dbias);
@@ -581,5 +507,6 @@ pylstm_status FN(pylstm_layer_backward_)(const pylstm_layer_desc *desc, const WE
 #undef GEMM
 #undef GEMM_PACKED
 #undef PACK_B
+#undef GEMM_PAR
 #undef PYLSTM_CAT
 #undef PYLSTM_CAT_

@@ -11,16 +11,6 @@
 
 static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
 
-/* Adds `bytes` (rounded up to the alignment) at *off; returns the old offset. */
-static size_t take(size_t *off, size_t bytes, int *ok) {
-    size_t start = *off, r;
-    if (!*ok || !pylstm_round_up_ok(bytes, &r) || !pylstm_add_ok(*off, r, off)) {
-        *ok = 0;
-        return 0;
-    }
-    return start;
-}
-
 static pylstm_status model_plan_nt(const pylstm_model_desc *d, size_t T, size_t B,
                                    size_t esize, size_t nt, pylstm_model_plan *p);
 
@@ -44,9 +34,7 @@ static pylstm_status model_fit_plan(void *vctx, size_t nt, size_t *need) {
     const model_fit_ctx *c = (const model_fit_ctx *)vctx;
     const pylstm_model_plan *p = c->p;
     pylstm_status st = model_plan_nt(c->d, c->T, c->B, c->esize, nt, c->p);
-    *need = c->purpose == PYLSTM_PLAN_FORWARD ? p->wf_total
-            : c->purpose == PYLSTM_PLAN_TRAIN ? p->wt_total
-            : c->purpose == PYLSTM_PLAN_BACKWARD ? p->wb_total : 0;
+    *need = pylstm_plan_need(c->purpose, p->wf_total, p->wt_total, p->wb_total);
     return st;
 }
 
@@ -61,8 +49,9 @@ pylstm_status pylstm_model_plan_make(const pylstm_model_desc *d, size_t T, size_
 static pylstm_status model_plan_nt(const pylstm_model_desc *d, size_t T, size_t B,
                                    size_t esize, size_t nt, pylstm_model_plan *p) {
     pylstm_status st;
+    pylstm_carver cv;
     size_t seq, off;
-    int ok = 1;
+    int ok;
     if ((st = check_desc(d)) != PYLSTM_OK) return st;
     if (T < 1 || B < 1) return PYLSTM_ERR_BAD_SIZE;
     p->L = d->num_layers, p->D = d->bidirectional ? 2 : 1, p->T = T, p->B = B;
@@ -99,20 +88,20 @@ static pylstm_status model_plan_nt(const pylstm_model_desc *d, size_t T, size_t 
     }
 
     /* work: the layer plans' totals already carry their own alignment slack */
-    off = 0;
-    p->wf_seq = take(&off, p->L > 1 ? seq : 0, &ok);
-    take(&off, p->L > 1 ? seq : 0, &ok);
-    p->wf_layer = take(&off, max_size(p->first.wf_total, p->upper.wf_total), &ok);
-    ok = ok && pylstm_add_ok(off, PYLSTM_ALIGN, &p->wf_total);
-    off = 0;
-    p->wt_layer = take(&off, max_size(p->first.wt_total, p->upper.wt_total), &ok);
-    ok = ok && pylstm_add_ok(off, PYLSTM_ALIGN, &p->wt_total);
-    off = 0;
-    p->wb_seq = take(&off, p->L > 1 ? seq : 0, &ok);
-    take(&off, p->L > 1 ? seq : 0, &ok);
-    p->wb_layer = take(&off, max_size(p->first.wb_total, p->upper.wb_total), &ok);
-    ok = ok && pylstm_add_ok(off, PYLSTM_ALIGN, &p->wb_total);
-    return ok ? PYLSTM_OK : PYLSTM_ERR_OVERFLOW;
+    cv.off = 0, cv.ok = 1;
+    p->wf_seq = pylstm_carve(&cv, p->L > 1 ? seq : 0, 1);
+    pylstm_carve(&cv, p->L > 1 ? seq : 0, 1);
+    p->wf_layer = pylstm_carve(&cv, max_size(p->first.wf_total, p->upper.wf_total), 1);
+    p->wf_total = pylstm_carve_total(&cv);
+    cv.off = 0;
+    p->wt_layer = pylstm_carve(&cv, max_size(p->first.wt_total, p->upper.wt_total), 1);
+    p->wt_total = pylstm_carve_total(&cv);
+    cv.off = 0;
+    p->wb_seq = pylstm_carve(&cv, p->L > 1 ? seq : 0, 1);
+    pylstm_carve(&cv, p->L > 1 ? seq : 0, 1);
+    p->wb_layer = pylstm_carve(&cv, max_size(p->first.wb_total, p->upper.wb_total), 1);
+    p->wb_total = pylstm_carve_total(&cv);
+    return cv.ok ? PYLSTM_OK : PYLSTM_ERR_OVERFLOW;
 }
 
 /* ---- prepared weights (layout in model.h) ---- */
@@ -121,24 +110,23 @@ static pylstm_status model_plan_nt(const pylstm_model_desc *d, size_t T, size_t 
 #define PREP_VERSION 1u
 typedef char prep_header_fits[sizeof(pylstm_prep_layout) <= PYLSTM_PREP_HEADER_BYTES ? 1 : -1];
 
-static size_t packed_b_size(size_t esize, size_t N, size_t K) {
-    return esize == sizeof(float) ? pylstm_gemm_packed_b_size_f32(N, K)
-                                  : pylstm_gemm_packed_b_size_f64(N, K);
-}
-
 static int prep_block(size_t esize, size_t in, size_t H, size_t P, size_t R, size_t nt,
                       pylstm_prep_block *b) {
-    size_t off = 0, many = 0, one = pylstm_hh_pack_stride(esize, H, R, 1);
-    size_t ih = packed_b_size(esize, 4 * H, in), hr = P ? packed_b_size(esize, P, H) : 0;
-    int ok = one && ih && (!P || hr);
-    if (nt > 1) ok = ok && (many = pylstm_hh_pack_stride(esize, H, R, nt)) != 0 &&
-                     pylstm_mul_ok(many, nt, &many);
-    b->ih = take(&off, ih, &ok);
-    b->hh_one = take(&off, one, &ok);
-    b->hh_many = take(&off, many, &ok);
-    b->hr = take(&off, hr, &ok);
-    b->bytes = off;
-    return ok;
+    pylstm_carver cv;
+    size_t many = 0, one = pylstm_hh_pack_stride(esize, H, R, 1);
+    size_t ih = pylstm_gemm_packed_b_bytes(esize, 4 * H, in);
+    size_t hr = P ? pylstm_gemm_packed_b_bytes(esize, P, H) : 0;
+    /* 0 from a size query is an overflow */
+    cv.off = 0, cv.ok = one && ih && (!P || hr);
+    if (nt > 1)
+        cv.ok = cv.ok && (many = pylstm_hh_pack_stride(esize, H, R, nt)) != 0 &&
+                pylstm_mul_ok(many, nt, &many);
+    b->ih = pylstm_carve(&cv, ih, 1);
+    b->hh_one = pylstm_carve(&cv, one, 1);
+    b->hh_many = pylstm_carve(&cv, many, 1);
+    b->hr = pylstm_carve(&cv, hr, 1);
+    b->bytes = cv.off;
+    return cv.ok;
 }
 
 pylstm_status pylstm_prep_layout_make(const pylstm_model_desc *d, size_t esize, size_t nt,

@@ -70,34 +70,20 @@ typedef struct {
 } stream_record;
 typedef char stream_record_fits[sizeof(stream_record) <= STREAM_RECORD_BYTES ? 1 : -1];
 
-static size_t packed_b_size(size_t esize, size_t N, size_t K) {
-    return esize == sizeof(float) ? pylstm_gemm_packed_b_size_f32(N, K)
-                                  : pylstm_gemm_packed_b_size_f64(N, K);
-}
-
-/* Appends `bytes`, rounded up to the alignment, at *off; returns where it
- * starts. *ok turns 0 on overflow (bytes == 0 from a size query is one too
- * when `needed`). */
-static size_t take(size_t *off, size_t bytes, int needed, int *ok) {
-    size_t start = *off, r;
-    if (!*ok || (needed && bytes == 0) || !pylstm_round_up_ok(bytes, &r) ||
-        !pylstm_add_ok(*off, r, off)) {
-        *ok = 0;
-        return 0;
-    }
-    return start;
-}
-
 static int layer_plan(size_t esize, size_t in, size_t H, size_t P, size_t R, size_t G4,
                       stream_layer_plan *lp) {
-    size_t off = STREAM_RECORD_BYTES, bias_bytes = 0;
-    int ok = pylstm_mul_ok(G4, esize, &bias_bytes);
-    lp->ih = take(&off, packed_b_size(esize, G4, in), 1, &ok);
-    lp->hh = take(&off, packed_b_size(esize, G4, R), 1, &ok);
-    lp->hr = take(&off, P ? packed_b_size(esize, P, H) : 0, P > 0, &ok);
-    lp->bias = take(&off, bias_bytes, 1, &ok);
-    lp->bytes = off;
-    return ok;
+    const size_t ih = pylstm_gemm_packed_b_bytes(esize, G4, in);
+    const size_t hh = pylstm_gemm_packed_b_bytes(esize, G4, R);
+    const size_t hr = P ? pylstm_gemm_packed_b_bytes(esize, P, H) : 0;
+    pylstm_carver cv;
+    /* 0 from a size query is an overflow */
+    cv.off = STREAM_RECORD_BYTES, cv.ok = ih && hh && (!P || hr);
+    lp->ih = pylstm_carve(&cv, ih, 1);
+    lp->hh = pylstm_carve(&cv, hh, 1);
+    lp->hr = pylstm_carve(&cv, hr, 1);
+    lp->bias = pylstm_carve(&cv, G4, esize);
+    lp->bytes = cv.off;
+    return cv.ok;
 }
 
 /* The sizes every stream function checks first. Returns PYLSTM_ERR_BAD_SIZE,
@@ -132,17 +118,18 @@ static pylstm_status plan_layout(const pylstm_model_desc *d, size_t esize, strea
 /* The work layout for batch B (p->lay set). */
 static pylstm_status plan_work(size_t B, stream_plan *p) {
     const stream_layout *y = &p->lay;
-    size_t off = 0, n = 0, state;
+    size_t n = 0, state;
+    pylstm_carver cv;
     /* The caller's h and c hold L*B*R and L*B*H elements: addressable. */
-    int ok = pylstm_mul_ok(B, y->H, &state) && pylstm_mul_ok(state, y->L, &state) &&
-             pylstm_mul_ok(state, y->esize, &state);
-    if (!pylstm_mul_ok(B, y->G4, &n) || !pylstm_mul_ok(n, y->esize, &n)) ok = 0;
-    p->w_gates = take(&off, ok ? n : 0, 1, &ok);
-    p->w_tmp = take(&off, ok ? n : 0, 1, &ok); /* h W_hh^T, (B, 4H) like gates */
-    p->w_m = take(&off, y->P && pylstm_mul_ok(B, y->H, &n) ? n * y->esize : 0, 0, &ok);
-    p->w_gemm = take(&off, y->gemm_bytes, 1, &ok);
-    if (!ok || !pylstm_add_ok(off, PYLSTM_ALIGN, &p->work_total)) return PYLSTM_ERR_OVERFLOW;
-    return PYLSTM_OK;
+    cv.off = 0;
+    cv.ok = pylstm_mul_ok(B, y->H, &state) && pylstm_mul_ok(state, y->L, &state) &&
+            pylstm_mul_ok(state, y->esize, &state) && pylstm_mul_ok(B, y->G4, &n);
+    p->w_gates = pylstm_carve(&cv, n, y->esize);
+    p->w_tmp = pylstm_carve(&cv, n, y->esize); /* h W_hh^T, (B, 4H) like gates */
+    p->w_m = pylstm_carve(&cv, y->P ? B * y->H : 0, y->esize); /* B * H checked above */
+    p->w_gemm = pylstm_carve(&cv, y->gemm_bytes, 1);
+    p->work_total = pylstm_carve_total(&cv);
+    return cv.ok ? PYLSTM_OK : PYLSTM_ERR_OVERFLOW;
 }
 
 /* Offset of layer l's block from the aligned start of the packed buffer. */

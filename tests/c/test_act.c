@@ -117,10 +117,10 @@ int main(void) {
     static const char *const kernels[] = {"ref", "avx2", "avx512", "neon"};
     size_t k;
     for (k = 0; k < sizeof kernels / sizeof kernels[0]; ++k) {
-        if (pylstm_gemm_set_kernel(kernels[k]) != 0) continue;
+        if (pylstm_cpu_set_cap(kernels[k]) != 0) continue;
         test_kernel(kernels[k]);
     }
-    pylstm_gemm_set_kernel(NULL);
+    pylstm_cpu_set_cap(NULL);
     printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;
 }

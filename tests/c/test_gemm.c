@@ -14,7 +14,7 @@
  * computed with the reference on |A|, |B|, |C|.
  *
  * Build: gcc -std=c99 -O2 -Wall -Wextra -pedantic -Werror -Isrc_c/include -Isrc_c \
- *          tests/c/test_gemm.c src_c/gemm*.c src_c/cpu.c -lm
+ *          -pthread tests/c/test_gemm.c src_c/gemm*.c src_c/cpu.c src_c/threads.c -lm
  * Prints one line per failure (up to 30) and "N passed, N failed" last; exits
  * non-zero on any failure. */
 #include <float.h>
@@ -126,12 +126,12 @@ static void run_case(int dbl, int packed, int ta, int tb, size_t M, size_t N, si
         char *raw = malloc(bytes + PYLSTM_ALIGN);
         if (!raw) exit(2);
         pk = pylstm_align_ptr(raw);
-        if (pack_kernel) pylstm_gemm_set_kernel(pack_kernel);
+        if (pack_kernel) pylstm_cpu_set_cap(pack_kernel);
         if (dbl)
             pylstm_gemm_pack_b_f64(tb, N, K, B.p, ldb, pk);
         else
             pylstm_gemm_pack_b_f32(tb, N, K, B.p, ldb, pk);
-        pylstm_gemm_set_kernel(active); /* multiply under another kernel than the packer */
+        pylstm_cpu_set_cap(active); /* multiply under another kernel than the packer */
         if (forge) {
             int bogus = 99; /* white box: the header's kernel id sits at byte 8 */
             memcpy((char *)pk + 8, &bogus, sizeof bogus);
@@ -203,8 +203,8 @@ static void test_kernel(const char *name) {
         /* packed under every other kernel this CPU runs, multiplied under this one;
          * and the layout-rule fallback */
         for (i = 0; i < 4; ++i) {
-            if (pylstm_gemm_set_kernel(all[i]) != 0) continue;
-            pylstm_gemm_set_kernel(name);
+            if (pylstm_cpu_set_cap(all[i]) != 0) continue;
+            pylstm_cpu_set_cap(name);
             run_case(dbl, 1, (int)rnd(2), (int)rnd(2), 1 + rnd(40), 1 + rnd(300), KC + 1 + rnd(50),
                      (int)rnd(2), all[i], 0);
         }
@@ -226,7 +226,7 @@ int main(void) {
     work_area = pylstm_align_ptr(raw);
     printf("default kernel: %s, work size %lu bytes\n", pylstm_gemm_kernel(), (unsigned long)ws);
     for (i = 0; i < 4; ++i) {
-        if (pylstm_gemm_set_kernel(names[i]) != 0) {
+        if (pylstm_cpu_set_cap(names[i]) != 0) {
             printf("kernel %s: not supported here, skipped\n", names[i]);
             continue;
         }
@@ -236,8 +236,8 @@ int main(void) {
         printf("kernel %s: done (%d passed, %d failed so far)\n", names[i], n_pass, n_fail);
     }
     cur_kernel = "-";
-    if (pylstm_gemm_set_kernel("no-such-kernel") == 0) fail("unknown kernel name accepted");
-    pylstm_gemm_set_kernel(NULL);
+    if (pylstm_cpu_set_cap("no-such-kernel") == 0) fail("unknown kernel name accepted");
+    pylstm_cpu_set_cap(NULL);
     if (!tested) fail("no kernel tested");
     free(raw);
     printf("%d passed, %d failed\n", n_pass, n_fail);
