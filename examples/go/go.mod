@@ -1,0 +1,3 @@
+module pylstm.example/go
+
+go 1.19
