@@ -1,7 +1,7 @@
 /* Generic body of one LSTM layer direction, forward and backward through time.
  * layer.c includes this file once per element type with REAL and SUFFIX set.
  *
- * Performance plan (shared/DESIGN.md): the input projection of all T steps is
+ * The plan for speed: the input projection of all T steps is
  * one GEMM, X (T*B, I) * W_ih^T; each step then adds only the recurrent product
  * h_{t-1} (B, R) * W_hh^T and applies the gates. Backward keeps dgates of every
  * step and turns dx and the weight gradients into a few large GEMMs after the
