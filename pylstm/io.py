@@ -180,13 +180,17 @@ def _read_regular(path, shown):
     and /dev/zero cannot feed it forever. A directory is IsADirectoryError."""
     flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
     fd = os.open(path, flags)
-    with open(fd, "rb", buffering=0, closefd=True) as f:
+    try:
         st = os.fstat(fd)
         if stat.S_ISDIR(st.st_mode):
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), shown)
         if not stat.S_ISREG(st.st_mode):
             raise ValueError(f"{shown!r}: not a regular file (a FIFO, device or socket); "
                              "pylstm.load reads regular files only")
+    except BaseException:
+        os.close(fd)
+        raise
+    with open(fd, "rb", buffering=0, closefd=True) as f:
         buf = bytearray(st.st_size)
         view, got = memoryview(buf), 0
         while got < len(buf):  # a file that grows meanwhile is read to its first size
@@ -355,7 +359,8 @@ def _check_tensors(cls, kwargs, tensors, path):
             raise ValueError(f"{what}: missing keys [{name!r}] (the file holds "
                              f"{sorted(tensors)[:8]})")
         if tensors[name].shape != shape:
-            raise ValueError(f"{what}: {name} has shape {tensors[name].shape}, expected {shape}")
+            raise ValueError(f"{what}: {name} has shape {tensors[name].shape}, expected "
+                             f"{_short(shape)}")
 
 
 def load(path):
