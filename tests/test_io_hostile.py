@@ -173,6 +173,10 @@ def test_non_regular_files_are_refused_before_reading(tmp_path, make):
     with pytest.raises(ValueError, match="not a regular file") as info:
         pylstm.load(path)
     assert str(path) in str(info.value)
+    # the C reader refuses them unread too (errno EINVAL)
+    for c_reader in (_core.handle_load, _core.safetensors_read):
+        with pytest.raises(OSError, match="not a regular file"):
+            c_reader(str(path))
 
 
 def test_directory_is_is_a_directory_error(tmp_path):
