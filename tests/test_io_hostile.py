@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import tracemalloc
+import warnings
 
 import numpy as np
 import pytest
@@ -352,3 +353,45 @@ def test_permissions_new_file_as_open_and_replaced_file_kept(tmp_path):
         assert stat.S_IMODE(os.stat(private).st_mode) == 0o600
     finally:
         os.umask(mask)
+
+
+META_VALUES = [0, 1, 2, 3, -1, -0.0, 1.0, 0.5, True, False, None, "1", "float32", "float64",
+               "LSTM", "LSTMCell", 10**30, float("nan")]
+META_KEYS = ["class", "input_size", "hidden_size", "num_layers", "bias", "batch_first",
+             "dropout", "bidirectional", "proj_size", "dtype", "other"]
+
+
+def test_python_and_c_loaders_agree_on_altered_metadata(tmp_path):
+    # Seeded random edits of what save writes: keys dropped, added or given
+    # values of other types and ranges. Each verdict (loads / ValueError) of
+    # pylstm.load must be the C loader's.
+    rng = np.random.default_rng(12)
+    ms = [pylstm.LSTM(2, 2, seed=0), pylstm.LSTMCell(2, 2, seed=0),
+          pylstm.LSTM(2, 3, num_layers=2, bidirectional=True, proj_size=1, bias=False, seed=0)]
+    p = tmp_path / "m.safetensors"
+    verdicts = []
+    for _ in range(300):
+        m = ms[rng.integers(len(ms))]
+        cfg = pio._config(m)
+        for _ in range(rng.integers(0, 3)):
+            key = META_KEYS[rng.integers(len(META_KEYS))]
+            if rng.random() < 0.3:
+                cfg.pop(key, None)
+            else:
+                cfg[key] = META_VALUES[rng.integers(len(META_VALUES))]
+        p.write_bytes(st_bytes(m.state_dict(), json.dumps(cfg)))
+        try:
+            with warnings.catch_warnings():  # dropout > 0 with one layer warns, as torch does
+                warnings.simplefilter("ignore")
+                pylstm.load(p)
+            py = True
+        except ValueError:
+            py = False
+        try:
+            _core.handle_load(str(p))
+            c = True
+        except ValueError:
+            c = False
+        assert py == c, json.dumps(cfg)
+        verdicts.append(py)
+    assert 50 < sum(verdicts) < 250  # both verdicts well represented
