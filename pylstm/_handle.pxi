@@ -128,7 +128,7 @@ def handle_load(path):
         if st == PYLSTM_ERR_IO:
             err = errno
     if st == PYLSTM_ERR_IO and err:
-        raise OSError(err, os.strerror(err), os.fsdecode(path))
+        raise _io_error(err, path)
     if st == PYLSTM_ERR_FORMAT:
         raise ValueError(f"{os.fsdecode(path)!r}: not a safetensors file of an LSTM or "
                          "LSTMCell (bad metadata, missing, extra or misshapen tensors, or "

@@ -2,6 +2,7 @@
 # pylstm.h). Included at the end of _core.pyx. The C reader checks the whole
 # file; this only copies the tensors it found into new NumPy arrays.
 import os
+from errno import EINVAL as errno_EINVAL
 
 import numpy as _np
 from libc.errno cimport errno
@@ -9,6 +10,15 @@ from libc.string cimport memcpy
 
 # The dtypes pylstm's models hold; anything else is refused by name.
 _ST_NUMPY = {PYLSTM_ST_F32: _np.dtype("<f4"), PYLSTM_ST_F64: _np.dtype("<f8")}
+
+
+def _io_error(int err, path):
+    """The OSError for a PYLSTM_ERR_IO with errno err from opening path (the
+    reader gives EINVAL for a FIFO, device or socket, refused unread)."""
+    shown = os.fsdecode(path)
+    if err == errno_EINVAL:
+        return OSError(err, "not a regular file (a FIFO, device or socket)", shown)
+    return OSError(err, os.strerror(err), shown)
 
 
 cdef tuple _st_collect(pylstm_safetensors *f):
@@ -58,7 +68,7 @@ def safetensors_read(path):
         if st == PYLSTM_ERR_IO:
             err = errno
     if st == PYLSTM_ERR_IO and err:
-        raise OSError(err, os.strerror(err), os.fsdecode(path))
+        raise _io_error(err, path)
     if st == PYLSTM_ERR_FORMAT:
         raise ValueError(f"{os.fsdecode(path)!r}: not a valid safetensors file (truncated, "
                          "oversized header or malformed header/offsets)")

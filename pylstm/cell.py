@@ -9,6 +9,16 @@ from ._checks import as_array, as_dtype, check_size, shape_error
 from ._module import Module
 
 
+def param_shapes(input_size, hidden_size, bias):
+    """(name, shape) of every parameter of such a cell, in torch's order."""
+    H = hidden_size
+    yield "weight_ih", (4 * H, input_size)
+    yield "weight_hh", (4 * H, H)
+    if bias:
+        yield "bias_ih", (4 * H,)
+        yield "bias_hh", (4 * H,)
+
+
 class _CellCache:
     """What LSTMCell.backward needs from LSTMCell.forward_train. Opaque."""
 
@@ -36,11 +46,8 @@ class LSTMCell(Module):
         self.dtype = as_dtype(dtype)
         rng = np.random.default_rng(seed)
         k = 1.0 / math.sqrt(self.hidden_size)
-        H, I = self.hidden_size, self.input_size
-        shapes = {"weight_ih": (4 * H, I), "weight_hh": (4 * H, H)}
-        if self.bias:
-            shapes.update(bias_ih=(4 * H,), bias_hh=(4 * H,))
-        self._params = {n: rng.uniform(-k, k, size=s).astype(self.dtype) for n, s in shapes.items()}
+        shapes = param_shapes(self.input_size, self.hidden_size, self.bias)
+        self._params = {n: rng.uniform(-k, k, size=s).astype(self.dtype) for n, s in shapes}
         self.grads = {n: np.zeros_like(p) for n, p in self._params.items()}
 
     def _group(self, d):

@@ -12,6 +12,24 @@ from ._checks import as_array, as_dtype, as_lengths, check_size, shape_error
 from ._module import Module
 
 
+def param_shapes(input_size, hidden_size, num_layers, bias, bidirectional, proj_size):
+    """(name, shape) of every parameter of such an LSTM, in torch's state-dict
+    order (a generator: pylstm.load checks a file's tensors against it without
+    building the model)."""
+    H, R, D = hidden_size, proj_size or hidden_size, 2 if bidirectional else 1
+    for layer in range(num_layers):
+        for d in range(D):
+            sfx = f"_l{layer}" + ("_reverse" if d else "")
+            in_size = input_size if layer == 0 else R * D
+            yield "weight_ih" + sfx, (4 * H, in_size)
+            yield "weight_hh" + sfx, (4 * H, R)
+            if bias:
+                yield "bias_ih" + sfx, (4 * H,)
+                yield "bias_hh" + sfx, (4 * H,)
+            if proj_size:
+                yield "weight_hr" + sfx, (proj_size, H)
+
+
 class _Cache:
     """What LSTM.backward needs from LSTM.forward_train. Opaque to users."""
 
@@ -144,18 +162,8 @@ class LSTM(Module):
 
     def _param_shapes(self):
         """(name, shape) of every parameter in torch's state-dict order."""
-        H, R = self.hidden_size, self._R
-        for layer in range(self.num_layers):
-            for d in range(self.num_directions):
-                sfx = f"_l{layer}" + ("_reverse" if d else "")
-                in_size = self.input_size if layer == 0 else R * self.num_directions
-                yield "weight_ih" + sfx, (4 * H, in_size)
-                yield "weight_hh" + sfx, (4 * H, R)
-                if self.bias:
-                    yield "bias_ih" + sfx, (4 * H,)
-                    yield "bias_hh" + sfx, (4 * H,)
-                if self.proj_size:
-                    yield "weight_hr" + sfx, (self.proj_size, H)
+        return param_shapes(self.input_size, self.hidden_size, self.num_layers, self.bias,
+                            self.bidirectional, self.proj_size)
 
     def _groups(self, d):
         """Per (layer, direction): (W_ih, W_hh, b_ih, b_hh, W_hr) from dict d."""

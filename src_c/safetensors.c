@@ -13,7 +13,16 @@
  *    with no gap and no overlap, as the reference implementation
  *    (safetensors/src/tensor.rs, Metadata::validate) requires.
  * All parsing happens on a private copy of the file, so no pointer handed out
- * can outlive or alias the caller's bytes. */
+ * can outlive or alias the caller's bytes.
+ *
+ * Opening a path, on POSIX systems only a regular file is read (opened
+ * without blocking, so a FIFO cannot hang the caller, then checked with
+ * fstat), and no more than its size: /dev/zero or a pipe cannot feed the
+ * reader until memory runs out. */
+#if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L /* open, fstat, read, close under -std=c99 */
+#endif
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,10 +30,14 @@
 #include "common.h"
 
 #if defined(_WIN32)
-#include <errno.h>
 #define WIN32_LEAN_AND_MEAN
 #define NOMINMAX
 #include <windows.h>
+#elif defined(__unix__) || defined(__APPLE__)
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#define ST_POSIX 1
 #endif
 
 /* One tensor entry: strings point into the object's string arena. */
@@ -579,6 +592,7 @@ pylstm_status pylstm_safetensors_parse(const void *bytes, size_t len, pylstm_saf
     return parse_owned(copy, len, out);
 }
 
+#if !defined(ST_POSIX)
 /* fopen(path, "rb") for a UTF-8 path. Windows' fopen reads the name in the
  * ANSI code page, so there the name becomes UTF-16 for _wfopen; elsewhere
  * the bytes go to fopen unchanged. On failure *fp is NULL, errno says why
@@ -606,19 +620,82 @@ static pylstm_status open_utf8(const char *path, FILE **fp) {
 #endif
     return *fp ? PYLSTM_OK : PYLSTM_ERR_IO;
 }
+#endif
+
+#if defined(ST_POSIX)
+/* The bytes of the regular file at path, at most its size when opened, into
+ * a new buffer (*buf, *len). Anything but a regular file is PYLSTM_ERR_IO
+ * before a byte is read: errno EISDIR for a directory, EINVAL for a FIFO, a
+ * device or a socket. */
+static pylstm_status read_regular(const char *path, unsigned char **buf, size_t *len) {
+    struct stat sb;
+    size_t size, got = 0;
+    int saved, fd = open(path, O_RDONLY | O_NONBLOCK);
+    *buf = NULL;
+    *len = 0;
+    if (fd < 0) return PYLSTM_ERR_IO;
+    if (fstat(fd, &sb) != 0) {
+        saved = errno;
+        close(fd);
+        errno = saved;
+        return PYLSTM_ERR_IO;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        close(fd);
+        errno = S_ISDIR(sb.st_mode) ? EISDIR : EINVAL;
+        return PYLSTM_ERR_IO;
+    }
+    if (sb.st_size < 0 ||
+        (unsigned long long)(size_t)sb.st_size != (unsigned long long)sb.st_size) {
+        close(fd);
+        return PYLSTM_ERR_OUT_OF_MEMORY;
+    }
+    size = (size_t)sb.st_size;
+    *buf = (unsigned char *)malloc(size ? size : 1);
+    if (!*buf) {
+        close(fd);
+        return PYLSTM_ERR_OUT_OF_MEMORY;
+    }
+    while (got < size) { /* a file that grows meanwhile is read to its first size */
+        size_t want = size - got < 1u << 30 ? size - got : 1u << 30;
+        ssize_t n = read(fd, *buf + got, want);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            saved = errno;
+            free(*buf);
+            *buf = NULL;
+            close(fd);
+            errno = saved;
+            return PYLSTM_ERR_IO;
+        }
+        if (n == 0) break; /* it shrank: the parser refuses what is missing */
+        got += (size_t)n;
+    }
+    close(fd);
+    *len = got;
+    return PYLSTM_OK;
+}
+#endif
 
 pylstm_status pylstm_safetensors_open(const char *path, pylstm_safetensors **out) {
-    FILE *fp;
     unsigned char *buf = NULL;
-    size_t len = 0, cap = 0;
+    size_t len = 0;
     pylstm_status st;
+#if !defined(ST_POSIX)
+    FILE *fp;
+    size_t cap = 0;
+#endif
     if (!out) return PYLSTM_ERR_NULL_POINTER;
     *out = NULL;
     if (!path) return PYLSTM_ERR_NULL_POINTER;
+#if defined(ST_POSIX)
+    st = read_regular(path, &buf, &len);
+    if (st != PYLSTM_OK) return st;
+#else
     st = open_utf8(path, &fp);
     if (st != PYLSTM_OK) return st;
     /* Read to end of file in doubling chunks: no fseek/ftell, whose long is
-     * 32 bits on Windows, and pipes work too. */
+     * 32 bits on Windows. */
     for (;;) {
         size_t got, want;
         if (len == cap) {
@@ -651,6 +728,7 @@ pylstm_status pylstm_safetensors_open(const char *path, pylstm_safetensors **out
         }
     }
     fclose(fp);
+#endif
     return parse_owned(buf, len, out);
 }
 

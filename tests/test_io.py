@@ -292,10 +292,11 @@ def test_random_mutations_never_crash(tmp_path):
                                              "hidden_size": 1, "evil": 1})}}, b"",
      "unexpected pylstm metadata"),
     ({"__metadata__": {"pylstm": json.dumps({"class": "LSTM", "input_size": "1",
-                                             "hidden_size": 1})}}, b"", "does not match"),
+                                             "hidden_size": 1})}}, b"",
+     "bad pylstm metadata: input_size: expected an integer"),
     ({"__metadata__": {"pylstm": json.dumps({"class": "LSTMCell", "input_size": 1,
                                              "hidden_size": 1, "dtype": "float32"})}}, b"",
-     "missing keys"),
+     "it has 4 parameters, the file holds 0 tensors"),
 ])
 def test_wrong_contents_are_value_errors(tmp_path, header, data, match):
     p = tmp_path / "w.safetensors"

@@ -531,11 +531,15 @@ typedef struct pylstm_safetensors_info {
 /* Reads the whole file at `path` and checks it as described above. `path`
  * is a NUL-terminated UTF-8 name: on Windows it is converted to UTF-16 and
  * opened with _wfopen, so any name works whatever the ANSI code page;
- * elsewhere its bytes go to fopen unchanged. On success *out is a new object
+ * elsewhere its bytes are the name given to the system unchanged. On POSIX
+ * systems only a regular file is read, and no more than its size when opened:
+ * a FIFO (opened without blocking), a device such as /dev/zero or a socket is
+ * refused before anything is read. On success *out is a new object
  * the caller owns (free with pylstm_safetensors_free); on error *out is NULL
  * and nothing stays allocated. Returns PYLSTM_ERR_NULL_POINTER, PYLSTM_ERR_IO
  * (the file could not be opened or read, e.g. no such file or a directory:
- * errno tells why; EILSEQ on Windows for a name that is not valid UTF-8),
+ * errno tells why; EISDIR for a directory and EINVAL for a FIFO, device or
+ * socket on POSIX; EILSEQ on Windows for a name that is not valid UTF-8),
  * PYLSTM_ERR_OUT_OF_MEMORY or PYLSTM_ERR_FORMAT. */
 PYLSTM_API pylstm_status pylstm_safetensors_open(const char *path, pylstm_safetensors **out);
 

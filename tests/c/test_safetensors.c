@@ -11,9 +11,15 @@
  *          tests/c/test_safetensors.c src_c/safetensors.c src_c/status.c
  * Prints one line per failure and "N passed, N failed" last; exits non-zero
  * on any failure. */
+#if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L /* mkfifo under -std=c99 */
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/stat.h> /* mkfifo */
+#endif
 #if defined(_WIN32)
 #include <wchar.h> /* _wfopen, _wremove */
 #endif
@@ -535,6 +541,22 @@ static void test_open(void) {
           "missing file is an I/O error");
     CHECK(pylstm_safetensors_open(".", &st) == PYLSTM_ERR_IO && st == NULL,
           "a directory is an I/O error");
+#if defined(__unix__) || defined(__APPLE__)
+    /* Not regular files: refused before reading, so neither an endless
+     * device nor a FIFO without a writer can hang or exhaust the reader. */
+    st = (pylstm_safetensors *)&n;
+    CHECK(pylstm_safetensors_open("/dev/zero", &st) == PYLSTM_ERR_IO && st == NULL,
+          "/dev/zero is refused before reading");
+    if (mkfifo("test_safetensors_fifo.tmp", 0600) == 0) {
+        st = (pylstm_safetensors *)&n;
+        CHECK(pylstm_safetensors_open("test_safetensors_fifo.tmp", &st) == PYLSTM_ERR_IO &&
+                  st == NULL,
+              "a FIFO without a writer is refused without blocking");
+        remove("test_safetensors_fifo.tmp");
+    } else {
+        CHECK(0, "could not make a FIFO");
+    }
+#endif
     CHECK(pylstm_safetensors_open(NULL, &st) == PYLSTM_ERR_NULL_POINTER, "NULL path");
     CHECK(pylstm_safetensors_open("x", NULL) == PYLSTM_ERR_NULL_POINTER, "NULL out");
     free(f.p);
