@@ -272,8 +272,10 @@ def test_concurrent_saves_from_processes_leave_one_whole_model(tmp_path):
     root = os.path.dirname(os.path.dirname(os.path.abspath(pylstm.__file__)))
     env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", ""),
            "PYLSTM_NUM_THREADS": "1"}
-    procs = [subprocess.Popen([sys.executable, "-c", SAVER, str(s), str(path)], env=env)
-             for s in range(3)]
+    # cwd: `python -c` puts it first on sys.path, and the repository root holds
+    # the uncompiled source package, which would shadow an installed pylstm.
+    procs = [subprocess.Popen([sys.executable, "-c", SAVER, str(s), str(path)], env=env,
+                              cwd=tmp_path) for s in range(3)]
     assert [p.wait() for p in procs] == [0, 0, 0]
     assert equals_one_of(path, models(3))
     assert sorted(os.listdir(tmp_path)) == ["m.safetensors"]
