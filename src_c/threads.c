@@ -199,7 +199,7 @@ static long run_parts(void) {
 
 static void worker_loop(void) {
     /* Not the current generation: a job may have started before this thread
-     * ran, and it must take part in it. start_gen was written before the
+     * ran and still have parts to claim. start_gen was written before the
      * thread was created, which orders it before this read. */
     long seen = pool.start_gen;
     for (;;) {
