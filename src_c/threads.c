@@ -156,10 +156,11 @@ static pylstm_pool pool = {PLX_MUTEX_INIT, PLX_COND_INIT, PLX_COND_INIT, PLX_MUT
                            {0}, 1, 1, 0, 0, 0, 0, 0, 0, 0, NULL, NULL};
 
 /* A bounded busy wait: spin_more pauses once and returns 0 when the waiter
- * has spun for about PYLSTM_SPIN_NS. A pause takes 10-150 cycles depending on
- * the CPU, and up to ~100 ns in a virtual machine that traps it, so the time
- * is read on a clock (tens of nanoseconds), once per 8 pauses, starting
- * after the first 8 (most waits end sooner). */
+ * has spun for about PYLSTM_SPIN_NS. A pause takes from a few to ~100 ns
+ * depending on the CPU (90 ns on the 2-core AMD EPYC VM this was measured
+ * on, where the former bound of 100,000 pauses was 9 ms), so the time is read
+ * on a clock (tens of nanoseconds), once per 8 pauses, starting after the
+ * first 8 (most waits end sooner). */
 typedef struct {
     unsigned count;
     double deadline;
