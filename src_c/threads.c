@@ -2,9 +2,19 @@
  * Platforms with neither get a pool of one thread: every job runs in the
  * caller, with the same results.
  *
- * Workers spin briefly on a generation counter before sleeping on a condition
- * variable: an LSTM step is a few microseconds, far less than a condition
- * variable's wake-up, and sequences run hundreds of steps back to back.
+ * A job's parts are claimed, not assigned: the caller and the workers take
+ * the next unclaimed part from one atomic counter until none is left, so a
+ * worker that is asleep or descheduled when a job starts never stalls it (the
+ * caller runs the parts nobody took). Parts write only their own outputs and
+ * scratch (threads.h), so which thread runs which part changes nothing.
+ *
+ * Waiting, by workers for a job and by the caller for parts still running
+ * elsewhere, spins for at most PYLSTM_SPIN_NS nanoseconds of clock time (a
+ * few microseconds: the gap between two LSTM steps) and then sleeps on a
+ * condition variable. On a quiet machine the spin catches the next step
+ * without a wake-up; on a busy one a waiting thread gives its core back
+ * almost at once instead of taking it from a thread that has work (the way
+ * OpenMP runtimes bound their spin time).
  *
  * This is the core's one piece of global mutable state besides CPU detection;
  * pylstm_set_num_threads is the only function that creates or ends threads,
@@ -13,9 +23,15 @@
  * the child to "want this many threads, have none", and the child's first
  * parallel call starts its own workers. The prepare handler takes both locks,
  * so no job is in flight and the child inherits them in a known state. */
+#if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200112L /* clock_gettime */
+#endif
 #include "threads.h"
 
 #define PYLSTM_MAX_THREADS 64
+
+/* The longest a waiting thread spins before it sleeps. */
+#define PYLSTM_SPIN_NS 5000
 
 void pylstm_split(size_t count, size_t grain, size_t part, size_t nparts, size_t *lo,
                   size_t *hi) {
@@ -36,7 +52,8 @@ pylstm_status pylstm_fit_threads(pylstm_plan_fn plan, void *ctx, size_t avail) {
     }
 }
 
-/* ---- a thin platform layer: mutex, condition variable, thread, atomics ---- */
+/* ---- a thin platform layer: mutex, condition variable, thread, atomics,
+ * clock ---- */
 
 #if defined(_WIN32)
 #define PYLSTM_THREADS_WIN32 1
@@ -54,13 +71,22 @@ typedef volatile LONG plx_atomic;
 #define plx_broadcast(c) WakeAllConditionVariable(c)
 #define plx_signal(c) WakeConditionVariable(c)
 #define plx_pause() YieldProcessor()
-/* Interlocked operations are full barriers. */
+/* Interlocked operations are full barriers (sequentially consistent). */
 #define LOAD(p) InterlockedCompareExchange((p), 0, 0)
 #define STORE(p, v) ((void)InterlockedExchange((p), (LONG)(v)))
 #define ADD(p, v) (InterlockedExchangeAdd((p), (LONG)(v)) + (LONG)(v))
+static double plx_now_ns(void) {
+    /* both read shared memory the kernel keeps: no system call; the
+     * frequency is fixed at boot */
+    LARGE_INTEGER t, f;
+    QueryPerformanceCounter(&t);
+    QueryPerformanceFrequency(&f);
+    return (double)t.QuadPart * (1e9 / (double)f.QuadPart);
+}
 #elif (defined(__unix__) || defined(__APPLE__)) && (defined(__GNUC__) || defined(__clang__))
 #define PYLSTM_THREADS_POSIX 1
 #include <pthread.h>
+#include <time.h>
 typedef pthread_mutex_t plx_mutex;
 typedef pthread_cond_t plx_cond;
 typedef pthread_t plx_thread;
@@ -75,20 +101,40 @@ typedef long plx_atomic;
 #define plx_signal(c) pthread_cond_signal(c)
 #if defined(__x86_64__) || defined(__i386__)
 #define plx_pause() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define plx_pause() __asm__ __volatile__("yield")
 #else
 #define plx_pause() ((void)0)
 #endif
-#define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
-#define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
-#define ADD(p, v) __atomic_add_fetch((p), (v), __ATOMIC_ACQ_REL)
+/* Sequentially consistent, like Win32's: the sleep/wake handshakes below
+ * (store one flag, then load the other) need it. */
+#define LOAD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
+#define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+#define ADD(p, v) __atomic_add_fetch((p), (v), __ATOMIC_SEQ_CST)
+static double plx_now_ns(void) {
+    /* a vDSO call on Linux: tens of nanoseconds, no system call */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
 #endif
 
 #if defined(PYLSTM_THREADS_WIN32) || defined(PYLSTM_THREADS_POSIX)
 
+/* A job's claim counter holds nparts in its high bits and the number of
+ * claims made in its low bits, so one atomic add both claims a part and says
+ * which job's it is: a worker that was late for the previous job and adds
+ * after all of its parts were claimed gets a number >= that job's nparts and
+ * takes nothing (the caller then overwrites the counter for the next job).
+ * Each thread makes at most two claims that find nothing per job, so the
+ * count stays far below the field's size. */
+#define CLAIM_BITS 16
+#define CLAIM_MASK ((1L << CLAIM_BITS) - 1)
+
 typedef struct {
     plx_mutex lock;        /* guards sleeping and the condition variables */
     plx_cond wake;         /* a new generation or quit */
-    plx_cond done;         /* the last worker finished */
+    plx_cond done;         /* the last part of a job finished */
     plx_mutex run_lock;    /* one parallel job at a time */
     plx_thread threads[PYLSTM_MAX_THREADS];
     size_t want;           /* threads asked for by pylstm_set_num_threads */
@@ -97,43 +143,85 @@ typedef struct {
                               call, or when a thread could not start there) */
     plx_atomic generation; /* bumped for each job */
     long start_gen;        /* generation when the workers were created */
-    plx_atomic remaining;  /* workers still running the current job */
+    plx_atomic claims;     /* nparts << CLAIM_BITS | parts claimed */
+    plx_atomic unfinished; /* parts of the current job not yet done */
+    plx_atomic sleepers;   /* workers asleep (or about to be) on wake */
+    plx_atomic caller_asleep; /* the caller sleeps (or is about to) on done */
     plx_atomic quit;
-    pylstm_job_fn fn;
+    pylstm_job_fn fn;      /* written before the claim counter is reset */
     void *ctx;
-    size_t nparts;
 } pylstm_pool;
 
 static pylstm_pool pool = {PLX_MUTEX_INIT, PLX_COND_INIT, PLX_COND_INIT, PLX_MUTEX_INIT,
-                           {0}, 1, 1, 0, 0, 0, 0, NULL, NULL, 1};
+                           {0}, 1, 1, 0, 0, 0, 0, 0, 0, 0, NULL, NULL};
 
-static void worker_loop(size_t index) {
-    /* Not the current generation: a job may have started before this thread
-     * ran, and it must take part in it. start_gen was written before the
-     * thread was created, which orders it before this read. */
-    long seen = pool.start_gen;
+/* A bounded busy wait: spin_more pauses once and returns 0 when the waiter
+ * has spun for about PYLSTM_SPIN_NS. A pause takes from a few to ~100 ns
+ * depending on the CPU (90 ns on the 2-core AMD EPYC VM this was measured
+ * on, where the former bound of 100,000 pauses was 9 ms), so the time is read
+ * on a clock (tens of nanoseconds), once per 8 pauses, starting after the
+ * first 8 (most waits end sooner). */
+typedef struct {
+    unsigned count;
+    double deadline;
+} spin_budget;
+
+static int spin_more(spin_budget *b) {
+    if ((++b->count & 7) == 0) {
+        const double now = plx_now_ns();
+        if (b->count == 8)
+            b->deadline = now + PYLSTM_SPIN_NS;
+        else if (now >= b->deadline)
+            return 0;
+    }
+    plx_pause();
+    return 1;
+}
+
+/* Claims and runs parts of the current job until none is left; returns the
+ * number of parts run. The claim's acquire pairs with the release of the
+ * counter's reset, so fn and ctx are those of the job the part belongs to,
+ * and that job cannot end (nor fn change) before this part is counted done. */
+static long run_parts(void) {
+    long ran = 0;
     for (;;) {
-        long gen;
-        int spins = 0;
-        /* spin a few tens of microseconds (pause is ~10-60 cycles), then sleep */
-        while ((gen = LOAD(&pool.generation)) == seen && !LOAD(&pool.quit) && spins < 4000) {
-            ++spins;
-            plx_pause();
-        }
-        if (gen == seen && !LOAD(&pool.quit)) {
-            plx_lock(&pool.lock);
-            while ((gen = LOAD(&pool.generation)) == seen && !LOAD(&pool.quit))
-                plx_wait(&pool.wake, &pool.lock);
-            plx_unlock(&pool.lock);
-        }
-        if (LOAD(&pool.quit)) return;
-        seen = gen;
-        if (index < pool.nparts) pool.fn(pool.ctx, index, pool.nparts);
-        if (ADD(&pool.remaining, -1) == 0) {
+        const long c = ADD(&pool.claims, 1) - 1;
+        const long part = c & CLAIM_MASK, nparts = c >> CLAIM_BITS;
+        if (part >= nparts) return ran;
+        pool.fn(pool.ctx, (size_t)part, (size_t)nparts);
+        ++ran;
+        if (ADD(&pool.unfinished, -1) == 0 && LOAD(&pool.caller_asleep)) {
             plx_lock(&pool.lock);
             plx_signal(&pool.done);
             plx_unlock(&pool.lock);
         }
+    }
+}
+
+static void worker_loop(void) {
+    /* Not the current generation: a job may have started before this thread
+     * ran and still have parts to claim. start_gen was written before the
+     * thread was created, which orders it before this read. */
+    long seen = pool.start_gen;
+    for (;;) {
+        long gen;
+        spin_budget budget = {0, 0};
+        while ((gen = LOAD(&pool.generation)) == seen && !LOAD(&pool.quit) && spin_more(&budget))
+            ;
+        if (gen == seen && !LOAD(&pool.quit)) {
+            /* sleepers is raised before generation is read again, and the
+             * caller bumps generation before reading sleepers: one of the two
+             * sees the other, so a job is never missed. */
+            plx_lock(&pool.lock);
+            (void)ADD(&pool.sleepers, 1);
+            while ((gen = LOAD(&pool.generation)) == seen && !LOAD(&pool.quit))
+                plx_wait(&pool.wake, &pool.lock);
+            (void)ADD(&pool.sleepers, -1);
+            plx_unlock(&pool.lock);
+        }
+        if (LOAD(&pool.quit)) return;
+        seen = gen;
+        (void)run_parts();
     }
 }
 
@@ -149,11 +237,12 @@ static DWORD WINAPI worker(LPVOID arg) {
      * and results would depend on the thread count. */
     _fpreset();
 #endif
-    worker_loop((size_t)(uintptr_t)arg);
+    (void)arg;
+    worker_loop();
     return 0;
 }
-static int start_thread(plx_thread *t, size_t index) {
-    *t = CreateThread(NULL, 0, worker, (LPVOID)(uintptr_t)index, 0, NULL);
+static int start_thread(plx_thread *t) {
+    *t = CreateThread(NULL, 0, worker, NULL, 0, NULL);
     return *t != NULL;
 }
 static void join_thread(plx_thread t) {
@@ -162,12 +251,11 @@ static void join_thread(plx_thread t) {
 }
 #else
 static void *worker(void *arg) {
-    worker_loop((size_t)(uintptr_t)arg);
+    (void)arg;
+    worker_loop();
     return NULL;
 }
-static int start_thread(plx_thread *t, size_t index) {
-    return pthread_create(t, NULL, worker, (void *)(uintptr_t)index) == 0;
-}
+static int start_thread(plx_thread *t) { return pthread_create(t, NULL, worker, NULL) == 0; }
 static void join_thread(plx_thread t) { pthread_join(t, NULL); }
 #endif
 
@@ -178,13 +266,13 @@ size_t pylstm_pool_threads(void) {
 
 /* Starts workers n .. want-1 (under run_lock): in a forked child, whose pool
  * was reset, on its first parallel call. A thread that cannot start ends the
- * attempt: the pool keeps those that did, and calls needing more parts run
- * them in the caller (same results). */
+ * attempt: the pool keeps those that did (the caller and they share every
+ * job's parts, so any number of threads gives the same results). */
 static void start_workers(void) {
     size_t i;
     pool.start_gen = LOAD(&pool.generation);
     for (i = pool.n; i < pool.want; ++i) {
-        if (!start_thread(&pool.threads[i], i)) {
+        if (!start_thread(&pool.threads[i])) {
             pool.want = i;
             return;
         }
@@ -194,27 +282,35 @@ static void start_workers(void) {
 
 void pylstm_pool_run(pylstm_job_fn fn, void *ctx, size_t nparts) {
     size_t p;
-    if (nparts > 1 && nparts <= pool.want && plx_trylock(&pool.run_lock)) {
+    if (nparts > 1 && nparts <= PYLSTM_MAX_THREADS && pool.want > 1 &&
+        plx_trylock(&pool.run_lock)) {
         if (pool.n < pool.want) start_workers();
-        if (nparts <= pool.n) {
-            pool.fn = fn, pool.ctx = ctx, pool.nparts = nparts;
-            STORE(&pool.remaining, (long)(pool.n - 1));
-            plx_lock(&pool.lock);
+        if (pool.n > 1) {
+            pool.fn = fn, pool.ctx = ctx;
+            STORE(&pool.unfinished, (long)nparts);
+            STORE(&pool.claims, (long)nparts << CLAIM_BITS);
             (void)ADD(&pool.generation, 1);
-            plx_broadcast(&pool.wake);
-            plx_unlock(&pool.lock);
-            fn(ctx, 0, nparts);
-            {
-                int spins = 0;
-                while (LOAD(&pool.remaining) != 0 && spins < 100000) {
-                    ++spins;
-                    plx_pause();
-                }
-            }
-            if (LOAD(&pool.remaining) != 0) {
+            if (LOAD(&pool.sleepers)) {
                 plx_lock(&pool.lock);
-                while (LOAD(&pool.remaining) != 0) plx_wait(&pool.done, &pool.lock);
+                plx_broadcast(&pool.wake);
                 plx_unlock(&pool.lock);
+            }
+            /* The caller takes parts like any worker, so a job never waits
+             * for a worker to wake up or be scheduled, only for parts a
+             * worker has already started. */
+            if (run_parts() < (long)nparts && LOAD(&pool.unfinished) != 0) {
+                spin_budget budget = {0, 0};
+                while (LOAD(&pool.unfinished) != 0 && spin_more(&budget))
+                    ;
+                if (LOAD(&pool.unfinished) != 0) {
+                    /* the same handshake as the workers' sleep, with
+                     * caller_asleep and unfinished */
+                    plx_lock(&pool.lock);
+                    STORE(&pool.caller_asleep, 1);
+                    while (LOAD(&pool.unfinished) != 0) plx_wait(&pool.done, &pool.lock);
+                    STORE(&pool.caller_asleep, 0);
+                    plx_unlock(&pool.lock);
+                }
             }
             plx_unlock(&pool.run_lock);
             return;
@@ -261,7 +357,10 @@ static void fork_child(void) {
     pool.wake = fresh_cond;
     pool.done = fresh_cond;
     pool.n = 1;
-    STORE(&pool.remaining, 0);
+    STORE(&pool.claims, 0);
+    STORE(&pool.unfinished, 0);
+    STORE(&pool.sleepers, 0);
+    STORE(&pool.caller_asleep, 0);
     STORE(&pool.quit, 0);
 }
 

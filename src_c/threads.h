@@ -1,10 +1,13 @@
 /* A small persistent thread pool for the compute loops. Internal.
  *
  * pylstm_pool_run(fn, ctx, nparts) runs fn(ctx, part, nparts) for every part
- * in 0..nparts-1, part 0 in the calling thread, and returns when all are done.
- * Callers split
- * their work by part in a way that does not depend on nparts for any single
- * output element, so results are bit-identical for every thread count.
+ * in 0..nparts-1 and returns when all are done. Parts go to whichever thread
+ * claims them first, the caller included (which runs every part no worker
+ * took), so a part must write only its own outputs and scratch (indexed by
+ * part, never by thread). Callers split their work by part in a way that
+ * does not depend on nparts for any single output element, so results are
+ * bit-identical for every thread count and every assignment of parts to
+ * threads.
  *
  * When the pool is busy (another thread of the program is inside a parallel
  * call) or has one thread, every part runs in the caller, one after another:
@@ -16,9 +19,9 @@
 
 typedef void (*pylstm_job_fn)(void *ctx, size_t part, size_t nparts);
 
-/* Runs fn(ctx, part, nparts) for part = 0..nparts-1: in parallel when the
- * pool has at least nparts threads and is free, else one after another in the
- * caller. */
+/* Runs fn(ctx, part, nparts) for part = 0..nparts-1 (nparts <= 64): in
+ * parallel when the pool has workers and is free, else one after another in
+ * the caller. */
 PYLSTM_INTERNAL void pylstm_pool_run(pylstm_job_fn fn, void *ctx, size_t nparts);
 
 /* The number of threads parallel calls use (>= 1): the count set by

@@ -43,9 +43,15 @@
  *    is read then); concurrent first uses are safe. (2) The worker-thread
  *    pool: created, resized and ended only by pylstm_set_num_threads; compute
  *    functions only use it (a call finding it busy with another thread's call
- *    runs its parts itself, with the same results). Its workers sleep on a
- *    condition variable when idle, after spinning for tens of microseconds.
- *    Nothing else persists between calls.
+ *    runs its parts itself, with the same results). A parallel step's parts
+ *    go to whichever thread takes them first, the calling thread included,
+ *    which runs every part no worker has started: a worker that is asleep or
+ *    descheduled (other programs keeping the cores busy) never holds a step
+ *    up unless it is in the middle of a part. A waiting thread, a worker
+ *    between steps or the caller waiting for a worker's part, spins for at
+ *    most about 5 microseconds (measured on a clock), then sleeps on a
+ *    condition variable, so it never keeps a core from a thread with work
+ *    for longer than that. Nothing else persists between calls.
  *  - fork() (POSIX): the pool is safe across fork. A forked child has only
  *    the thread that called fork, so the library (through pthread_atfork,
  *    registered when the first worker starts) resets the child's pool: the
