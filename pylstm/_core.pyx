@@ -29,7 +29,7 @@ def set_num_threads(n):
     Safe at any time, also while other threads compute: a call that sized its
     work buffer for fewer threads than the new count runs with fewer."""
     import operator
-    if isinstance(n, bool) or type(n).__name__ == "bool_":
+    if isinstance(n, (bool, _np.bool_)):  # _np: numpy, imported in _safetensors.pxi
         raise TypeError(f"n: expected an integer, got {n!r}")
     try:
         n = operator.index(n)  # Python and NumPy integers; not floats

@@ -147,8 +147,10 @@ class Module:
         object.__setattr__(self, name, value)
 
     def state_dict(self):
-        """Copies of the parameters under torch's names."""
-        return {name: p.copy() for name, p in self._params.items()}
+        """Copies of the parameters under torch's names (of one version: an
+        optimizer step in another thread is wholly in or out)."""
+        with self._sync.read():
+            return {name: p.copy() for name, p in self._params.items()}
 
     def load_state_dict(self, state_dict, strict=True):
         """Copies arrays into the parameters, checking names and shapes first.

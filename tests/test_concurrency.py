@@ -248,7 +248,7 @@ def test_optimizer_step_waits_for_computing_calls():
         t = threading.Thread(target=lambda: (opt.step(), done.set()))
         t.start()
         assert not done.wait(0.2)
-        for name, p in model.state_dict().items():
+        for name, p in model._live_parameters():  # not state_dict: it takes the lock
             assert np.array_equal(p, before[name])
     t.join()
     for name, p in model.state_dict().items():
