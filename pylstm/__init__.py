@@ -23,12 +23,27 @@ __all__ += ["Linear", "SGD", "Adam", "clip_grad_norm", "LSTMRegressor", "LSTMCla
 
 
 def _default_threads():
-    """The cores this process may use (PYLSTM_NUM_THREADS overrides)."""
+    """The cores this process may use (PYLSTM_NUM_THREADS overrides).
+
+    A value that is not an integer in 1..64 must not stop `import pylstm`
+    (a typo in a job script would break every program using it): it is
+    ignored, or clamped into range, with a RuntimeWarning naming it."""
     import os
+    import warnings
 
     env = os.environ.get("PYLSTM_NUM_THREADS")
-    if env:
-        return max(1, min(64, int(env)))
+    if env is not None and env.strip():
+        try:
+            n = int(env)
+        except ValueError:
+            warnings.warn(f"PYLSTM_NUM_THREADS: expected an integer 1..64, got {env!r}; "
+                          "using the default (the cores this process may use)",
+                          RuntimeWarning, stacklevel=3)
+        else:
+            if not 1 <= n <= 64:
+                warnings.warn(f"PYLSTM_NUM_THREADS: expected an integer 1..64, got {env!r}; "
+                              f"using {max(1, min(64, n))}", RuntimeWarning, stacklevel=3)
+            return max(1, min(64, n))
     try:
         n = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux

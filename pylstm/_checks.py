@@ -1,7 +1,8 @@
 """Argument checks shared by the modules: turn what a user passes into the arrays
 the core expects, or raise an exception naming the argument."""
 
-import numbers
+import operator
+import sys
 
 import numpy as np
 
@@ -17,14 +18,38 @@ def as_dtype(dtype):
     return dt
 
 
-def check_size(name, value, minimum=1):
-    """An integer >= minimum (bools refused), as a Python int."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+def as_int(name, value):
+    """A Python int from anything operator.index takes (NumPy integers too);
+    bools and floats are refused, even integral ones."""
+    if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name}: expected an integer, got {value!r}")
-    value = int(value)
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name}: expected an integer, got {value!r}") from None
+
+
+def check_size(name, value, minimum=1, maximum=None):
+    """An integer in minimum..maximum (see as_int), as a Python int."""
+    value = as_int(name, value)
     if value < minimum:
         raise ValueError(f"{name}: expected an integer >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name}: expected an integer <= {maximum}, got {value}")
     return value
+
+
+def check_param_count(sizes, count, dtype):
+    """Refuses a model whose parameters NumPy could not even describe.
+
+    sizes: "input_size=3, hidden_size=..." naming the arguments; count: the
+    number of parameter values (an exact Python int, however large). Sizes
+    that fit but exceed the memory at hand still fail when allocated, with
+    NumPy's MemoryError saying how much was asked."""
+    limit = sys.maxsize // np.dtype(dtype).itemsize
+    if count > limit:
+        raise ValueError(f"{sizes}: the parameters would hold {count} values of "
+                         f"{np.dtype(dtype).name}, more than the {limit} an array can hold")
 
 
 def as_array(name, a, dtype):
@@ -33,7 +58,8 @@ def as_array(name, a, dtype):
     Integer and boolean arrays are cast; non-contiguous or Fortran-ordered
     arrays are copied once. Complex, object and string data are refused."""
     if type(a) is np.ndarray and a.dtype == dtype and a.flags.c_contiguous:
-        return a  # the common case, checked cheaply
+        return a  # the common case, checked cheaply (a.dtype == dtype is false
+        #           for the other byte order, which is converted below)
     try:
         arr = np.asarray(a)
     except Exception as e:  # ragged lists and the like

@@ -10,6 +10,8 @@ user's argument. No math happens here.
 """
 cimport numpy as cnp
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.pythread cimport (NOWAIT_LOCK, PyThread_acquire_lock, PyThread_allocate_lock,
+                               PyThread_free_lock, PyThread_release_lock, PyThread_type_lock)
 from libc.stdint cimport int64_t, uint64_t
 
 from pylstm.pylstm cimport *
@@ -22,9 +24,17 @@ _version_number = pylstm_version_number()
 
 
 def set_num_threads(n):
-    """Threads the core uses (1..64); results are identical for any count."""
-    if isinstance(n, bool) or not isinstance(n, int):
+    """Threads the core uses (1..64); results are identical for any count.
+
+    Safe at any time, also while other threads compute: a call that sized its
+    work buffer for fewer threads than the new count runs with fewer."""
+    import operator
+    if isinstance(n, (bool, _np.bool_)):  # _np: numpy, imported in _safetensors.pxi
         raise TypeError(f"n: expected an integer, got {n!r}")
+    try:
+        n = operator.index(n)  # Python and NumPy integers; not floats
+    except TypeError:
+        raise TypeError(f"n: expected an integer, got {n!r}") from None
     if n < 1 or n > 64:
         raise ValueError(f"n: expected 1..64 threads, got {n}")
     check(pylstm_set_num_threads(n), "set_num_threads")
@@ -69,11 +79,24 @@ cdef void *buf(object a, int typenum, Py_ssize_t n, bint out, str name) except? 
         raise TypeError(f"{name}: expected dtype {cnp.PyArray_DescrFromType(typenum)}, got {arr.dtype}")
     if not cnp.PyArray_IS_C_CONTIGUOUS(arr):
         raise ValueError(f"{name}: expected a C-contiguous array")
+    if cnp.PyArray_ISBYTESWAPPED(arr):
+        raise ValueError(f"{name}: expected the machine's byte order, got dtype {arr.dtype.str}")
     if cnp.PyArray_SIZE(arr) != n:
         raise ValueError(f"{name}: expected {n} elements, got {cnp.PyArray_SIZE(arr)}")
     if out and not cnp.PyArray_ISWRITEABLE(arr):
         raise ValueError(f"{name}: array is read-only")
     return cnp.PyArray_DATA(arr)
+
+
+cdef void *work_buf(object a, size_t *size) except NULL:
+    """Data pointer and, in *size, the byte count of a work array (a writable
+    uint8 array). The whole buffer goes to the core as work_size, never a
+    size queried again here: the core fits its thread count to the work it is
+    given, so a buffer sized before another thread changed the thread count
+    still works, with fewer threads and identical results."""
+    cdef void *p = bytes_buf(a, 0, "work")
+    size[0] = <size_t>cnp.PyArray_NBYTES(<cnp.ndarray>a)
+    return p
 
 
 cdef void *bytes_buf(object a, size_t need, str name) except NULL:
@@ -233,8 +256,8 @@ def model_forward(bint f64, size_t I, size_t H, size_t P, size_t L, bint bidir, 
     cdef void *py = buf(y, tn, T * B * D * R, True, "output")
     cdef void *phn = buf(h_n, tn, L * D * B * R, True, "h_n")
     cdef void *pcn = buf(c_n, tn, L * D * B * H, True, "c_n")
-    cdef size_t work_size = s.work_train if train else s.work_forward
-    cdef void *pw = bytes_buf(work, work_size, "work")
+    cdef size_t work_size
+    cdef void *pw = work_buf(work, &work_size)
     cdef void *pr = bytes_buf(reserve, s.reserve, "reserve") if train else NULL
     with nogil:
         if f64 and train:
@@ -280,18 +303,19 @@ def model_backward(bint f64, size_t I, size_t H, size_t P, size_t L, bint bidir,
     cdef void *pdx = buf(dx, tn, T * B * I, True, "dx")
     cdef void *pdh0 = buf(dh0, tn, L * D * B * R, True, "dh0")
     cdef void *pdc0 = buf(dc0, tn, L * D * B * H, True, "dc0")
-    cdef void *pw = bytes_buf(work, s.work_backward, "work")
+    cdef size_t work_size
+    cdef void *pw = work_buf(work, &work_size)
     with nogil:
         if f64:
             st = pylstm_model_backward_f64(
                 &d, <pylstm_weights_f64 *>p.w, T, B, <double *>px, <int64_t *>plen, pr,
                 s.reserve, <double *>pdy, <double *>pdhn, <double *>pdcn, <double *>pdx,
-                <double *>pdh0, <double *>pdc0, <pylstm_grads_f64 *>p.g, pw, s.work_backward)
+                <double *>pdh0, <double *>pdc0, <pylstm_grads_f64 *>p.g, pw, work_size)
         else:
             st = pylstm_model_backward_f32(
                 &d, <pylstm_weights_f32 *>p.w, T, B, <float *>px, <int64_t *>plen, pr,
                 s.reserve, <float *>pdy, <float *>pdhn, <float *>pdcn, <float *>pdx,
-                <float *>pdh0, <float *>pdc0, <pylstm_grads_f32 *>p.g, pw, s.work_backward)
+                <float *>pdh0, <float *>pdc0, <pylstm_grads_f32 *>p.g, pw, work_size)
     check(st, "LSTM backward")
 
 
@@ -347,8 +371,8 @@ def cell_forward(bint f64, size_t I, size_t H, size_t B, tuple weights, x, h, c,
     cdef void *pc = buf(c, tn, B * H, False, "c")
     cdef void *pho = buf(h_out, tn, B * H, True, "h_out")
     cdef void *pco = buf(c_out, tn, B * H, True, "c_out")
-    cdef size_t work_size = s.work_train if train else s.work_forward
-    cdef void *pw = bytes_buf(work, work_size, "work")
+    cdef size_t work_size
+    cdef void *pw = work_buf(work, &work_size)
     cdef void *pr = bytes_buf(reserve, s.reserve, "reserve") if train else NULL
     with nogil:
         if f64 and train:
@@ -386,18 +410,19 @@ def cell_backward(bint f64, size_t I, size_t H, size_t B, tuple weights, tuple g
     cdef void *pdx = buf(dx, tn, B * I, True, "dx")
     cdef void *pdh = buf(dh, tn, B * H, True, "dh")
     cdef void *pdc = buf(dc, tn, B * H, True, "dc")
-    cdef void *pw = bytes_buf(work, s.work_backward, "work")
+    cdef size_t work_size
+    cdef void *pw = work_buf(work, &work_size)
     with nogil:
         if f64:
             st = pylstm_cell_backward_f64(
                 I, H, B, <pylstm_weights_f64 *>p.w, <double *>px, pr, s.reserve,
                 <double *>pdho, <double *>pdco, <double *>pdx, <double *>pdh, <double *>pdc,
-                <pylstm_grads_f64 *>p.g, pw, s.work_backward)
+                <pylstm_grads_f64 *>p.g, pw, work_size)
         else:
             st = pylstm_cell_backward_f32(
                 I, H, B, <pylstm_weights_f32 *>p.w, <float *>px, pr, s.reserve,
                 <float *>pdho, <float *>pdco, <float *>pdx, <float *>pdh, <float *>pdc,
-                <pylstm_grads_f32 *>p.g, pw, s.work_backward)
+                <pylstm_grads_f32 *>p.g, pw, work_size)
     check(st, "LSTMCell backward")
 
 
@@ -407,9 +432,13 @@ cdef class Stepper:
 
     Holds the packed weights, the state h (L, B, R) and c (L, B, H), the output
     y (B, R) and the work buffer, so a step allocates nothing: step(x) updates
-    the state in place and returns y, the same array every time."""
+    the state in place and returns y, the same array every time.
+
+    One stepper is one sequence of steps: a call made while another thread is
+    inside a call on the same stepper raises RuntimeError rather than mixing
+    two threads' steps in one state (the C stream has the same rule)."""
     cdef pylstm_model_desc d
-    cdef bint f64
+    cdef bint f64, unbatched
     cdef int tn
     cdef size_t B
     cdef object packed, work
@@ -420,8 +449,19 @@ cdef class Stepper:
     cdef char *py
     cdef void *ppk
     cdef void *pw
+    cdef PyThread_type_lock lock
 
-    def __init__(self, bint f64, size_t I, size_t H, size_t P, size_t L, list weights, size_t B):
+    def __cinit__(self):
+        self.lock = PyThread_allocate_lock()
+        if self.lock == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        if self.lock != NULL:
+            PyThread_free_lock(self.lock)
+
+    def __init__(self, bint f64, size_t I, size_t H, size_t P, size_t L, list weights, size_t B,
+                 bint unbatched=False):
         import numpy as np
         cdef pylstm_status st
         cdef size_t R = P if P else H
@@ -429,6 +469,7 @@ cdef class Stepper:
         self.f64 = f64
         self.tn = cnp.NPY_FLOAT64 if f64 else cnp.NPY_FLOAT32
         self.B = B
+        self.unbatched = unbatched and B == 1
         if f64:
             st = pylstm_stream_sizes_f64(&self.d, B, &self.packed_size, &self.work_size)
         else:
@@ -447,31 +488,68 @@ cdef class Stepper:
         self.pw = cnp.PyArray_DATA(<cnp.ndarray>self.work)
         self.pack(weights)
 
+    cdef int enter(self) except -1:
+        if not PyThread_acquire_lock(self.lock, NOWAIT_LOCK):
+            raise RuntimeError("stream: used from two threads at once; one stream is one "
+                               "sequence of steps (make one stream per thread with "
+                               "model.stream())")
+        return 0
+
     def pack(self, list weights):
         """Packs the weights (again): call after changing the model's parameters."""
         cdef _Params p = make_params(self.f64, self.d.input_size, self.d.hidden_size,
                                      self.d.proj_size, self.d.num_layers, False, weights, None)
         cdef pylstm_status st
-        with nogil:
-            if self.f64:
-                st = pylstm_stream_pack_f64(&self.d, <pylstm_weights_f64 *>p.w, self.ppk,
-                                            self.packed_size)
-            else:
-                st = pylstm_stream_pack_f32(&self.d, <pylstm_weights_f32 *>p.w, self.ppk,
-                                            self.packed_size)
+        self.enter()
+        try:
+            with nogil:
+                if self.f64:
+                    st = pylstm_stream_pack_f64(&self.d, <pylstm_weights_f64 *>p.w, self.ppk,
+                                                self.packed_size)
+                else:
+                    st = pylstm_stream_pack_f32(&self.d, <pylstm_weights_f32 *>p.w, self.ppk,
+                                                self.packed_size)
+        finally:
+            PyThread_release_lock(self.lock)
         check(st, "stream pack")
 
+    def get_state(self):
+        """Copies of (h, c)."""
+        self.enter()
+        try:
+            return self.h.copy(), self.c.copy()
+        finally:
+            PyThread_release_lock(self.lock)
+
+    def set_state(self, h, c):
+        """Sets the state from arrays of h's and c's number of values (None: zeros)."""
+        self.enter()
+        try:
+            self.h[...] = 0 if h is None else h.reshape(self.h.shape)
+            self.c[...] = 0 if c is None else c.reshape(self.c.shape)
+        finally:
+            PyThread_release_lock(self.lock)
+
     def step(self, x):
-        """x: C-contiguous array of B*I values of the model dtype (checked)."""
+        """x: C-contiguous array of the model dtype in the machine's byte order,
+        shaped (B, I), or (I,) for an unbatched stepper; anything else returns
+        None, for the caller to convert and check, and call again."""
         cdef cnp.ndarray arr
         cdef void *px
         cdef pylstm_status st
         if (type(x) is not cnp.ndarray or cnp.PyArray_TYPE(<cnp.ndarray>x) != self.tn
                 or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x)
-                or <size_t>cnp.PyArray_SIZE(<cnp.ndarray>x) != self.B * self.d.input_size):
-            return None  # the Python layer converts and checks, then calls again
+                or cnp.PyArray_ISBYTESWAPPED(<cnp.ndarray>x)):
+            return None
         arr = <cnp.ndarray>x
+        if self.unbatched:
+            if arr.ndim != 1 or <size_t>arr.shape[0] != self.d.input_size:
+                return None
+        elif (arr.ndim != 2 or <size_t>arr.shape[0] != self.B
+              or <size_t>arr.shape[1] != self.d.input_size):
+            return None
         px = cnp.PyArray_DATA(arr)
+        self.enter()
         with nogil:
             if self.f64:
                 st = pylstm_stream_step_f64(&self.d, self.ppk, self.packed_size, self.B,
@@ -481,6 +559,7 @@ cdef class Stepper:
                 st = pylstm_stream_step_f32(&self.d, self.ppk, self.packed_size, self.B,
                                             <float *>px, <float *>self.ph, <float *>self.pc,
                                             <float *>self.py, self.pw, self.work_size)
+            PyThread_release_lock(self.lock)
         check(st, "stream step")
         return self.y
 

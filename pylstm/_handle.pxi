@@ -14,11 +14,9 @@ cdef class Handle:
     cdef readonly size_t input_size, hidden_size, proj_size, num_layers
     cdef readonly bint bidirectional, bias, batch_first
     cdef readonly double dropout
-    cdef size_t _T, _B, _threads, _work  # the last run_size query, reused
 
     def __cinit__(self):
         self.m = NULL
-        self._T = 0
 
     def __dealloc__(self):
         pylstm_model_free(self.m)
@@ -27,13 +25,11 @@ cdef class Handle:
         raise TypeError("a pylstm model handle cannot be pickled (save the model instead)")
 
     def run_size(self, size_t T, size_t B):
-        """Bytes of work a run of T steps and batch B needs (now)."""
-        cdef size_t nt = pylstm_get_num_threads()
+        """Bytes of work a run of T steps and batch B needs at the current
+        thread count (not cached: a Handle holds no mutable state)."""
         cdef size_t n = 0
-        if T != self._T or B != self._B or nt != self._threads:
-            check(pylstm_model_run_size(self.m, T, B, &n), "LSTM sizes")
-            self._T, self._B, self._threads, self._work = T, B, nt, n
-        return self._work
+        check(pylstm_model_run_size(self.m, T, B, &n), "LSTM sizes")
+        return n
 
     def run(self, size_t T, size_t B, x, h0, c0, lengths, y, h_n, c_n, work):
         """Inference as model_forward, from the handle's parameters."""
@@ -42,7 +38,7 @@ cdef class Handle:
         cdef size_t R = self.proj_size if self.proj_size else H
         cdef size_t LD = self.num_layers * D
         cdef int tn = cnp.NPY_FLOAT64 if self.f64 else cnp.NPY_FLOAT32
-        cdef size_t work_size = self.run_size(T, B)
+        cdef size_t work_size
         cdef void *px = buf(x, tn, T * B * self.input_size, False, "x")
         cdef void *ph0 = buf(h0, tn, LD * B * R, False, "h0")
         cdef void *pc0 = buf(c0, tn, LD * B * H, False, "c0")
@@ -50,7 +46,7 @@ cdef class Handle:
         cdef void *py = buf(y, tn, T * B * D * R, True, "output")
         cdef void *phn = buf(h_n, tn, LD * B * R, True, "h_n")
         cdef void *pcn = buf(c_n, tn, LD * B * H, True, "c_n")
-        cdef void *pw = bytes_buf(work, work_size, "work")
+        cdef void *pw = work_buf(work, &work_size)
         cdef pylstm_status st
         with nogil:
             if self.f64:

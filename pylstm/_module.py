@@ -1,9 +1,81 @@
 """What every pylstm module shares: parameters held in NumPy arrays under
 torch's names, gradients beside them, and the state-dict round trip."""
 
+import threading
+
 import numpy as np
 
 from ._checks import as_array, shape_error
+
+
+class _Sync:
+    """The locks that make one model safe to use from several threads.
+
+    - A readers-writer lock on the parameters: pylstm's own code that reads
+      them while computing (training forward and backward, inference once
+      the arrays escaped, copying them into a handle or a stream) holds it
+      shared; code that writes them (optimizers' step, load_state_dict,
+      parameter assignment) holds it alone, so no call sees a half-applied
+      update. A waiting writer keeps new readers out (no starvation). Not
+      reentrant: pylstm never takes it twice in one thread.
+    - ``grads``: a plain lock around every write of the gradients (backward
+      adding a call's gradients, zero_grad, clipping), taken after the
+      parameter lock when both are needed.
+
+    Writes that user code makes to escaped arrays are outside these locks.
+    """
+
+    __slots__ = ("cond", "readers", "writers", "writing", "grads")
+
+    def __init__(self):
+        self.cond = threading.Condition(threading.Lock())
+        self.readers = 0     # threads holding the lock shared
+        self.writers = 0     # threads writing or waiting to
+        self.writing = False
+        self.grads = threading.Lock()
+
+    def __reduce__(self):  # pickles and copies get locks of their own
+        return (_Sync, ())
+
+    def read(self):
+        return _Held(self, False)
+
+    def write(self):
+        return _Held(self, True)
+
+
+class _Held:
+    """``with sync.read():`` / ``with sync.write():``."""
+
+    __slots__ = ("sync", "exclusive")
+
+    def __init__(self, sync, exclusive):
+        self.sync, self.exclusive = sync, exclusive
+
+    def __enter__(self):
+        s = self.sync
+        with s.cond:
+            if self.exclusive:
+                s.writers += 1
+                while s.readers or s.writing:
+                    s.cond.wait()
+                s.writing = True
+            else:
+                while s.writers:
+                    s.cond.wait()
+                s.readers += 1
+
+    def __exit__(self, *exc):
+        s = self.sync
+        with s.cond:
+            if self.exclusive:
+                s.writers -= 1
+                s.writing = False
+                s.cond.notify_all()
+            else:
+                s.readers -= 1
+                if not s.readers:
+                    s.cond.notify_all()
 
 
 class Module:
@@ -29,6 +101,11 @@ class Module:
 
     _version = 0
     _escaped = False
+
+    def __new__(cls, *args, **kwargs):
+        self = super().__new__(cls)
+        object.__setattr__(self, "_sync", _Sync())  # before any __init__ runs
+        return self
 
     def parameters(self):
         """The live parameter arrays, in state-dict order (update them in place)."""
@@ -63,14 +140,17 @@ class Module:
             arr = as_array(name, value, self.dtype)
             if arr.shape != params[name].shape:
                 raise shape_error(name, params[name].shape, arr.shape)
-            np.copyto(params[name], arr)
-            self._params_changed()
+            with self._sync.write():
+                np.copyto(params[name], arr)
+                self._params_changed()
             return
         object.__setattr__(self, name, value)
 
     def state_dict(self):
-        """Copies of the parameters under torch's names."""
-        return {name: p.copy() for name, p in self._params.items()}
+        """Copies of the parameters under torch's names (of one version: an
+        optimizer step in another thread is wholly in or out)."""
+        with self._sync.read():
+            return {name: p.copy() for name, p in self._params.items()}
 
     def load_state_dict(self, state_dict, strict=True):
         """Copies arrays into the parameters, checking names and shapes first.
@@ -88,11 +168,32 @@ class Module:
             if arr.shape != self._params[name].shape:
                 raise shape_error(f"state_dict[{name!r}]", self._params[name].shape, arr.shape)
             staged[name] = arr
-        for name, arr in staged.items():
-            np.copyto(self._params[name], arr)
-        self._params_changed()
+        with self._sync.write():
+            for name, arr in staged.items():
+                np.copyto(self._params[name], arr)
+            self._params_changed()
 
     def zero_grad(self):
         """Sets every gradient to zero (they accumulate, like torch's .grad)."""
-        for g in self.grads.values():
-            g[...] = 0
+        with self._sync.grads:
+            for g in self.grads.values():
+                g[...] = 0
+
+    def _add_grads(self, compute):
+        """Runs compute(grads), which adds one call's parameter gradients into
+        the arrays of the dict it is given, so that calls from several threads
+        sum exactly: when no other thread is adding, into self.grads directly
+        under the gradient lock; otherwise into zeroed arrays of this call,
+        added to self.grads under the lock afterwards."""
+        lock = self._sync.grads
+        if lock.acquire(blocking=False):
+            try:
+                return compute(self.grads)
+            finally:
+                lock.release()
+        own = {name: np.zeros_like(g) for name, g in self.grads.items()}
+        result = compute(own)
+        with lock:
+            for name, g in own.items():
+                self.grads[name] += g
+        return result

@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from . import _core
-from ._checks import as_array, as_dtype, check_size, shape_error
+from ._checks import as_array, as_dtype, check_param_count, check_size, shape_error
 from ._module import Module
 
 
@@ -44,6 +44,9 @@ class LSTMCell(Module):
         self.hidden_size = check_size("hidden_size", hidden_size)
         self.bias = bool(bias)
         self.dtype = as_dtype(dtype)
+        H, I = self.hidden_size, self.input_size
+        check_param_count(f"input_size={I}, hidden_size={H}",
+                          4 * H * (I + H) + (8 * H if self.bias else 0), self.dtype)
         rng = np.random.default_rng(seed)
         k = 1.0 / math.sqrt(self.hidden_size)
         shapes = param_shapes(self.input_size, self.hidden_size, self.bias)
@@ -94,8 +97,9 @@ class LSTMCell(Module):
         c_out = np.empty((B, self.hidden_size), self.dtype)
         f64 = self.dtype == np.float64
         work = np.empty(_core.cell_sizes(f64, self.input_size, self.hidden_size, B)[0], np.uint8)
-        _core.cell_forward(f64, self.input_size, self.hidden_size, B, self._group(self._params),
-                           x, h, c, h_out, c_out, work)
+        with self._sync.read():
+            _core.cell_forward(f64, self.input_size, self.hidden_size, B,
+                               self._group(self._params), x, h, c, h_out, c_out, work)
         if unbatched:
             return h_out[0], c_out[0]
         return h_out, c_out
@@ -111,8 +115,10 @@ class LSTMCell(Module):
         f64 = self.dtype == np.float64
         _, work_size, reserve_size, _ = _core.cell_sizes(f64, self.input_size, self.hidden_size, B)
         reserve = np.empty(reserve_size, np.uint8)
-        _core.cell_forward(f64, self.input_size, self.hidden_size, B, self._group(self._params),
-                           x, h, c, h_out, c_out, np.empty(work_size, np.uint8), reserve)
+        with self._sync.read():
+            _core.cell_forward(f64, self.input_size, self.hidden_size, B,
+                               self._group(self._params), x, h, c, h_out, c_out,
+                               np.empty(work_size, np.uint8), reserve)
         cache = _CellCache()
         cache.owner, cache.x, cache.reserve = self, x, reserve
         cache.B, cache.unbatched = B, unbatched
@@ -145,9 +151,14 @@ class LSTMCell(Module):
         dc = np.empty((B, H), self.dtype)
         f64 = self.dtype == np.float64
         work = np.empty(_core.cell_sizes(f64, self.input_size, H, B)[3], np.uint8)
-        _core.cell_backward(f64, self.input_size, H, B, self._group(self._params),
-                            self._group(self.grads), cache.x, cache.reserve, grads_in[0],
-                            grads_in[1], dx, dh, dc, work)
+
+        def run(grads):
+            _core.cell_backward(f64, self.input_size, H, B, self._group(self._params),
+                                self._group(grads), cache.x, cache.reserve, grads_in[0],
+                                grads_in[1], dx, dh, dc, work)
+
+        with self._sync.read():
+            self._add_grads(run)
         if cache.unbatched:
             return dx[0], (dh[0], dc[0])
         return dx, (dh, dc)

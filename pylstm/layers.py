@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from ._checks import as_array, as_dtype, check_size, shape_error
+from ._checks import as_array, as_dtype, check_param_count, check_size, shape_error
 from ._module import Module
 
 
@@ -44,6 +44,8 @@ class Linear(Module):
         self.in_features = check_size("in_features", in_features)
         self.out_features = check_size("out_features", out_features)
         self.dtype = as_dtype(dtype)
+        check_param_count(f"in_features={self.in_features}, out_features={self.out_features}",
+                          self.out_features * (self.in_features + 1), self.dtype)
         rng = np.random.default_rng(seed)
         # kaiming_uniform_ with a=sqrt(5): gain sqrt(2/(1+a^2)) = sqrt(1/3), bound
         # gain*sqrt(3/fan_in) = 1/sqrt(fan_in); torch draws the bias with that bound too.
@@ -69,9 +71,10 @@ class Linear(Module):
         return x
 
     def _apply(self, x):
-        y = x @ self._params["weight"].T
-        if "bias" in self._params:
-            y += self._params["bias"]
+        with self._sync.read():
+            y = x @ self._params["weight"].T
+            if "bias" in self._params:
+                y += self._params["bias"]
         return y
 
     def __call__(self, x):
@@ -114,10 +117,14 @@ class Linear(Module):
         if dy.shape != cache.shape:
             raise shape_error("d_out", cache.shape, dy.shape)
         dy2 = dy.reshape(-1, self.out_features)
-        self.grads["weight"] += dy2.T @ cache.x.reshape(-1, self.in_features)
-        if "bias" in self._params:
-            self.grads["bias"] += dy2.sum(axis=0)
-        return dy @ self._params["weight"]
+        dw = dy2.T @ cache.x.reshape(-1, self.in_features)
+        db = dy2.sum(axis=0) if "bias" in self._params else None
+        with self._sync.read():
+            with self._sync.grads:
+                self.grads["weight"] += dw
+                if db is not None:
+                    self.grads["bias"] += db
+            return dy @ self._params["weight"]
 
     def __repr__(self):
         return (f"Linear(in_features={self.in_features}, out_features={self.out_features}, "

@@ -8,8 +8,14 @@ import warnings
 import numpy as np
 
 from . import _core
-from ._checks import as_array, as_dtype, as_lengths, check_size, shape_error
+from ._checks import (as_array, as_dtype, as_lengths, check_param_count, check_size,
+                      shape_error)
 from ._module import Module
+
+# More layers than anyone stacks, but few enough that building the model's
+# Python objects stays quick: LSTM(1, 1, num_layers=2**62) is refused at once
+# instead of allocating parameters one layer at a time until memory runs out.
+MAX_LAYERS = 10_000
 
 
 def param_shapes(input_size, hidden_size, num_layers, bias, bidirectional, proj_size):
@@ -108,7 +114,7 @@ class LSTM(Module):
                  forget_bias=None):
         self.input_size = check_size("input_size", input_size)
         self.hidden_size = check_size("hidden_size", hidden_size)
-        self.num_layers = check_size("num_layers", num_layers)
+        self.num_layers = check_size("num_layers", num_layers, maximum=MAX_LAYERS)
         self.proj_size = check_size("proj_size", proj_size, minimum=0)
         if self.proj_size >= self.hidden_size:
             raise ValueError(f"proj_size: has to be smaller than hidden_size={self.hidden_size}, "
@@ -126,6 +132,9 @@ class LSTM(Module):
         self.batch_first = bool(batch_first)
         self.bidirectional = bool(bidirectional)
         self.dtype = as_dtype(dtype)
+        check_param_count(f"input_size={self.input_size}, hidden_size={self.hidden_size}, "
+                          f"proj_size={self.proj_size}, num_layers={self.num_layers}",
+                          self._param_count(), self.dtype)
         self._rng = np.random.default_rng(seed)
         self._params = {}
         k = 1.0 / math.sqrt(self.hidden_size)
@@ -159,6 +168,13 @@ class LSTM(Module):
     @property
     def _R(self):
         return self.proj_size or self.hidden_size
+
+    def _param_count(self):
+        """The number of parameter values, from the sizes alone (exact for any size)."""
+        H, R, D, P = self.hidden_size, self._R, self.num_directions, self.proj_size
+        rest = 4 * H * R + (8 * H if self.bias else 0) + P * H  # all but W_ih
+        first = D * (4 * H * self.input_size + rest)
+        return first + (self.num_layers - 1) * D * (4 * H * D * R + rest)
 
     def _param_shapes(self):
         """(name, shape) of every parameter in torch's state-dict order."""
@@ -270,8 +286,10 @@ class LSTM(Module):
             entry = self._handle
             version = self._version  # read before copying: a later write bumps it again
             if entry is None or entry[0] != version:
-                entry = self._handle = (version, _core.handle_create(*self._dims(),
-                                                                     self._weights))
+                with self._sync.read():  # a copy of one version, never half-updated
+                    version = self._version
+                    entry = self._handle = (version, _core.handle_create(*self._dims(),
+                                                                         self._weights))
         return entry[1]
 
     def _sizes_for(self, T, B):
@@ -322,8 +340,9 @@ class LSTM(Module):
         f64, I, H, P, L, bidir = self._dims()
         work = self._work.take(self._sizes_for(T, B)[0])
         try:
-            _core.model_forward(f64, I, H, P, L, bidir, self._weights, T, B, x, h0, c0, lengths,
-                                y, h_n, c_n, work)
+            with self._sync.read():
+                _core.model_forward(f64, I, H, P, L, bidir, self._weights, T, B, x, h0, c0,
+                                    lengths, y, h_n, c_n, work)
         finally:
             self._work.give(work)
         return self._user_layout(y, h_n, c_n, unbatched)
@@ -347,8 +366,9 @@ class LSTM(Module):
         seed = int(self._rng.integers(0, 2**63)) if self.dropout > 0 else 0
         work = self._work.take(work_size)
         try:
-            _core.model_forward(f64, I, H, P, L, bidir, self._weights, T, B, x, h0, c0, lengths,
-                                y, h_n, c_n, work, reserve, self.dropout, seed)
+            with self._sync.read():
+                _core.model_forward(f64, I, H, P, L, bidir, self._weights, T, B, x, h0, c0,
+                                    lengths, y, h_n, c_n, work, reserve, self.dropout, seed)
         finally:
             self._work.give(work)
         cache = _Cache()
@@ -401,10 +421,15 @@ class LSTM(Module):
         dc0 = np.empty((LD, B, H), self.dtype)
         f64, I, H, P, L, bidir = self._dims()
         work = self._work.take(self._sizes_for(T, B)[3])
-        try:
-            _core.model_backward(f64, I, H, P, L, bidir, self._weights, self._groups(self.grads),
+
+        def run(grads):
+            _core.model_backward(f64, I, H, P, L, bidir, self._weights, self._groups(grads),
                                  T, B, cache.x, cache.lengths, cache.reserve, dy, states[0],
                                  states[1], dx, dh0, dc0, work)
+
+        try:
+            with self._sync.read():
+                self._add_grads(run)
         finally:
             self._work.give(work)
         if cache.unbatched:
@@ -441,8 +466,10 @@ class LSTM(Module):
         f64, I, H, P, L, bidir = self._dims()
         _, work_size, reserve_size, _ = _core.model_sizes(f64, I, H, P, L, bidir, T, B)
         reserve = np.empty(reserve_size, np.uint8)
-        _core.model_forward(f64, I, H, P, L, bidir, self._groups(self._params), T, B, x, h0, c0,
-                            lengths, y, h_n, c_n, np.empty(work_size, np.uint8), reserve, 0.0, 0)
+        with self._sync.read():
+            _core.model_forward(f64, I, H, P, L, bidir, self._groups(self._params), T, B, x, h0,
+                                c0, lengths, y, h_n, c_n, np.empty(work_size, np.uint8), reserve,
+                                0.0, 0)
         pad = None
         if lengths is not None:
             pad = np.arange(T)[:, None] >= lengths[None, :]  # (T, B)

@@ -12,6 +12,7 @@ optimiser always share the same numbers.
     >>> total = pylstm.clip_grad_norm([lstm, head], 1.0); opt.step(); opt.zero_grad()
 """
 
+import contextlib
 import math
 
 import numpy as np
@@ -49,6 +50,24 @@ def _changed(modules):
             changed()
 
 
+@contextlib.contextmanager
+def _locked(modules, parameters=True):
+    """Holds the modules' parameter locks alone (when parameters) and their
+    gradient locks, so a step or a clip never runs beside a backward or
+    another step on the same model (see pylstm._module._Sync). Locks are
+    taken in one global order (by id), so two optimizers sharing modules
+    cannot deadlock; modules without locks (user classes) are passed over."""
+    syncs = {id(s): s for s in (getattr(m, "_sync", None) for m in modules) if s is not None}
+    ordered = [syncs[k] for k in sorted(syncs)]
+    with contextlib.ExitStack() as stack:
+        if parameters:
+            for s in ordered:
+                stack.enter_context(s.write())
+        for s in ordered:
+            stack.enter_context(s.grads)
+        yield
+
+
 def _check_number(name, value, low=0.0, high=math.inf, high_open=False):
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
         raise TypeError(f"{name}: expected a number, got {value!r}")
@@ -69,7 +88,14 @@ class Optimizer:
         for m in self.modules:
             m.zero_grad()
 
-    def step(self):  # pragma: no cover - abstract
+    def step(self):
+        """One update of every parameter from its gradient. Safe beside other
+        threads' backward calls and steps on the same modules: it holds their
+        locks, so it sees complete gradients and no call sees it half done."""
+        with _locked(self.modules):
+            self._step()
+
+    def _step(self):  # pragma: no cover - abstract
         raise NotImplementedError
 
 
@@ -97,7 +123,7 @@ class SGD(Optimizer):
         self.momentum = _check_number("momentum", momentum)
         self.weight_decay = _check_number("weight_decay", weight_decay)
 
-    def step(self):
+    def _step(self):
         try:
             for (p, g), st in zip(_pairs(self.modules), self.state):
                 d_p = g + self.weight_decay * p if self.weight_decay else g
@@ -143,7 +169,7 @@ class Adam(Optimizer):
         self.eps = _check_number("eps", eps)
         self.weight_decay = _check_number("weight_decay", weight_decay)
 
-    def step(self):
+    def _step(self):
         beta1, beta2 = self.betas
         try:
             for (p, g), st in zip(_pairs(self.modules), self.state):
@@ -184,10 +210,12 @@ def clip_grad_norm(modules, max_norm):
         The norm before clipping.
     """
     max_norm = _check_number("max_norm", max_norm)
-    grads = [g for _, g in _pairs(_modules(modules))]
-    total = math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads))
-    scale = max_norm / (total + 1e-6)
-    if scale < 1.0:
-        for g in grads:
-            g *= g.dtype.type(scale)
+    modules = _modules(modules)
+    with _locked(modules, parameters=False):
+        grads = [g for _, g in _pairs(modules)]
+        total = math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads))
+        scale = max_norm / (total + 1e-6)
+        if scale < 1.0:
+            for g in grads:
+                g *= g.dtype.type(scale)
     return total

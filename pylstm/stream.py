@@ -20,6 +20,12 @@ class Stream:
     model : LSTM, unidirectional (the reverse direction needs the whole sequence)
     batch : int or None
         B sequences stepped together; None for one unbatched sequence.
+
+    Threads: a stream is one sequence of steps, so it may be used by one
+    thread at a time; a call while another thread is inside a call on the
+    same stream raises RuntimeError. Streams of one model are independent
+    (one per thread is fine), and the model may be trained meanwhile: the
+    stream keeps the packed copy it made until refresh().
     """
 
     def __init__(self, model, batch=None):
@@ -30,7 +36,9 @@ class Stream:
         self.unbatched = batch is None
         B = 1 if batch is None else check_size("batch", batch)
         f64, I, H, P, L, _ = model._dims()
-        self._stepper = _core.Stepper(f64, I, H, P, L, model._groups(model._params), B)
+        with model._sync.read():  # pack one version of the parameters
+            self._stepper = _core.Stepper(f64, I, H, P, L, model._groups(model._params), B,
+                                          self.unbatched)
         self._in_shape = (I,) if self.unbatched else (B, I)
         y = self._stepper.y
         self._out = y[0] if self.unbatched else y
@@ -47,7 +55,7 @@ class Stream:
         ndarray, shape (B, R) or (R,): the last layer's h_t (a buffer reused by
         the next step)
         """
-        if self._stepper.step(x) is None:  # not yet a contiguous array of the dtype
+        if self._stepper.step(x) is None:  # not yet an array of the shape and dtype
             x = as_array("x", x, self.model.dtype)
             if x.shape != self._in_shape:
                 raise shape_error("x", self._in_shape, x.shape)
@@ -59,7 +67,7 @@ class Stream:
     @property
     def state(self):
         """Copies of (h, c), shaped like LSTM's h_n and c_n."""
-        h, c = self._stepper.h.copy(), self._stepper.c.copy()
+        h, c = self._stepper.get_state()
         if self.unbatched:
             return h[:, 0], c[:, 0]
         return h, c
@@ -68,8 +76,7 @@ class Stream:
         """Sets the state to hx = (h_0, c_0) (shaped like LSTM's), or zeros."""
         h, c = self._stepper.h, self._stepper.c
         if hx is None:
-            h[...] = 0
-            c[...] = 0
+            self._stepper.set_state(None, None)
             return
         if not isinstance(hx, (tuple, list)) or len(hx) != 2:
             raise TypeError("hx: expected a tuple (h_0, c_0)")
@@ -81,9 +88,9 @@ class Stream:
             raise shape_error("h_0", want_h, h0.shape)
         if c0.shape != want_c:
             raise shape_error("c_0", want_c, c0.shape)
-        h[...] = h0.reshape(h.shape)
-        c[...] = c0.reshape(c.shape)
+        self._stepper.set_state(h0, c0)
 
     def refresh(self):
         """Re-packs the model's current parameters (after training steps)."""
-        self._stepper.pack(self.model._groups(self.model._params))
+        with self.model._sync.read():
+            self._stepper.pack(self.model._groups(self.model._params))
