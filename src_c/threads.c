@@ -137,7 +137,8 @@ typedef struct {
     plx_cond done;         /* the last part of a job finished */
     plx_mutex run_lock;    /* one parallel job at a time */
     plx_thread threads[PYLSTM_MAX_THREADS];
-    size_t want;           /* threads asked for by pylstm_set_num_threads */
+    plx_atomic want;       /* threads asked for by pylstm_set_num_threads;
+                              atomic: compute calls read it any time */
     size_t n;              /* threads running, including the caller (< want
                               only in a forked child until its first parallel
                               call, or when a thread could not start there) */
@@ -260,8 +261,8 @@ static void join_thread(plx_thread t) { pthread_join(t, NULL); }
 #endif
 
 size_t pylstm_pool_threads(void) {
-    /* want only changes in pylstm_set_num_threads, called at setup */
-    return pool.want;
+    /* written under run_lock by pylstm_set_num_threads, read anywhere */
+    return (size_t)LOAD(&pool.want);
 }
 
 /* Starts workers n .. want-1 (under run_lock): in a forked child, whose pool
@@ -271,9 +272,9 @@ size_t pylstm_pool_threads(void) {
 static void start_workers(void) {
     size_t i;
     pool.start_gen = LOAD(&pool.generation);
-    for (i = pool.n; i < pool.want; ++i) {
+    for (i = pool.n; i < (size_t)LOAD(&pool.want); ++i) {
         if (!start_thread(&pool.threads[i])) {
-            pool.want = i;
+            STORE(&pool.want, i);
             return;
         }
         pool.n = i + 1;
@@ -282,9 +283,9 @@ static void start_workers(void) {
 
 void pylstm_pool_run(pylstm_job_fn fn, void *ctx, size_t nparts) {
     size_t p;
-    if (nparts > 1 && nparts <= PYLSTM_MAX_THREADS && pool.want > 1 &&
+    if (nparts > 1 && nparts <= PYLSTM_MAX_THREADS && LOAD(&pool.want) > 1 &&
         plx_trylock(&pool.run_lock)) {
-        if (pool.n < pool.want) start_workers();
+        if (pool.n < (size_t)LOAD(&pool.want)) start_workers();
         if (pool.n > 1) {
             pool.fn = fn, pool.ctx = ctx;
             STORE(&pool.unfinished, (long)nparts);
@@ -382,9 +383,9 @@ pylstm_status pylstm_set_num_threads(size_t n) {
     if (n < 1 || n > PYLSTM_MAX_THREADS) return PYLSTM_ERR_BAD_SIZE;
     if (n > 1 && !fork_safe()) return PYLSTM_ERR_OUT_OF_MEMORY;
     plx_lock(&pool.run_lock);
-    if (n != pool.want || pool.n != n) {
+    if (n != (size_t)LOAD(&pool.want) || pool.n != n) {
         stop_workers();
-        pool.want = n;
+        STORE(&pool.want, n);
         start_workers();
     }
     plx_unlock(&pool.run_lock);

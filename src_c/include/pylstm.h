@@ -604,8 +604,9 @@ PYLSTM_API pylstm_status pylstm_safetensors_metadata_entry(const pylstm_safetens
 
 /* Sets how many threads (including the caller's) the compute functions use,
  * 1..64; starts or ends the library's worker threads (this is the only
- * function that does), so call it at setup, not while other threads compute.
- * Results are bit-identical for every thread count. Without thread support
+ * function that does). It may be called at any time: it waits for a parallel
+ * job in progress, and a call whose work was sized for another thread count
+ * runs with the threads its work allows. Results are bit-identical for every thread count. Without thread support
  * on the platform the count stays 1. The default is 1; the Python package
  * sets it to the number of cores it may use. A forked child inherits the
  * count and starts its own workers when it first needs them (see fork() at
