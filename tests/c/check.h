@@ -1,12 +1,13 @@
-/* What the C tests share: counted checks and a seeded random source. A test
- * prints one line per failed check and "N passed, N failed" last
- * (check_summary), and exits non-zero on any failure. */
+/* What the C tests share: counted checks, a seeded random source and a
+ * checked malloc. A test prints one line per failed check and "N passed,
+ * N failed" last (check_summary), and exits non-zero on any failure. */
 #ifndef PYLSTM_TEST_CHECK_H
 #define PYLSTM_TEST_CHECK_H
 
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 static int n_pass, n_fail;
 
@@ -30,7 +31,18 @@ static inline int check_summary(void) {
     return n_fail ? 1 : 0;
 }
 
-/* xorshift64: the same numbers on every platform. */
+/* malloc that ends the program on failure (n = 0 allocates 1 byte). */
+static inline void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        printf("out of memory\n");
+        exit(2);
+    }
+    return p;
+}
+
+/* xorshift64: the same numbers on every platform. A test that has its own
+ * seed sets rng_state to it before drawing. */
 static unsigned long long rng_state = 0x51F15E3C9A1B2D47ull;
 static inline unsigned long long next_u64(void) {
     rng_state ^= rng_state << 13;

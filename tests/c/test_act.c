@@ -9,17 +9,12 @@
 #include <string.h>
 
 #include "act.h"
+#include "check.h"
 #include "cpu.h"
 
-static int passed, failed;
-
-static void check(int ok, const char *what, const char *kernel, double detail) {
-    if (ok) {
-        ++passed;
-    } else {
-        ++failed;
-        printf("FAIL [%s] %s (%g)\n", kernel, what, detail);
-    }
+/* One check of `kernel`, with a number that tells how far off it was. */
+static void check_kernel(int ok, const char *what, const char *kernel, double detail) {
+    check(ok, "[%s] %s (%g)", kernel, what, detail);
 }
 
 /* |got - want| in units of the float32 spacing at want (normal range). */
@@ -46,7 +41,7 @@ static void test_kernel(const char *kernel) {
             if (u > worst_sig) worst_sig = u;
         }
     }
-    check(worst_sig <= 4, "sigmoid within 4 ulp on [-30, 30]", kernel, worst_sig);
+    check_kernel(worst_sig <= 4, "sigmoid within 4 ulp on [-30, 30]", kernel, worst_sig);
 
     pylstm_tanh_array_f32(N, xs, ys);
     for (k = 0; k < N; ++k) {
@@ -56,26 +51,27 @@ static void test_kernel(const char *kernel) {
             if (u > worst_tanh) worst_tanh = u;
         }
     }
-    check(worst_tanh <= 4, "tanh within 4 ulp on [-30, 30]", kernel, worst_tanh);
+    check_kernel(worst_tanh <= 4, "tanh within 4 ulp on [-30, 30]", kernel, worst_tanh);
 
     /* tiny arguments: tanh(x) = x to float precision, sigmoid(x) = 1/2 */
     x[0] = 1e-30f, x[1] = -1e-20f, x[2] = 1e-3f, x[3] = -1e-3f;
     pylstm_tanh_array_f32(4, x, y);
     for (k = 0; k < 4; ++k)
-        check(ulps(y[k], tanh((double)x[k])) <= 2, "tanh near 0", kernel, (double)x[k]);
+        check_kernel(ulps(y[k], tanh((double)x[k])) <= 2, "tanh near 0", kernel, (double)x[k]);
 
     /* saturation and extremes: exact limits, never NaN */
     x[0] = 1e30f, x[1] = -1e30f, x[2] = INFINITY, x[3] = -INFINITY;
     pylstm_tanh_array_f32(4, x, y);
-    check(y[0] == 1 && y[1] == -1 && y[2] == 1 && y[3] == -1, "tanh saturates to +-1", kernel, 0);
+    check_kernel(y[0] == 1 && y[1] == -1 && y[2] == 1 && y[3] == -1, "tanh saturates to +-1",
+                 kernel, 0);
     pylstm_sigmoid_array_f32(4, x, y);
-    check(y[0] == 1 && y[1] >= 0 && y[1] < 1e-37 && y[2] == 1 && y[3] >= 0 && y[3] < 1e-37,
-          "sigmoid saturates to 0 and 1", kernel, (double)y[1]);
+    check_kernel(y[0] == 1 && y[1] >= 0 && y[1] < 1e-37 && y[2] == 1 && y[3] >= 0 && y[3] < 1e-37,
+                 "sigmoid saturates to 0 and 1", kernel, (double)y[1]);
     x[0] = NAN;
     pylstm_sigmoid_array_f32(1, x, y);
-    check(y[0] != y[0], "sigmoid(NaN) is NaN", kernel, 0);
+    check_kernel(y[0] != y[0], "sigmoid(NaN) is NaN", kernel, 0);
     pylstm_tanh_array_f32(1, x, y);
-    check(y[0] != y[0], "tanh(NaN) is NaN", kernel, 0);
+    check_kernel(y[0] != y[0], "tanh(NaN) is NaN", kernel, 0);
 
     /* the fused forward step against a double recomputation */
     {
@@ -108,8 +104,9 @@ static void test_kernel(const char *kernel) {
                 if (fabs(m[b * H + j] - ref_m[b * H + j]) > worst)
                     worst = fabs(m[b * H + j] - ref_m[b * H + j]);
             }
-        check(worst < 2e-6, "fused forward step matches double recomputation", kernel, worst);
-        check(pad_ok, "padding rows carry the state", kernel, 0);
+        check_kernel(worst < 2e-6, "fused forward step matches double recomputation", kernel,
+                     worst);
+        check_kernel(pad_ok, "padding rows carry the state", kernel, 0);
     }
 }
 
@@ -121,6 +118,5 @@ int main(void) {
         test_kernel(kernels[k]);
     }
     pylstm_cpu_set_cap(NULL);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return check_summary();
 }

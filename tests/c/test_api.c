@@ -28,29 +28,13 @@
 // gcc -std=c99 -O2 -Wall -Wextra -pedantic -Werror -Isrc_c/include tests/c/test_api.c src_c/*.c -lm -o build/test_api
 // ./build/test_api
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "pylstm.h"
-
-static int n_pass, n_fail;
-
-static void check(int ok, const char *fmt, ...) {
-    va_list ap;
-    if (ok) {
-        ++n_pass;
-        return;
-    }
-    ++n_fail;
-    printf("FAIL: ");
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-}
 
 /* One check: |got - ref| <= tol * max(1, |ref|) everywhere (NaN fails). */
 static void check_close(const char *what, const double *got, const double *ref, size_t n,
@@ -66,16 +50,6 @@ static void check_close(const char *what, const double *got, const double *ref, 
     check(n == 0 || worst_err <= tol, "%s: [%zu] got %.17g, expected %.17g (error %.3g > %.3g)",
           what, worst, n ? got[worst] : 0.0, n ? ref[worst] : 0.0, worst_err, tol);
 }
-
-static unsigned long long rng_state = 0x9E3779B97F4A7C15ull;
-static unsigned long long next_u64(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-static double urand(void) { return (double)(next_u64() >> 11) / 9007199254740992.0 * 2 - 1; }
-static size_t rnd(size_t lo, size_t hi) { return lo + (size_t)(next_u64() % (hi - lo + 1)); }
 
 /* Caller memory one element past a 64-byte boundary: the header asks for
  * element alignment only. */
@@ -1491,11 +1465,11 @@ static void test_errors(void) {
 }
 
 int main(void) {
+    rng_state = 0x9E3779B97F4A7C15ull; /* this test's own seed: its random cases stay the same */
     test_version_and_strerror();
     test_errors();
     test_nan_propagates();
     test_numerics();
     test_model_unaligned();
-    printf("%d passed, %d failed\n", n_pass, n_fail);
-    return n_fail != 0;
+    return check_summary();
 }

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "pylstm.h"
 
 #if defined(_WIN32)
@@ -32,39 +33,6 @@
 #else
 #include <pthread.h>
 #endif
-
-static int n_pass, n_fail;
-
-static void check(int ok, const char *fmt, ...) {
-    va_list ap;
-    if (ok) {
-        ++n_pass;
-        return;
-    }
-    ++n_fail;
-    printf("FAIL: ");
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-}
-
-static void *xmalloc(size_t n) {
-    void *p = malloc(n ? n : 1);
-    if (!p) {
-        printf("out of memory\n");
-        exit(2);
-    }
-    return p;
-}
-
-static unsigned long long rng_state = 0x9E3779B97F4A7C15ull;
-static double urand(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (double)(rng_state >> 11) / 9007199254740992.0 * 2 - 1;
-}
 
 /* ---- tensors and file images ---------------------------------------------- */
 
@@ -946,6 +914,7 @@ static void test_threads(void) {
 }
 
 int main(void) {
+    rng_state = 0x9E3779B97F4A7C15ull; /* this test's own seed: its random data stay the same */
     test_valid();
     test_load_path();
     test_hostile_metadata();
@@ -954,6 +923,5 @@ int main(void) {
     test_arguments();
     test_thread_counts();
     test_threads();
-    printf("%d passed, %d failed\n", n_pass, n_fail);
-    return n_fail ? 1 : 0;
+    return check_summary();
 }

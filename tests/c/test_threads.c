@@ -7,18 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "pylstm.h"
-
-static int passed, failed;
-
-static void check(int ok, const char *what) {
-    if (ok) {
-        ++passed;
-    } else {
-        ++failed;
-        printf("FAIL %s\n", what);
-    }
-}
 
 enum { T = 6, B = 20, I = 40, H = 80, P = 24, L = 2, D = 2, R = P, LD = L * D };
 
@@ -99,6 +89,5 @@ int main(void) {
         check(memcmp(a64, b64, sizeof a64) == 0, "f64 identical for 1 and 2-4 threads");
     }
     check(pylstm_set_num_threads(1) == PYLSTM_OK, "back to 1 thread (workers joined)");
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return check_summary();
 }
