@@ -5,7 +5,8 @@
 # tests/fuzz/corpus/ (the repository is never written). Any crash, leak,
 # sanitizer report, timeout or unexpected status fails the script; the input
 # that caused it is left in the build directory and named in the log.
-# Needs clang and its fuzzer runtime (Debian: clang, libclang-rt-<N>-dev).
+# Needs clang and its fuzzer runtime: installed with apt-get when missing (as
+# root on Debian); if that fails the script says so and fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-60}
@@ -13,20 +14,32 @@ cc=${FUZZ_CC:-clang}
 out=build/fuzz
 rm -rf "$out" && mkdir -p "$out"
 
-if ! command -v "$cc" > /dev/null; then
-  echo "fuzz: $cc not found; install clang and its fuzzer runtime" \
-       "(Debian: apt-get install clang libclang-rt-dev)" >&2
-  exit 1
-fi
-# The runtime ships apart from clang on Debian: check it links before anything.
-printf '#include <stddef.h>\n#include <stdint.h>\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }\n' \
+# A libFuzzer-enabled probe: does this clang link -fsanitize=fuzzer?
+printf '%s\n' '#include <stddef.h>' '#include <stdint.h>' \
+  'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);' \
+  'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }' \
   > "$out/probe.c"
-if ! "$cc" -fsanitize=fuzzer "$out/probe.c" -o "$out/probe" 2> "$out/probe.log"; then
-  cat "$out/probe.log" >&2
-  echo "fuzz: $cc cannot link -fsanitize=fuzzer: its libFuzzer runtime is missing" \
-       "(Debian: apt-get install libclang-rt-\$(clang -dumpversion | cut -d. -f1)-dev)" >&2
+links() { "$cc" -fsanitize=fuzzer "$out/probe.c" -o "$out/probe" 2> "$out/probe.log"; }
+# On Debian the fuzzer runtime is a package apart from clang
+# (libclang-rt-<major>-dev); install both if missing, as root, like
+# .ci/emulation.sh does for its tools.
+if ! command -v "$cc" > /dev/null || ! links; then
+  if command -v apt-get > /dev/null && [[ $(id -u) == 0 ]]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    command -v "$cc" > /dev/null || apt-get install -y -q --no-install-recommends clang
+    major=$("$cc" -dumpversion 2> /dev/null | cut -d. -f1) || major=none
+    apt-get install -y -q --no-install-recommends "libclang-rt-$major-dev" ||
+      apt-get install -y -q --no-install-recommends "libclang-rt-dev" || true
+  fi
+fi
+if ! command -v "$cc" > /dev/null || ! links; then
+  [[ -f "$out/probe.log" ]] && cat "$out/probe.log" >&2
+  echo "fuzz: FAILED: $cc with its libFuzzer runtime is needed and could not be installed" \
+       "(Debian, as root: apt-get install clang libclang-rt-<clang major version>-dev)" >&2
   exit 1
 fi
+"$cc" --version | head -n 1
 
 core=()
 while read -r path _; do
