@@ -20,7 +20,7 @@ import pylstm  # noqa: E402
 
 # Few, small examples: the file runs in seconds; the fuzzers in tests/fuzz/
 # cover the file reader at volume.
-SETTINGS = settings(max_examples=20, deadline=None, derandomize=True,
+SETTINGS = settings(max_examples=20, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 DTYPES = st.sampled_from([np.float32, np.float64])
@@ -198,7 +198,7 @@ def saved_file(tmp_path_factory, which):
     return SAVED[which]
 
 
-@settings(max_examples=100, deadline=None, derandomize=True,
+@settings(max_examples=100, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow,
                                  HealthCheck.function_scoped_fixture])
 @given(which=st.sampled_from(["lstm", "cell"]), data=st.data())
