@@ -100,7 +100,7 @@ fi
 
 echo "== tests from the installed wheel (fresh venv, no torch)"
 python3 -m venv "$work/test-venv"
-"$work/test-venv/bin/pip" install -q "${repaired:-$wheel}" pytest
+"$work/test-venv/bin/pip" install -q "${repaired:-$wheel}" pytest hypothesis
 site=$(cd "$work" && "$work/test-venv/bin/python" -c 'import os, pylstm; print(os.path.realpath(pylstm.__file__))')
 echo "pylstm imported from $site"
 case "$site" in

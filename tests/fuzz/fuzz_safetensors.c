@@ -3,12 +3,12 @@
  * Every input must give PYLSTM_OK or PYLSTM_ERR_FORMAT (PYLSTM_ERR_OUT_OF_MEMORY
  * only if the fuzzer's malloc limit is hit); on OK every tensor byte and
  * string handed out is read, so ASan catches any pointer outside the reader's
- * own memory. Build and run (clang):
+ * own memory. .ci/fuzz.sh builds and runs it; by hand (clang):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc_c/include -Isrc_c \
  *       tests/fuzz/fuzz_safetensors.c src_c/safetensors.c src_c/status.c \
  *       -o build/fuzz_safetensors
- *   mkdir -p build/fuzz-corpus && build/fuzz_safetensors -max_total_time=60 \
- *       -dict=tests/fuzz/safetensors.dict build/fuzz-corpus
+ *   cp -r tests/fuzz/corpus/safetensors /tmp/corpus && build/fuzz_safetensors \
+ *       -dict=tests/fuzz/safetensors.dict -max_total_time=60 /tmp/corpus
  */
 #include <stdint.h>
 #include <stdlib.h>
