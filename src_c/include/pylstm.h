@@ -352,7 +352,7 @@ PYLSTM_API pylstm_status pylstm_cell_backward_f64(
  * The masks come from a counter-based generator, so a run is reproducible from
  * `seed` alone, whatever the thread count: element k (row-major index in the
  * (T, B, D*R) output) of layer l's mask is kept iff
- *     u(seed, l, k) = mix(mix(l + 1) ^ seed + (k + 1) * 0x9E3779B97F4A7C15) >> 11
+ *     u(seed, l, k) = mix((mix(l + 1) ^ seed) + (k + 1) * 0x9E3779B97F4A7C15) >> 11
  * satisfies u * 2^-53 >= dropout, with mix the SplitMix64 finaliser
  * (z ^= z >> 30; z *= 0xBF58476D1CE4E5B9; z ^= z >> 27; z *= 0x94D049BB133111EB;
  * z ^= z >> 31). Backward applies the same masks, kept in the reserve.
