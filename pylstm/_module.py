@@ -16,8 +16,10 @@ class _Sync:
       the arrays escaped, copying them into a handle or a stream) holds it
       shared; code that writes them (optimizers' step, load_state_dict,
       parameter assignment) holds it alone, so no call sees a half-applied
-      update. A waiting writer keeps new readers out (no starvation). Not
-      reentrant: pylstm never takes it twice in one thread.
+      update. Neither side starves: a waiting writer keeps new readers out,
+      and the readers that waited for a writer go in before the next writer
+      (a thread calling load_state_dict in a loop cannot lock out
+      inference). Not reentrant: pylstm never takes it twice in one thread.
     - ``grads``: a plain lock around every write of the gradients (backward
       adding a call's gradients, zero_grad, clipping), taken after the
       parameter lock when both are needed.
@@ -25,13 +27,15 @@ class _Sync:
     Writes that user code makes to escaped arrays are outside these locks.
     """
 
-    __slots__ = ("cond", "readers", "writers", "writing", "grads")
+    __slots__ = ("cond", "readers", "writers", "writing", "waiting", "owed", "grads")
 
     def __init__(self):
         self.cond = threading.Condition(threading.Lock())
         self.readers = 0     # threads holding the lock shared
         self.writers = 0     # threads writing or waiting to
         self.writing = False
+        self.waiting = 0     # readers waiting for writers
+        self.owed = 0        # readers let in ahead of the next writer
         self.grads = threading.Lock()
 
     def __reduce__(self):  # pickles and copies get locks of their own
@@ -57,12 +61,19 @@ class _Held:
         with s.cond:
             if self.exclusive:
                 s.writers += 1
-                while s.readers or s.writing:
+                while s.readers or s.writing or s.owed:
                     s.cond.wait()
                 s.writing = True
             else:
-                while s.writers:
-                    s.cond.wait()
+                if s.writing or (s.writers and not s.owed):
+                    s.waiting += 1
+                    while s.writing or (s.writers and not s.owed):
+                        s.cond.wait()
+                    s.waiting -= 1
+                    if s.owed:  # one of the readers a writer let in
+                        s.owed -= 1
+                        if not s.owed:
+                            s.cond.notify_all()  # a writer may wait for the last one
                 s.readers += 1
 
     def __exit__(self, *exc):
@@ -71,6 +82,9 @@ class _Held:
             if self.exclusive:
                 s.writers -= 1
                 s.writing = False
+                # the readers that waited for this writer go in before the next
+                # one, even one that arrives before they wake up
+                s.owed = s.waiting
                 s.cond.notify_all()
             else:
                 s.readers -= 1
