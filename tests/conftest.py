@@ -55,3 +55,9 @@ def central_difference(loss, arr, idx, eps=1e-6):
 # (atol for values, atol for gradients) per dtype: float64 must agree to
 # rounding, float32 to what float32 accumulation allows.
 TOL = {np.float64: (1e-10, 1e-9), np.float32: (2e-5, 1e-4)}
+
+
+def sample(model, seed=0, T=5, B=3):
+    """A seeded time-major input (T, B, input_size) in the model's dtype."""
+    x = np.random.default_rng(seed).standard_normal((T, B, model.input_size))
+    return x.astype(model.dtype)

@@ -17,7 +17,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import TOL, max_err
+from conftest import TOL, max_err, sample
 
 import pylstm
 from pylstm import _core
@@ -29,11 +29,6 @@ CONFIGS = list(itertools.product(
     [1, 2],                   # num_layers
     [np.float32, np.float64],
 ))
-
-
-def sample(model, seed=0, T=5, B=3):
-    x = np.random.default_rng(seed).standard_normal((T, B, model.input_size))
-    return x.astype(model.dtype)
 
 
 def run_handle(h, x, hx=None, lengths=None):

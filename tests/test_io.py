@@ -8,7 +8,7 @@ import struct
 
 import numpy as np
 import pytest
-from conftest import torch_or_skip
+from conftest import sample, torch_or_skip
 
 import pylstm
 from pylstm import _core
@@ -21,11 +21,6 @@ GRID = list(itertools.product(
     [1, 3],                   # num_layers
     [np.float32, np.float64],
 ))
-
-
-def sample(model, seed=0, T=5, B=3):
-    x = np.random.default_rng(seed).standard_normal((T, B, model.input_size))
-    return x.astype(model.dtype)
 
 
 @pytest.mark.parametrize("bias,batch_first,bidir,proj,layers,dtype", GRID)
