@@ -19,7 +19,16 @@ from .optim import SGD, Adam, clip_grad_norm
 __all__ = ["LSTM", "LSTMCell", "__version__", "load", "save", "set_num_threads",
            "get_num_threads", "gemm_kernel"]
 __all__ += ["Linear", "SGD", "Adam", "clip_grad_norm", "LSTMRegressor", "LSTMClassifier",
-            "losses", "optim", "plot"]
+            "losses", "optim", "plot", "to_onnx", "from_onnx"]
+
+
+def __getattr__(name):
+    """pylstm.to_onnx / pylstm.from_onnx, loaded on first use (pylstm.onnx
+    needs the optional onnx package only when they are called)."""
+    if name in ("to_onnx", "from_onnx"):
+        from . import onnx
+        return getattr(onnx, name)
+    raise AttributeError(f"module 'pylstm' has no attribute {name!r}")
 
 
 def _default_threads():
