@@ -101,12 +101,14 @@ class _Graph:
     def scalar(self, value: float) -> str:
         return self.init(np.asarray(value, self.dtype))
 
-    def zeros(self, batch: str, width: int, lead: Sequence[int] = ()) -> str:
-        """Zeros of shape (*lead, B, width) in the graph's dtype; batch is a 1-D [B]."""
-        shape = self.op("Concat", [self.ints(lead), batch, self.ints([width])], axis=0) \
-            if lead else self.op("Concat", [batch, self.ints([width])], axis=0)
+    def zeros(self, batch: str, width: int) -> str:
+        """Zeros of shape (B, width) in the graph's dtype; batch is the 1-D [B]."""
+        shape = self.op("Concat", [batch, self.ints([width])], axis=0)
         value = self.onnx.helper.make_tensor("value", self.tp, [1], [0])
         return self.op("ConstantOfShape", [shape], value=value)
+
+    def concat(self, parts: Sequence[str], axis: int) -> str:
+        return self.op("Concat", parts, axis=axis) if len(parts) > 1 else parts[0]
 
     def transpose_init(self, name: str) -> str:
         return self.op("Transpose", [name], perm=[1, 0])
@@ -131,9 +133,9 @@ def _vi(onnx: Any, name: str, tp: int, shape: Optional[Sequence[Any]]) -> Any:
     return onnx.helper.make_tensor_value_info(name, tp, shape)
 
 
-def _scan_direction(g: _Graph, x: str, names: Dict[str, str], H: int, R: int,
-                    h0: str, c0: str, lengths: Optional[str], steps: Optional[str],
-                    reverse: bool, tag: str) -> Tuple[str, str, str]:
+def _scan_direction(g: _Graph, x: str, names: Dict[str, str], H: int, h0: str, c0: str,
+                    lengths: Optional[str], steps: Optional[str], reverse: bool,
+                    tag: str) -> Tuple[str, str, str]:
     """One direction of one layer as a Scan: (y (T, B, R), h_n (B, R), c_n (B, H))."""
     onnx = g.onnx
     w_ih_t = g.transpose_init(names["weight_ih"])
@@ -161,11 +163,13 @@ def _scan_direction(g: _Graph, x: str, names: Dict[str, str], H: int, R: int,
         y_t = body.op("Where", [live, h_new, body.scalar(0.0)])
     else:
         h_out, c_out = h_new, c_new
-        y_t = body.op("Identity", [h_new])
+        y_t = body.op("Identity", [h_new])  # a value cannot be two of the body's outputs
     body_graph = onnx.helper.make_graph(
         body.nodes, f"{tag}_body", inputs,
         [_vi(onnx, n, g.tp, None) for n in (h_out, c_out, y_t)], body.inits)
     scan_in = [xp] + ([steps] if lengths is not None and steps is not None else [])
+    # Scanning in reverse reads xp (and the step index) from T-1 down to 0 and
+    # stores each y_t back at its own t.
     direction = [1 if reverse else 0] * len(scan_in)
     h_n, c_n, y = g.op("Scan", [h0, c0] + scan_in, n_out=3, name=tag, body=body_graph,
                        num_scan_inputs=len(scan_in), scan_input_directions=direction,
@@ -174,75 +178,90 @@ def _scan_direction(g: _Graph, x: str, names: Dict[str, str], H: int, R: int,
 
 
 def _param_names(layer: int, d: int, model: LSTM) -> Dict[str, str]:
+    """{"weight_ih": "weight_ih_l0_reverse", ...}: the parameters of one layer and direction."""
     sfx = f"_l{layer}" + ("_reverse" if d else "")
     names = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if model.bias else []) \
         + (["weight_hr"] if model.proj_size else [])
     return {n: n + sfx for n in names}
 
 
+def _lstm_node_layer(g: _Graph, model: LSTM, state: Dict[str, np.ndarray], layer: int,
+                     x: str, h0: Optional[str], c0: Optional[str],
+                     seq_lens: Optional[str]) -> Tuple[str, str, str]:
+    """One layer as an ONNX LSTM node: (y (T, B, D*H), h_n (D, B, H), c_n (D, B, H))."""
+    D, H = model.num_directions, model.hidden_size
+    per = [{k: state[n] for k, n in _param_names(layer, d, model).items()} for d in range(D)]
+
+    def stacked(parts: Sequence[np.ndarray], name: str) -> str:
+        return g.init(np.stack([_reorder(p, _TO_ONNX_GATES) for p in parts]), name)
+
+    W = stacked([p["weight_ih"] for p in per], f"W_l{layer}")
+    R = stacked([p["weight_hh"] for p in per], f"R_l{layer}")
+    B = ""
+    if model.bias:  # ONNX's B is [Wb, Rb]: b_ih then b_hh, each in gate order i, o, f, c
+        B = g.init(np.stack([np.concatenate([_reorder(p["bias_ih"], _TO_ONNX_GATES),
+                                             _reorder(p["bias_hh"], _TO_ONNX_GATES)])
+                             for p in per]), f"B_l{layer}")
+    init_h = init_c = ""
+    if h0 is not None and c0 is not None:
+        lo, hi, axis = g.ints([layer * D]), g.ints([(layer + 1) * D]), g.ints([0])
+        init_h = g.op("Slice", [h0, lo, hi, axis])
+        init_c = g.op("Slice", [c0, lo, hi, axis])
+    # ONNX runtimes treat sequence_lens as torch's packed sequences: zeros past
+    # each length, and the reverse direction starts at each last real step.
+    y4, h_n, c_n = g.op("LSTM", [x, W, R, B, seq_lens or "", init_h, init_c], n_out=3,
+                        name=f"lstm_l{layer}", hidden_size=H,
+                        direction="bidirectional" if D == 2 else "forward")
+    y = g.op("Reshape", [g.op("Transpose", [y4], perm=[0, 2, 1, 3]), g.ints([0, 0, D * H])])
+    return y, h_n, c_n
+
+
+def _scan_layer(g: _Graph, model: LSTM, state: Dict[str, np.ndarray], layer: int, x: str,
+                h0: Optional[str], c0: Optional[str], lengths: Optional[str],
+                steps: Optional[str], batch: str) -> Tuple[str, str, str]:
+    """One layer as a Scan per direction: (y (T, B, D*R), h_n (D, B, R), c_n (D, B, H))."""
+    D, H, R = model.num_directions, model.hidden_size, model._R
+    ys, hs, cs = [], [], []
+    for d in range(D):
+        names = _param_names(layer, d, model)
+        for n in names.values():
+            g.init(state[n], n)
+        if h0 is not None and c0 is not None:
+            k = g.init(np.asarray(layer * D + d, np.int64))
+            hd, cd = g.op("Gather", [h0, k], axis=0), g.op("Gather", [c0, k], axis=0)
+        else:
+            hd, cd = g.zeros(batch, R), g.zeros(batch, H)
+        tag = f"scan_l{layer}" + ("_reverse" if d else "")
+        y, h_d, c_d = _scan_direction(g, x, names, H, hd, cd, lengths, steps, bool(d), tag)
+        ys.append(y)
+        hs.append(g.op("Unsqueeze", [h_d, g.ints([0])]))
+        cs.append(g.op("Unsqueeze", [c_d, g.ints([0])]))
+    return g.concat(ys, 2), g.concat(hs, 0), g.concat(cs, 0)
+
+
 def _lstm_layers(g: _Graph, model: LSTM, state: Dict[str, np.ndarray], x: str,
                  h0: Optional[str], c0: Optional[str],
                  lengths: Optional[str]) -> Tuple[str, str, str]:
     """All layers on time-major x (T, B, I): (output (T, B, D*R), h_n, c_n)."""
-    D, H, R, L = model.num_directions, model.hidden_size, model._R, model.num_layers
     use_scan = bool(model.proj_size) or g.dtype != np.float32
     shape = g.op("Shape", [x])
     batch = g.op("Slice", [shape, g.ints([1]), g.ints([2])])
-    steps = None
-    if use_scan and lengths is not None:
+    steps = seq_lens = None
+    if lengths is not None and use_scan:  # the step index each Scan compares with lengths
         T = g.op("Squeeze", [g.op("Slice", [shape, g.ints([0]), g.ints([1])]), g.ints([0])])
         steps = g.op("Range", [g.init(np.asarray(0, np.int64)), T,
                                g.init(np.asarray(1, np.int64))])
-    seq_lens = g.op("Cast", [lengths], to=g.onnx.TensorProto.INT32) \
-        if lengths is not None and not use_scan else None
+    elif lengths is not None:
+        seq_lens = g.op("Cast", [lengths], to=g.onnx.TensorProto.INT32)
     hs, cs = [], []
-    for layer in range(L):
-        if not use_scan:
-            per = [_param_names(layer, d, model) for d in range(D)]
-            W = g.init(np.stack([_reorder(state[p["weight_ih"]], _TO_ONNX_GATES) for p in per]),
-                       f"W_l{layer}")
-            Rw = g.init(np.stack([_reorder(state[p["weight_hh"]], _TO_ONNX_GATES)
-                                  for p in per]), f"R_l{layer}")
-            B = g.init(np.stack([np.concatenate([_reorder(state[p["bias_ih"]], _TO_ONNX_GATES),
-                                                 _reorder(state[p["bias_hh"]], _TO_ONNX_GATES)])
-                                 for p in per]), f"B_l{layer}") if model.bias else ""
-            init_h = init_c = ""
-            if h0 is not None and c0 is not None:
-                lo, hi = g.ints([layer * D]), g.ints([(layer + 1) * D])
-                init_h = g.op("Slice", [h0, lo, hi, g.ints([0])])
-                init_c = g.op("Slice", [c0, lo, hi, g.ints([0])])
-            y4, h_n, c_n = g.op("LSTM", [x, W, Rw, B, seq_lens or "", init_h, init_c], n_out=3,
-                                name=f"lstm_l{layer}", hidden_size=H,
-                                direction="bidirectional" if D == 2 else "forward")
-            y = g.op("Transpose", [y4], perm=[0, 2, 1, 3])
-            x = g.op("Reshape", [y, g.ints([0, 0, D * H])])
+    for layer in range(model.num_layers):
+        if use_scan:
+            x, h_n, c_n = _scan_layer(g, model, state, layer, x, h0, c0, lengths, steps, batch)
         else:
-            ys = []
-            h_parts, c_parts = [], []
-            for d in range(D):
-                names = _param_names(layer, d, model)
-                for n in names.values():
-                    g.init(state[n], n)
-                k = layer * D + d
-                if h0 is not None and c0 is not None:
-                    hd = g.op("Gather", [h0, g.init(np.asarray(k, np.int64))], axis=0)
-                    cd = g.op("Gather", [c0, g.init(np.asarray(k, np.int64))], axis=0)
-                else:
-                    hd, cd = g.zeros(batch, R), g.zeros(batch, H)
-                tag = f"scan_l{layer}" + ("_reverse" if d else "")
-                y, h_d, c_d = _scan_direction(g, x, names, H, R, hd, cd, lengths, steps,
-                                              bool(d), tag)
-                ys.append(y)
-                h_parts.append(g.op("Unsqueeze", [h_d, g.ints([0])]))
-                c_parts.append(g.op("Unsqueeze", [c_d, g.ints([0])]))
-            x = g.op("Concat", ys, axis=2) if D == 2 else ys[0]
-            h_n = g.op("Concat", h_parts, axis=0) if D == 2 else h_parts[0]
-            c_n = g.op("Concat", c_parts, axis=0) if D == 2 else c_parts[0]
+            x, h_n, c_n = _lstm_node_layer(g, model, state, layer, x, h0, c0, seq_lens)
         hs.append(h_n)
         cs.append(c_n)
-    h_all = g.op("Concat", hs, axis=0) if L > 1 else g.op("Identity", [hs[0]])
-    c_all = g.op("Concat", cs, axis=0) if L > 1 else g.op("Identity", [cs[0]])
-    return x, h_all, c_all
+    return x, g.concat(hs, 0), g.concat(cs, 0)
 
 
 # ---- what each kind of model exports ---------------------------------------
@@ -252,7 +271,8 @@ def _lstm_config(model: LSTM) -> Dict[str, Any]:
     return {"kind": "LSTM", "input_size": model.input_size, "hidden_size": model.hidden_size,
             "num_layers": model.num_layers, "bias": model.bias,
             "batch_first": model.batch_first, "bidirectional": model.bidirectional,
-            "proj_size": model.proj_size, "dtype": np.dtype(model.dtype).name}
+            "proj_size": model.proj_size, "dropout": model.dropout,
+            "dtype": np.dtype(model.dtype).name}
 
 
 def _export_lstm(g: _Graph, model: LSTM, with_state: bool,
@@ -562,7 +582,7 @@ def _from_pylstm(onnx: Any, graph: Any, config: Dict[str, Any],
         raise ValueError(f"from_onnx: the graph holds a pylstm {kind}; from_onnx rebuilds "
                          "LSTM and LSTMCell graphs only")
     args = {k: config[k] for k in ("num_layers", "bias", "batch_first", "bidirectional",
-                                   "proj_size")}
+                                   "proj_size", "dropout")}
     model = LSTM(config["input_size"], config["hidden_size"], dtype=config["dtype"], **args)
     state: Dict[str, np.ndarray] = {}
     for index, node in enumerate(graph.node):

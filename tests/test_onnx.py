@@ -169,6 +169,33 @@ def test_lstm_cell_one_step(dtype, bias):
         np.testing.assert_array_equal(back.state_dict()[k], v, err_msg=k)
 
 
+def test_round_trip_keeps_dropout_and_float64_projection():
+    m = pylstm.LSTM(2, 5, 3, dropout=0.25, bidirectional=True, proj_size=3, dtype=np.float64,
+                    seed=4)
+    back = from_onnx(to_onnx(m, None).SerializeToString())
+    assert (back.dropout, back.proj_size, back.dtype) == (0.25, 3, np.float64)
+    for k, v in m.state_dict().items():
+        np.testing.assert_array_equal(back.state_dict()[k], v, err_msg=k)
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_lstm_node_graph_without_pylstms_metadata_is_read_like_torchs(batch_first):
+    m = pylstm.LSTM(3, 4, 2, bias=False, batch_first=batch_first, bidirectional=True, seed=5)
+    proto = to_onnx(m, None)
+    del proto.metadata_props[:]
+    back = from_onnx(proto)
+    assert repr(back) == repr(m)
+    x = np.random.default_rng(3).standard_normal((2, 6, 3)).astype(np.float32)
+    np.testing.assert_array_equal(back(x)[0], m(x)[0])
+
+
+def test_scan_graph_without_pylstms_metadata_is_refused_by_name():
+    proto = to_onnx(pylstm.LSTM(3, 4, proj_size=2), None)
+    del proto.metadata_props[:]
+    with pytest.raises(ValueError, match=r"cannot map node (Transpose|MatMul|Scan) '"):
+        from_onnx(proto)
+
+
 # ---- estimators ----------------------------------------------------------------
 
 
