@@ -336,11 +336,9 @@ def _class_values(classes: np.ndarray) -> np.ndarray:
                      "cannot be ONNX tensor values; use numbers or strings as labels")
 
 
-def _export_estimator(g: _Graph, est: Any,
+def _export_estimator(g: _Graph, est: Union[LSTMRegressor, LSTMClassifier],
                       with_lengths: bool) -> Tuple[List[Any], List[Any], Dict[str, Any]]:
     onnx = g.onnx
-    if not hasattr(est, "lstm_"):
-        raise ValueError(f"model: this {type(est).__name__} is not fitted yet; call fit first")
     lstm, head = est.lstm_, est.head_
     F, D, H = est.n_features_in_, lstm.num_directions, lstm.hidden_size
     per_step = bool(est.per_step_)
@@ -393,9 +391,9 @@ def _export_estimator(g: _Graph, est: Any,
     return inputs, outputs, config
 
 
-def to_onnx(model: Any, path: Union[str, "os.PathLike[str]", None], *,
-            opset: Optional[int] = None, with_state: bool = False,
-            with_lengths: bool = False) -> "onnx.ModelProto":
+def to_onnx(model: Union[LSTM, LSTMCell, LSTMRegressor, LSTMClassifier],
+            path: Union[str, "os.PathLike[str]", None], *, opset: Optional[int] = None,
+            with_state: bool = False, with_lengths: bool = False) -> "onnx.ModelProto":
     """Writes a model as an ONNX graph that onnxruntime runs with pylstm's numbers.
 
     Parameters
@@ -454,7 +452,10 @@ def to_onnx(model: Any, path: Union[str, "os.PathLike[str]", None], *,
     elif isinstance(model, (LSTMRegressor, LSTMClassifier)):
         if with_state:
             raise ValueError("with_state: estimators always start from a zero state")
-        g = _Graph(onnx, np.dtype(model.dtype))
+        if not hasattr(model, "lstm_"):
+            raise ValueError(f"model: this {type(model).__name__} is not fitted yet; "
+                             "call fit first")
+        g = _Graph(onnx, model.lstm_.dtype)
         inputs, outputs, config = _export_estimator(g, model, bool(with_lengths))
     else:
         raise TypeError(f"model: expected a pylstm.LSTM, LSTMCell, LSTMRegressor or "

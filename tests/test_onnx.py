@@ -228,12 +228,13 @@ def test_regressor_prediction(dtype, target):
     close(got / scale, want / scale, np.dtype(dtype).type)
 
 
-@pytest.mark.parametrize("labels", ["strings", "integers"])
+@pytest.mark.parametrize("labels", ["strings", "integers", "floats"])
 @pytest.mark.parametrize("per_step", [False, True])
 def test_classifier_label_and_probabilities(labels, per_step):
     rng = np.random.default_rng(8)
     X, Xp, lens = ragged(rng, 30, 3)
-    pool = np.array(["cat", "dog", "eel"]) if labels == "strings" else np.array([-1, 4, 9])
+    pool = {"strings": np.array(["cat", "dog", "eel"]), "integers": np.array([-1, 4, 9]),
+            "floats": np.array([0.5, 1.5, 2.5])}[labels]
     y = [pool[rng.integers(0, 3, n)] for n in lens] if per_step else pool[rng.integers(0, 3, 30)]
     est = pylstm.LSTMClassifier(hidden_size=5, bidirectional=True, epochs=3,
                                 random_state=1).fit(X, y)
@@ -259,6 +260,23 @@ def test_estimator_without_lengths_input_equals_predict_on_an_array():
     (label, proba) = session(to_onnx(est, None)).run(None, {"X": X.astype(np.float32)})
     np.testing.assert_array_equal(label, est.predict(X))
     close(proba, est.predict_proba(X), np.float32)
+
+
+def test_lengths_are_torchs_packed_sequences():
+    """Against torch itself: pack_padded_sequence, both directions, two layers."""
+    torch = pytest.importorskip("torch", reason="needs torch: pip install .[test]")
+    torch.manual_seed(3)
+    tm = torch.nn.LSTM(3, 4, 2, bidirectional=True, batch_first=True)
+    x = torch.randn(4, 6, 3)
+    lens = torch.tensor([6, 2, 5, 1])
+    packed = torch.nn.utils.rnn.pack_padded_sequence(x, lens, batch_first=True,
+                                                     enforce_sorted=False)
+    out, (h_n, c_n) = tm(packed)
+    out = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=6)[0]
+    proto = to_onnx(pylstm.LSTM.from_torch(tm), None, with_lengths=True)
+    got = session(proto).run(None, {"x": x.numpy(), "lengths": lens.numpy().astype(np.int64)})
+    for g, w in zip(got, (out, h_n, c_n)):
+        close(g, w.detach().numpy(), np.float32)
 
 
 # ---- import from torch's exporters ---------------------------------------------
