@@ -7,6 +7,8 @@
     ((5, 2, 16), (1, 2, 16))
 """
 
+from typing import TYPE_CHECKING
+
 from . import losses, optim, plot  # pylstm.losses.mse, pylstm.plot.gates, ...
 from ._core import __version__, gemm_kernel, get_num_threads, set_num_threads
 from .cell import LSTMCell
@@ -16,13 +18,16 @@ from .layers import Linear
 from .lstm import LSTM
 from .optim import SGD, Adam, clip_grad_norm
 
+if TYPE_CHECKING:  # at run time __getattr__ below loads them on first use
+    from .onnx import from_onnx, to_onnx
+
 __all__ = ["LSTM", "LSTMCell", "__version__", "load", "save", "set_num_threads",
            "get_num_threads", "gemm_kernel"]
 __all__ += ["Linear", "SGD", "Adam", "clip_grad_norm", "LSTMRegressor", "LSTMClassifier",
             "losses", "optim", "plot", "to_onnx", "from_onnx"]
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> object:
     """pylstm.to_onnx / pylstm.from_onnx, loaded on first use (pylstm.onnx
     needs the optional onnx package only when they are called)."""
     if name in ("to_onnx", "from_onnx"):

@@ -1,7 +1,7 @@
 """ONNX export and import: ``to_onnx`` writes a graph onnxruntime runs with
 pylstm's numbers, ``from_onnx`` rebuilds an LSTM from torch's or pylstm's graphs.
 
-The ``onnx`` package is imported inside the functions (``pip install pylstm[onnx]``).
+The ``onnx`` package is imported inside the functions (``pip install 'pylstm[onnx]'``).
 
 What the exported graphs hold
 -----------------------------
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["to_onnx", "from_onnx"]
 
-DEFAULT_OPSET = 17  # onnxruntime 1.11+, and most other runtimes, run it
+DEFAULT_OPSET = 17  # from 2022: runtimes of recent years run it
 MIN_OPSET = 13      # Split/Unsqueeze take their sizes as inputs, Softmax works on one axis
 _META_KEY = "pylstm"
 # pylstm/torch gate blocks are i, f, g, o; ONNX's are i, o, f, c (c is torch's g).
@@ -51,7 +51,7 @@ def _import_onnx() -> Any:
         import onnx
     except ImportError as e:
         raise ImportError("pylstm.to_onnx / from_onnx need the onnx package: "
-                          "pip install pylstm[onnx]") from e
+                          "pip install 'pylstm[onnx]'") from e
     return onnx
 
 
@@ -72,6 +72,7 @@ class _Graph:
         self.inits: List[Any] = []
         self.prefix = prefix
         self.count = 0
+        self.int_consts: Dict[Tuple[int, ...], str] = {}
 
     def name(self, hint: str) -> str:
         self.count += 1
@@ -96,7 +97,11 @@ class _Graph:
         return name
 
     def ints(self, values: Sequence[int]) -> str:
-        return self.init(np.asarray(values, np.int64))
+        """A 1-D int64 initializer (shape and axis arguments), one per distinct value."""
+        key = tuple(values)
+        if key not in self.int_consts:
+            self.int_consts[key] = self.init(np.asarray(values, np.int64))
+        return self.int_consts[key]
 
     def scalar(self, value: float) -> str:
         return self.init(np.asarray(value, self.dtype))
@@ -290,8 +295,7 @@ def _export_lstm(g: _Graph, model: LSTM, with_state: bool,
     if with_lengths:
         inputs.append(_vi(onnx, "lengths", onnx.TensorProto.INT64, ["B"]))
         lengths = "lengths"
-    with model._sync.read():
-        state = model.state_dict()
+    state = model.state_dict()  # one consistent copy (it holds the parameter lock)
     y, h_n, c_n = _lstm_layers(g, model, state, x, h0, c0, lengths)
     if bf:
         y = g.op("Transpose", [y], perm=[1, 0, 2])
@@ -307,8 +311,7 @@ def _export_cell(g: _Graph, cell: LSTMCell) -> Tuple[List[Any], List[Any], Dict[
     I, H = cell.input_size, cell.hidden_size
     inputs = [_vi(onnx, "x", g.tp, ["B", I]), _vi(onnx, "h0", g.tp, ["B", H]),
               _vi(onnx, "c0", g.tp, ["B", H])]
-    with cell._sync.read():
-        state = cell.state_dict()
+    state = cell.state_dict()
     for n, a in state.items():
         g.init(a, n)
     gates = g.op("Add", [g.op("MatMul", ["x", g.transpose_init("weight_ih")]),
@@ -347,8 +350,7 @@ def _export_estimator(g: _Graph, est: Union[LSTMRegressor, LSTMClassifier],
     if with_lengths:
         inputs.append(_vi(onnx, "lengths", onnx.TensorProto.INT64, ["N"]))
         lengths = "lengths"
-    with lstm._sync.read():
-        state = lstm.state_dict()
+    state = lstm.state_dict()
     y, h_n, _ = _lstm_layers(g, lstm, state, g.op("Transpose", ["X"], perm=[1, 0, 2]),
                              None, None, lengths)
     if per_step:
@@ -359,8 +361,7 @@ def _export_estimator(g: _Graph, est: Union[LSTMRegressor, LSTMClassifier],
         LD = lstm.num_layers * D
         last = g.op("Slice", [h_n, g.ints([LD - D]), g.ints([LD]), g.ints([0])])
         feat = g.op("Reshape", [g.op("Transpose", [last], perm=[1, 0, 2]), g.ints([0, D * H])])
-    with head._sync.read():
-        hs = head.state_dict()
+    hs = head.state_dict()
     z = g.op("MatMul", [feat, g.transpose_init(g.init(hs["weight"], "head_weight"))])
     if "bias" in hs:
         z = g.op("Add", [z, g.init(hs["bias"], "head_bias")])
@@ -574,22 +575,25 @@ def _from_pylstm(onnx: Any, graph: Any, config: Dict[str, Any],
                  consts: Dict[str, np.ndarray]) -> Union[LSTM, LSTMCell]:
     """A model to_onnx wrote: configuration from the metadata, weights by name."""
     kind = config.get("kind")
-    if kind == "LSTMCell":
-        cell = LSTMCell(config["input_size"], config["hidden_size"], bias=config["bias"],
-                        dtype=config["dtype"])
-        cell.load_state_dict({n: consts[n] for n in cell.state_dict() if n in consts})
-        return cell
-    if kind != "LSTM":
+    if kind not in ("LSTM", "LSTMCell"):
         raise ValueError(f"from_onnx: the graph holds a pylstm {kind}; from_onnx rebuilds "
                          "LSTM and LSTMCell graphs only")
-    args = {k: config[k] for k in ("num_layers", "bias", "batch_first", "bidirectional",
-                                   "proj_size", "dropout")}
-    model = LSTM(config["input_size"], config["hidden_size"], dtype=config["dtype"], **args)
+    try:
+        sizes = (config["input_size"], config["hidden_size"])
+        if kind == "LSTMCell":
+            model: Union[LSTM, LSTMCell] = LSTMCell(*sizes, bias=config["bias"],
+                                                    dtype=config["dtype"])
+        else:
+            model = LSTM(*sizes, dtype=config["dtype"], **{k: config[k] for k in (
+                "num_layers", "bias", "batch_first", "bidirectional", "proj_size", "dropout")})
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"from_onnx: the graph's {_META_KEY!r} metadata does not describe a "
+                         f"pylstm {kind} ({type(e).__name__}: {e})") from None
     state: Dict[str, np.ndarray] = {}
     for index, node in enumerate(graph.node):
         if node.op_type == "LSTM" and node.name.startswith("lstm_l"):
             _, _, _, dirs = _lstm_node(onnx, node, index, consts)
-            _fill_state(dirs, int(node.name[len("lstm_l"):]), model.bias, state)
+            _fill_state(dirs, int(node.name[len("lstm_l"):]), bool(config["bias"]), state)
     for n in model.state_dict():
         if n not in state:
             if n not in consts:
@@ -600,22 +604,27 @@ def _from_pylstm(onnx: Any, graph: Any, config: Dict[str, Any],
     return model
 
 
+def _data_path(graph: Any, name: str) -> Tuple[str, List[Any]]:
+    """Follows a value back through data-movement nodes (their first input):
+    (the graph input or LSTM output it starts from, the nodes on the way)."""
+    producers = {o: n for n in graph.node for o in n.output}
+    path = []
+    while name in producers and producers[name].op_type != "LSTM":
+        path.append(producers[name])
+        if not producers[name].input:
+            break
+        name = producers[name].input[0]
+    return name, path
+
+
 def _batch_first(graph: Any, first: Any, layout: int) -> bool:
     """Whether the first LSTM node reads a graph input through Transpose(perm=[1, 0, 2])."""
     if layout == 1:
         return True
-    producers = {o: n for n in graph.node for o in n.output}
-    inputs = {i.name for i in graph.input}
-    name = first.input[0]
-    while name in producers:
-        node = producers[name]
-        if node.op_type == "Transpose":
-            perm = [list(a.ints) for a in node.attribute if a.name == "perm"]
-            return perm == [[1, 0, 2]] and node.input[0] in inputs
-        if node.op_type not in ("Identity", "Cast"):
-            return False
-        name = node.input[0]
-    return False
+    _, path = _data_path(graph, first.input[0])
+    transposes = [[list(a.ints) for a in n.attribute if a.name == "perm"]
+                  for n in path if n.op_type == "Transpose"]
+    return transposes == [[[1, 0, 2]]]
 
 
 def from_onnx(path_or_model: Any) -> Union[LSTM, LSTMCell]:
@@ -676,6 +685,14 @@ def from_onnx(path_or_model: Any) -> Union[LSTM, LSTMCell]:
         if layer and in_size != D * H:
             raise ValueError(f"from_onnx: {what} reads {in_size} features; stacked on the "
                              f"layer before it, it should read {D * H}")
+        source, _ = _data_path(graph, node.input[0])
+        if layer and source != layers[layer - 1][0].output[0]:
+            raise ValueError(f"from_onnx: {what} does not read the output of the LSTM node "
+                             f"before it ({_describe(layers[layer - 1][0], layers[layer - 1][1])})"
+                             "; pylstm.LSTM stacks layers one on the other")
+        if not layer and source not in {i.name for i in graph.input}:
+            raise ValueError(f"from_onnx: {what}, the first LSTM node, does not read a graph "
+                             "input")
         _fill_state(dirs, layer, bias, state)
     dtypes = {a.dtype for a in state.values()}
     if len(dtypes) != 1 or next(iter(dtypes)) not in (np.float32, np.float64):

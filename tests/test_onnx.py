@@ -376,6 +376,29 @@ def test_lstm_node_options_pylstm_lacks_are_refused_by_name(attrs, match):
         from_onnx(proto)
 
 
+def test_lstm_nodes_that_are_not_stacked_are_refused_by_name():
+    """Two LSTM nodes reading the same input are not a 2-layer LSTM."""
+    rng = np.random.default_rng(1)
+    inits = [numpy_helper.from_array(rng.standard_normal((1, 12, 3)).astype(np.float32), n)
+             for n in ("W", "R")]
+    nodes = [helper.make_node("LSTM", ["x", "W", "R"], [f"y{k}"], name=f"side_{k}",
+                              hidden_size=3) for k in (1, 2)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, ["T", "B", 3])], [helper.make_tensor_value_info(
+            f"y{k}", TensorProto.FLOAT, ["T", 1, "B", 3]) for k in (1, 2)], inits)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(ValueError, match=r"LSTM 'side_2' does not read the output of .*"
+                                         r"'side_1'"):
+        from_onnx(proto)
+
+
+def test_malformed_pylstm_metadata_is_a_value_error():
+    proto = to_onnx(pylstm.LSTM(2, 3), None)
+    onnx.helper.set_model_props(proto, {"pylstm": '{"kind": "LSTM", "input_size": 2}'})
+    with pytest.raises(ValueError, match="metadata does not describe a pylstm LSTM"):
+        from_onnx(proto)
+
+
 def test_computation_after_the_lstm_is_refused_by_name(tmp_path):
     torch = pytest.importorskip("torch", reason="needs torch: pip install .[test]")
 
