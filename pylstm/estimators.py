@@ -1,26 +1,35 @@
-"""LSTMRegressor and LSTMClassifier: scikit-learn style estimators on pylstm.
+"""LSTMRegressor and LSTMClassifier: scikit-learn estimators on pylstm.
 
 scikit-learn is not needed: the estimators follow its conventions by hand
 (``__init__`` only stores its arguments; ``get_params``/``set_params`` read
 the ``__init__`` signature; checks happen in ``fit``; what fit learns ends in
-``_``), so ``sklearn.base.clone``, pipelines and ``cross_val_score`` work when
-scikit-learn is installed.
+``_``). With scikit-learn installed they pass its ``check_estimator`` (the
+checks that cannot apply are listed, with reasons, in
+``EXPECTED_FAILED_CHECKS``) and work in clone, pipelines, ``cross_val_score``
+and ``GridSearchCV``.
 
 Inputs
 ------
-X : array, shape (n_samples, T, n_features), or a list of n_samples arrays of
-    shape (T_i, n_features) (variable lengths: padded, and the lengths passed
-    to the LSTM so padding never reaches the result). A 2-D array (n, T) or
-    1-D list items are read as one feature.
+X : a 3-D array (n_samples, T, n_features): n sequences of T steps; or a list
+    of n_samples arrays (or DataFrames) of shape (T_i, n_features): sequences
+    of their own lengths (padded, and the lengths passed to the LSTM so padding
+    never reaches the result); or a 2-D array or DataFrame (n_samples,
+    n_features): n sequences of ONE step each. The last is scikit-learn's
+    table, so ``n_features_in_`` is always the number of features per step, a
+    DataFrame's columns become ``feature_names_in_`` (a list of DataFrames too),
+    and an X of another width is an error, never silently another T. A
+    univariate series is ``X[:, :, None]`` or a list of (T_i, 1) arrays.
 y : one target per sequence (many-to-one): shape (n,) (or (n, k) for a
     multi-output regressor); the network reads the last layer's hidden state
     at each sequence's last real step (and, bidirectional, the reverse
     direction's state at t = 0).
     Or one target per step (many-to-many): shape (n, T) / (n, T, k), or a list
     of (T_i,) / (T_i, k) arrays; the loss is averaged over real steps only.
-    ``per_step=None`` infers which from y's shape (an (n, T) regressor target
-    whose second axis equals the padded length is taken as per step; pass
-    ``per_step=False`` for a multi-output target that happens to have T columns).
+    ``per_step=None`` infers which from y's shape (a second axis equal to the
+    padded length T > 1 means per step; pass ``per_step=False`` for a
+    multi-output regressor target that happens to have T columns). A
+    classifier's (n, 1) column is one label per sequence (raveled with
+    scikit-learn's DataConversionWarning).
 """
 
 import inspect
@@ -29,6 +38,8 @@ import time
 import numpy as np
 
 from ._progress import progress
+from ._sequences import (Sequences, as_sequences, check_feature_names, not_fitted_error,
+                         per_step_target, steps_mask, unpad)
 from .layers import Linear
 from .losses import cross_entropy, mse
 from .lstm import LSTM
@@ -36,110 +47,13 @@ from .optim import SGD, Adam, clip_grad_norm
 
 _PREDICT_BATCH = 256
 
-
-def _as_sequences(X, n_features=None):
-    """(X padded (n, T, F), lengths (n,) or None, was_list) from what the user passed."""
-    if isinstance(X, np.ndarray) and X.dtype != object:
-        arr, was_list = X, False
-    else:
-        items = list(X)
-        if not items:
-            raise ValueError("X: expected at least one sequence, got 0")
-        seqs = [np.asarray(s) for s in items]
-        shapes = {s.shape for s in seqs}
-        if len(shapes) == 1:
-            arr, was_list = np.stack(seqs), True
-        else:
-            seqs = [s[:, None] if s.ndim == 1 else s for s in seqs]
-            bad = [i for i, s in enumerate(seqs) if s.ndim != 2]
-            if bad:
-                raise ValueError(f"X[{bad[0]}]: expected shape (T_i, n_features), "
-                                 f"got {seqs[bad[0]].shape}")
-            widths = {s.shape[1] for s in seqs}
-            if len(widths) != 1:
-                raise ValueError(f"X: every sequence needs the same number of features, "
-                                 f"got {sorted(widths)}")
-            lengths = np.array([s.shape[0] for s in seqs], np.int64)
-            if lengths.min() < 1:
-                raise ValueError("X: expected every sequence to have at least one step")
-            out = np.zeros((len(seqs), int(lengths.max()), widths.pop()), np.float64)
-            for i, s in enumerate(seqs):
-                out[i, :len(s)] = s
-            return _check_X(out, n_features), lengths, True
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    return _check_X(arr, n_features), None, was_list
-
-
-def _check_X(arr, n_features):
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"X: expected real numbers, got dtype {arr.dtype}")
-    if arr.ndim != 3:
-        raise ValueError(f"X: expected shape (n_samples, T, n_features) or a list of "
-                         f"(T_i, n_features) arrays, got shape {arr.shape}")
-    if min(arr.shape) < 1:
-        raise ValueError(f"X: expected a non-empty array, got shape {arr.shape}")
-    if n_features is not None and arr.shape[2] != n_features:
-        raise ValueError(f"X: has {arr.shape[2]} features, but this estimator was fitted "
-                         f"with {n_features}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError("X: contains NaN or infinity")
-    return arr
-
-
-def _steps_mask(n, T, lengths):
-    """(n, T) True at real steps."""
-    if lengths is None:
-        return np.ones((n, T), bool)
-    return np.arange(T)[None, :] < lengths[:, None]
-
-
-def _per_step_target(y, n, T, lengths, per_step, classifier):
-    """(y array, per_step) with y (n, k) per sequence or (n, T, k) per step."""
-    ragged = False
-    if not isinstance(y, np.ndarray):
-        items = list(y)
-        if len(items) != n:
-            raise ValueError(f"y: expected {n} targets (one per sequence), got {len(items)}")
-        parts = [np.asarray(v) for v in items]
-        ragged = len({p.shape for p in parts}) > 1
-        if not ragged:
-            y = np.stack(parts) if parts[0].ndim else np.asarray(parts)
-    if ragged:
-        if per_step is False:
-            raise ValueError("y: sequences of different lengths need per_step targets")
-        if lengths is None:
-            lengths = np.full(n, T)
-        k_shapes = {p.shape[1:] for p in parts}
-        for i, p in enumerate(parts):
-            if p.ndim == 0 or len(p) != lengths[i]:
-                raise ValueError(f"y[{i}]: expected {lengths[i]} per-step targets (the length "
-                                 f"of X[{i}]), got shape {p.shape}")
-        if len(k_shapes) != 1:
-            raise ValueError("y: every sequence's targets need the same trailing shape")
-        out = np.zeros((n, T) + k_shapes.pop(), parts[0].dtype)
-        for i, p in enumerate(parts):
-            out[i, :len(p)] = p
-        y = out
-        per_step = True
-    y = np.asarray(y)
-    if y.shape[:1] != (n,):
-        raise ValueError(f"y: expected {n} targets (one per sequence), got shape {y.shape}")
-    if per_step is None:
-        if classifier:
-            per_step = y.ndim == 2
-        else:
-            per_step = y.ndim == 3 or (y.ndim == 2 and y.shape[1] == T and T > 1)
-    if per_step:
-        if y.ndim < 2 or y.shape[1] != T:
-            raise ValueError(f"y: per-step targets need shape (n, T={T}, ...), got {y.shape}")
-        if y.ndim > (2 if classifier else 3):
-            raise ValueError(f"y: expected at most {2 if classifier else 3} dimensions for "
-                             f"per-step targets, got shape {y.shape}")
-    elif y.ndim > (1 if classifier else 2):
-        raise ValueError(f"y: expected shape (n,){'' if classifier else ' or (n, k)'} for "
-                         f"one target per sequence, got {y.shape}")
-    return y, bool(per_step)
+#: The scikit-learn checks each estimator is known to fail, with the reason:
+#: ``check_estimator(est, expected_failed_checks=EXPECTED_FAILED_CHECKS[name])``.
+#: Empty: both estimators pass every check of scikit-learn 1.9.
+EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
+    "LSTMRegressor": {},
+    "LSTMClassifier": {},
+}
 
 
 def _r2(y_true, y_pred):
@@ -151,6 +65,23 @@ def _r2(y_true, y_pred):
     with np.errstate(divide="ignore", invalid="ignore"):
         r2 = np.where(ss_tot > 0, 1 - ss_res / ss_tot, np.where(ss_res > 0, 0.0, 1.0))
     return float(np.mean(r2))
+
+
+def _check_discrete(labels):
+    """Rejects real-valued targets (scikit-learn's type_of_target 'continuous') and NaN."""
+    values = labels
+    if labels.dtype == object:
+        try:
+            values = np.asarray(labels.tolist())
+        except (TypeError, ValueError):
+            return
+    if values.dtype.kind == "f":
+        if not np.isfinite(values).all():
+            raise ValueError("Input y contains NaN or infinity.")
+        if np.any(values != np.round(values)):
+            raise ValueError("Unknown label type: continuous. Maybe you are trying to fit a "
+                             "classifier, which expects discrete classes on a regression "
+                             "target with continuous values.")
 
 
 class _LSTMEstimator:
@@ -215,11 +146,16 @@ class _LSTMEstimator:
 
     def __sklearn_tags__(self):
         from sklearn.utils import ClassifierTags, RegressorTags, Tags, TargetTags
-        tags = Tags(estimator_type=self._estimator_type, target_tags=TargetTags(required=True),
+        # The regressor takes (n, k) targets; the classifier one label per sequence.
+        target = TargetTags(required=True, multi_output=not self._classifier)
+        tags = Tags(estimator_type=self._estimator_type, target_tags=target,
                     classifier_tags=ClassifierTags() if self._classifier else None,
                     regressor_tags=None if self._classifier else RegressorTags())
         tags.input_tags.three_d_array = True
         return tags
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "lstm_")
 
     # ---- checks -----------------------------------------------------------
 
@@ -256,8 +192,18 @@ class _LSTMEstimator:
 
     def _check_is_fitted(self):
         if not hasattr(self, "lstm_"):
-            raise AttributeError(f"This {type(self).__name__} instance is not fitted yet. "
-                                 "Call 'fit' with appropriate arguments first.")
+            raise not_fitted_error(self)
+
+    def _validate_X(self, X) -> Sequences:
+        """X read as sequences and checked against what fit saw (fitted only)."""
+        self._check_is_fitted()
+        seqs = as_sequences(X)
+        F = seqs.X.shape[2]
+        if F != self.n_features_in_:
+            raise ValueError(f"X has {F} features, but {type(self).__name__} is expecting "
+                             f"{self.n_features_in_} features as input.")
+        check_feature_names(self, seqs.feature_names, reset=False)
+        return seqs
 
     # ---- the network ------------------------------------------------------
 
@@ -319,13 +265,15 @@ class _LSTMEstimator:
 
     def _fit(self, X, y):
         self._validate_params()
-        X, lengths, _ = _as_sequences(X)
+        X, lengths, _, names = as_sequences(X)
         n, T, F = X.shape
-        y, per_step = _per_step_target(y, n, T, lengths, self.per_step, self._classifier)
-        Y = self._encode_targets(y, per_step, _steps_mask(n, T, lengths))  # fills _k_out
+        y, per_step = per_step_target(y, n, T, lengths, self.per_step, self._classifier,
+                                      type(self).__name__)
+        Y = self._encode_targets(y, per_step, steps_mask(n, T, lengths))  # fills _k_out
         rng = np.random.default_rng(self.random_state)
         dtype = np.dtype(self.dtype)
         self.n_features_in_ = F
+        check_feature_names(self, names, reset=True)
         self.per_step_ = per_step
         self.lstm_ = LSTM(F, self.hidden_size, self.num_layers,
                           bidirectional=self.bidirectional, dtype=dtype,
@@ -349,7 +297,7 @@ class _LSTMEstimator:
             val_idx, train_idx = order[:n_val], order[n_val:]
         else:
             val_idx, train_idx = None, order
-        mask = _steps_mask(n, T, lengths)
+        mask = steps_mask(n, T, lengths)
         bs = min(self.batch_size, len(train_idx))
         n_batches = -(-len(train_idx) // bs)
         self.loss_curve_ = []
@@ -405,22 +353,16 @@ class _LSTMEstimator:
         return self
 
     def _prepare_predict(self, X):
-        self._check_is_fitted()
-        X, lengths, was_list = _as_sequences(X, self.n_features_in_)
-        return X, lengths, self.per_step_ and was_list and lengths is not None
-
-    @staticmethod
-    def _unpad(arr, lengths, as_list):
-        """Per-step results: a list of (T_i, ...) arrays for ragged input, else arr."""
-        if not as_list:
-            return arr
-        return [arr[i, :int(L)] for i, L in enumerate(lengths)]
+        """(X (n, T, F), lengths, whether per-step results go back as a list)."""
+        X, lengths, layout, _ = self._validate_X(X)
+        return X, lengths, self.per_step_ and layout == "list"
 
     def _score_input(self, X, y):
-        X, lengths, _ = _as_sequences(X, self.n_features_in_)
+        X, lengths, _, _ = self._validate_X(X)
         n, T = X.shape[:2]
-        y, _ = _per_step_target(y, n, T, lengths, self.per_step_, self._classifier)
-        return self._raw_predict(X, lengths), y, _steps_mask(n, T, lengths)
+        y, _ = per_step_target(y, n, T, lengths, self.per_step_, self._classifier,
+                               type(self).__name__)
+        return self._raw_predict(X, lengths), y, steps_mask(n, T, lengths)
 
     def score(self, X, y, sample_weight=None):
         """R^2 (regressor) or accuracy (classifier) of predict(X) against y.
@@ -428,7 +370,6 @@ class _LSTMEstimator:
         Per-step targets are scored over the real steps of every sequence."""
         if sample_weight is not None:
             raise NotImplementedError("sample_weight is not supported")
-        self._check_is_fitted()
         return self._score_raw(*self._score_input(X, y))
 
 
@@ -493,6 +434,8 @@ class LSTMRegressor(_LSTMEstimator):
         return self._fit(X, y)
 
     def _encode_targets(self, y, per_step, mask):
+        if y.dtype == object:
+            y = y.astype(np.float64)  # numbers held as objects (a TypeError otherwise)
         if y.dtype.kind not in "biuf":
             raise TypeError(f"y: expected real numbers, got dtype {y.dtype}")
         self._y_ndim = y.ndim
@@ -518,7 +461,7 @@ class LSTMRegressor(_LSTMEstimator):
         """Predictions: (n,) / (n, k) per sequence; (n, T) / (n, T, k) per step, or a
         list of (T_i,) / (T_i, k) arrays when X is a list of different lengths."""
         X, lengths, as_list = self._prepare_predict(X)
-        return self._unpad(self._decode(self._raw_predict(X, lengths)), lengths, as_list)
+        return unpad(self._decode(self._raw_predict(X, lengths)), lengths, as_list)
 
     def _score_raw(self, raw, y, mask):
         pred = self._decode(raw)
@@ -553,9 +496,11 @@ class LSTMClassifier(_LSTMEstimator):
 
     def _encode_targets(self, y, per_step, mask):
         real = y[mask] if per_step else y
+        _check_discrete(real)
         self.classes_ = np.unique(real)
         if len(self.classes_) < 2:
-            raise ValueError(f"y: expected at least 2 classes, got {len(self.classes_)}")
+            raise ValueError(f"y: expected at least 2 classes, got {len(self.classes_)} "
+                             f"class{'es' if len(self.classes_) != 1 else ''}")
         codes = np.zeros(y.shape, np.int64)
         codes[mask if per_step else slice(None)] = np.searchsorted(self.classes_, real)
         self._k_out = len(self.classes_)
@@ -573,14 +518,14 @@ class LSTMClassifier(_LSTMEstimator):
         """Class probabilities: (n, n_classes) per sequence, (n, T, n_classes) per
         step (or a list of (T_i, n_classes) arrays for X of different lengths)."""
         X, lengths, as_list = self._prepare_predict(X)
-        return self._unpad(self._softmax(self._raw_predict(X, lengths).astype(np.float64)),
+        return unpad(self._softmax(self._raw_predict(X, lengths).astype(np.float64)),
                            lengths, as_list)
 
     def predict(self, X):
         """Labels: (n,) per sequence, (n, T) per step (or a list of (T_i,) arrays)."""
         X, lengths, as_list = self._prepare_predict(X)
         labels = self.classes_[np.argmax(self._raw_predict(X, lengths), axis=-1)]
-        return self._unpad(labels, lengths, as_list)
+        return unpad(labels, lengths, as_list)
 
     def _score_raw(self, raw, y, mask):
         pred = self.classes_[np.argmax(raw, axis=-1)]
