@@ -22,8 +22,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["Sequences", "as_sequences", "check_feature_names", "steps_mask", "unpad",
-           "per_step_target", "not_fitted_error", "data_conversion_warning"]
+__all__ = ["Sequences", "as_sequences", "as_fitted_input", "check_feature_names",
+           "steps_mask", "unpad", "with_lengths", "restore_layout", "per_step_target",
+           "not_fitted_error", "data_conversion_warning"]
 
 
 class Sequences(NamedTuple):
@@ -49,20 +50,26 @@ def not_fitted_error(estimator: object) -> Exception:
     try:
         from sklearn.exceptions import NotFittedError
     except ImportError:
-        return _NotFittedError(msg)
+        return _Fallback.NotFittedError(msg)
     return NotFittedError(msg)
 
 
-class _NotFittedError(ValueError, AttributeError):
-    """Raised by an unfitted estimator when scikit-learn is not installed."""
+class _Fallback:
+    """scikit-learn's exception classes for when it is not installed (same names, bases)."""
+
+    class NotFittedError(ValueError, AttributeError):
+        """Raised by an unfitted estimator."""
+
+    class DataConversionWarning(UserWarning):
+        """Input data was converted (a column-vector y raveled)."""
 
 
 def data_conversion_warning() -> type[Warning]:
-    """scikit-learn's DataConversionWarning, or UserWarning without it."""
+    """scikit-learn's DataConversionWarning, or pylstm's own (a UserWarning) without it."""
     try:
         from sklearn.exceptions import DataConversionWarning
     except ImportError:
-        return UserWarning
+        return _Fallback.DataConversionWarning
     return DataConversionWarning
 
 
@@ -237,6 +244,21 @@ def check_feature_names(estimator: Any, names: np.ndarray | None, *, reset: bool
         raise ValueError(msg)
 
 
+def as_fitted_input(estimator: Any, X: Any) -> Sequences:
+    """X read as sequences for a fitted estimator's predict/transform/score: it
+    must be fitted (NotFittedError), and X must have its n_features_in_ and,
+    with feature names, the same names (scikit-learn's warnings and errors)."""
+    if not estimator.__sklearn_is_fitted__():
+        raise not_fitted_error(estimator)
+    seqs = as_sequences(X)
+    F = seqs.X.shape[2]
+    if F != estimator.n_features_in_:
+        raise ValueError(f"X has {F} features, but {type(estimator).__name__} is expecting "
+                         f"{estimator.n_features_in_} features as input.")
+    check_feature_names(estimator, seqs.feature_names, reset=False)
+    return seqs
+
+
 def steps_mask(n: int, T: int, lengths: np.ndarray | None) -> np.ndarray:
     """(n, T) bool, True at real steps."""
     if lengths is None:
@@ -251,6 +273,32 @@ def unpad(arr: np.ndarray, lengths: np.ndarray | None, as_list: bool) -> Any:
     if lengths is None:
         return list(arr)
     return [arr[i, :int(L)] for i, L in enumerate(lengths)]
+
+
+def with_lengths(seqs: Sequences, lengths: Any) -> Sequences:
+    """seqs with the lengths of a padded 3-D X given by the caller (None: all T)."""
+    if lengths is None:
+        return seqs
+    if seqs.layout != "3d":
+        raise ValueError("lengths: only for a padded 3-D X (a list of sequences carries its "
+                         "own lengths, a 2-D X has one step per row)")
+    n, T = seqs.X.shape[:2]
+    arr = np.asarray(lengths)
+    if arr.shape != (n,) or arr.dtype.kind not in "iu":
+        raise ValueError(f"lengths: expected {n} integers (one per sequence), got "
+                         f"{arr.dtype} array of shape {arr.shape}")
+    if arr.min() < 1 or arr.max() > T:
+        raise ValueError(f"lengths: expected values in 1..{T} (the padded length), got "
+                         f"{arr.min()}..{arr.max()}")
+    return seqs._replace(lengths=arr.astype(np.int64))
+
+
+def restore_layout(arr: np.ndarray, lengths: np.ndarray | None, layout: str) -> Any:
+    """Per-step results (n, T, ...) in the caller's layout: a list of (T_i, ...)
+    arrays for a list, (n, ...) for a 2-D table, else arr."""
+    if layout == "2d":
+        return arr[:, 0]
+    return unpad(arr, lengths, layout == "list")
 
 
 def _pad_targets(parts: list, n: int, T: int, lengths: np.ndarray | None) -> np.ndarray:

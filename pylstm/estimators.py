@@ -32,14 +32,14 @@ y : one target per sequence (many-to-one): shape (n,) (or (n, k) for a
     scikit-learn's DataConversionWarning).
 """
 
-import inspect
 import time
 
 import numpy as np
 
+from ._params import ParamsMixin
 from ._progress import progress
-from ._sequences import (Sequences, as_sequences, check_feature_names, not_fitted_error,
-                         per_step_target, steps_mask, unpad)
+from ._sequences import (as_fitted_input, as_sequences, check_feature_names, per_step_target,
+                         steps_mask, unpad)
 from .layers import Linear
 from .losses import cross_entropy, mse
 from .lstm import LSTM
@@ -49,10 +49,11 @@ _PREDICT_BATCH = 256
 
 #: The scikit-learn checks each estimator is known to fail, with the reason:
 #: ``check_estimator(est, expected_failed_checks=EXPECTED_FAILED_CHECKS[name])``.
-#: Empty: both estimators pass every check of scikit-learn 1.9.
+#: Empty: the estimators and SequenceScaler pass every check of scikit-learn 1.9.
 EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
     "LSTMRegressor": {},
     "LSTMClassifier": {},
+    "SequenceScaler": {},
 }
 
 
@@ -84,7 +85,7 @@ def _check_discrete(labels):
                              "target with continuous values.")
 
 
-class _LSTMEstimator:
+class _LSTMEstimator(ParamsMixin):
     """What the regressor and the classifier share: parameters, network, training loop."""
 
     _classifier = False
@@ -113,36 +114,6 @@ class _LSTMEstimator:
         self.dtype = dtype
         self.random_state = random_state
         self.verbose = verbose
-
-    # ---- scikit-learn's parameter protocol --------------------------------
-
-    @classmethod
-    def _param_names(cls):
-        sig = inspect.signature(cls.__init__)
-        return sorted(n for n, p in sig.parameters.items()
-                      if n != "self" and p.kind != p.VAR_KEYWORD)
-
-    def get_params(self, deep=True):
-        """The constructor arguments as a dict (scikit-learn's protocol)."""
-        return {n: getattr(self, n) for n in self._param_names()}
-
-    def set_params(self, **params):
-        """Sets constructor arguments by name; returns self."""
-        valid = self._param_names()
-        for name, value in params.items():
-            if name not in valid:
-                raise ValueError(f"Invalid parameter {name!r} for estimator {self!r}. "
-                                 f"Valid parameters are: {valid!r}.")
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self):
-        defaults = {n: p.default for n, p in inspect.signature(type(self).__init__)
-                    .parameters.items() if n != "self"}
-        args = ", ".join(f"{n}={getattr(self, n)!r}" for n in defaults
-                         if getattr(self, n) is not defaults[n]
-                         and getattr(self, n) != defaults[n])
-        return f"{type(self).__name__}({args})"
 
     def __sklearn_tags__(self):
         from sklearn.utils import ClassifierTags, RegressorTags, Tags, TargetTags
@@ -189,21 +160,6 @@ class _LSTMEstimator:
             raise ValueError(f"per_step: expected None, True or False, got {self.per_step!r}")
         if np.dtype(self.dtype) not in (np.float32, np.float64):
             raise ValueError(f"dtype: expected float32 or float64, got {self.dtype!r}")
-
-    def _check_is_fitted(self):
-        if not hasattr(self, "lstm_"):
-            raise not_fitted_error(self)
-
-    def _validate_X(self, X) -> Sequences:
-        """X read as sequences and checked against what fit saw (fitted only)."""
-        self._check_is_fitted()
-        seqs = as_sequences(X)
-        F = seqs.X.shape[2]
-        if F != self.n_features_in_:
-            raise ValueError(f"X has {F} features, but {type(self).__name__} is expecting "
-                             f"{self.n_features_in_} features as input.")
-        check_feature_names(self, seqs.feature_names, reset=False)
-        return seqs
 
     # ---- the network ------------------------------------------------------
 
@@ -354,11 +310,11 @@ class _LSTMEstimator:
 
     def _prepare_predict(self, X):
         """(X (n, T, F), lengths, whether per-step results go back as a list)."""
-        X, lengths, layout, _ = self._validate_X(X)
+        X, lengths, layout, _ = as_fitted_input(self, X)
         return X, lengths, self.per_step_ and layout == "list"
 
     def _score_input(self, X, y):
-        X, lengths, _, _ = self._validate_X(X)
+        X, lengths, _, _ = as_fitted_input(self, X)
         n, T = X.shape[:2]
         y, _ = per_step_target(y, n, T, lengths, self.per_step_, self._classifier,
                                type(self).__name__)
