@@ -210,7 +210,9 @@ def as_sequences(X: Any, name: str = "X") -> Sequences:
 
 
 def check_feature_names(estimator: Any, names: np.ndarray | None, *, reset: bool) -> None:
-    """Stores feature_names_in_ (reset) or checks names against it, as scikit-learn does."""
+    """Stores feature_names_in_ (reset) or checks names against it, as scikit-learn does.
+
+    Its warnings point at the caller of predict/transform/score (via as_fitted_input)."""
     if reset:
         if names is not None:
             estimator.feature_names_in_ = names
@@ -221,10 +223,10 @@ def check_feature_names(estimator: Any, names: np.ndarray | None, *, reset: bool
     cls = type(estimator).__name__
     if fitted is None and names is not None:
         warnings.warn(f"X has feature names, but {cls} was fitted without feature names",
-                      UserWarning, stacklevel=3)
+                      UserWarning, stacklevel=5)
     elif fitted is not None and names is None:
         warnings.warn(f"X does not have valid feature names, but {cls} was fitted with "
-                      "feature names", UserWarning, stacklevel=3)
+                      "feature names", UserWarning, stacklevel=5)
     elif fitted is not None and names is not None and (
             len(fitted) != len(names) or np.any(fitted != names)):
         unseen = sorted(set(names) - set(fitted))
