@@ -23,8 +23,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 __all__ = ["Sequences", "as_sequences", "as_fitted_input", "check_feature_names",
-           "steps_mask", "unpad", "with_lengths", "restore_layout", "per_step_target",
-           "not_fitted_error", "data_conversion_warning"]
+           "check_finite", "steps_mask", "unpad", "with_lengths", "restore_layout",
+           "per_step_target", "not_fitted_error", "data_conversion_warning"]
 
 
 class Sequences(NamedTuple):
@@ -108,7 +108,8 @@ def _as_real(a: np.ndarray, name: str) -> np.ndarray:
     return a
 
 
-def _check_finite(a: np.ndarray, name: str) -> None:
+def check_finite(a: np.ndarray, name: str) -> None:
+    """ValueError in scikit-learn's words if a float array holds NaN or infinity."""
     if a.dtype.kind == "f" and not np.isfinite(a).all():
         what = "NaN" if np.isnan(a).any() else f"infinity or a value too large for {a.dtype!r}"
         raise ValueError(f"Input {name} contains {what}.")
@@ -125,6 +126,14 @@ def _empty_error(shape: tuple[int, ...]) -> ValueError | None:
         return ValueError(f"Found array with 0 step(s) (shape={shape}) while a minimum of 1 "
                           "is required.")
     return None
+
+
+def _ndim(v: Any) -> int:
+    """v's number of dimensions, -1 for a ragged nested list."""
+    try:
+        return np.ndim(v)
+    except ValueError:
+        return -1
 
 
 def _list_of_sequences(items: list, name: str) -> Sequences:
@@ -152,14 +161,14 @@ def _list_of_sequences(items: list, name: str) -> Sequences:
                          "is required.")
     if lengths.min() == lengths.max():
         X = np.stack(seqs)
-        _check_finite(X, name)
+        check_finite(X, name)
         return Sequences(X, None, "list", names)
     dtype = np.result_type(*seqs)
     X = np.zeros((len(seqs), int(lengths.max()), widths[0]),
                  dtype if dtype.kind == "f" else np.float64)
     for i, s in enumerate(seqs):
         X[i, :len(s)] = s
-    _check_finite(X, name)
+    check_finite(X, name)
     return Sequences(X, lengths, "list", names)
 
 
@@ -181,7 +190,7 @@ def as_sequences(X: Any, name: str = "X") -> Sequences:
         if not items:
             raise ValueError("Found array with 0 sample(s) (shape=(0,)) while a minimum of 1 "
                              "is required.")
-        if any(hasattr(v, "columns") or np.ndim(v) == 2 for v in items):
+        if any(hasattr(v, "columns") or _ndim(v) == 2 for v in items):
             return _list_of_sequences(items, name)
         try:
             X = np.asarray(items)
@@ -203,7 +212,7 @@ def as_sequences(X: Any, name: str = "X") -> Sequences:
     err = _empty_error(arr.shape)
     if err is not None:
         raise err
-    _check_finite(arr, name)
+    check_finite(arr, name)
     if arr.ndim == 2:
         return Sequences(arr[:, None, :], None, "2d", names)
     return Sequences(arr, None, "3d", names)

@@ -38,8 +38,8 @@ import numpy as np
 
 from ._params import ParamsMixin
 from ._progress import progress
-from ._sequences import (as_fitted_input, as_sequences, check_feature_names, per_step_target,
-                         steps_mask, unpad)
+from ._sequences import (as_fitted_input, as_sequences, check_feature_names, check_finite,
+                         per_step_target, steps_mask, unpad)
 from .layers import Linear
 from .losses import cross_entropy, mse
 from .lstm import LSTM
@@ -77,8 +77,7 @@ def _check_discrete(labels):
         except (TypeError, ValueError):
             return
     if values.dtype.kind == "f":
-        if not np.isfinite(values).all():
-            raise ValueError("Input y contains NaN or infinity.")
+        check_finite(values, "y")
         if np.any(values != np.round(values)):
             raise ValueError("Unknown label type: continuous. Maybe you are trying to fit a "
                              "classifier, which expects discrete classes on a regression "
@@ -394,14 +393,14 @@ class LSTMRegressor(_LSTMEstimator):
             y = y.astype(np.float64)  # numbers held as objects (a TypeError otherwise)
         if y.dtype.kind not in "biuf":
             raise TypeError(f"y: expected real numbers, got dtype {y.dtype}")
-        self._y_ndim = y.ndim
-        y = y.astype(np.float64)
-        Y = y[..., None] if y.ndim == (2 if per_step else 1) else y
+        Y = y.astype(np.float64)
+        if y.ndim == (2 if per_step else 1):
+            Y = Y[..., None]
         real = Y[mask] if per_step else Y
-        if not np.all(np.isfinite(real)):
-            raise ValueError("y: contains NaN or infinity")
-        self.y_mean_ = real.mean(axis=0)
+        check_finite(real, "y")
         scale = real.std(axis=0)
+        self._y_ndim = y.ndim
+        self.y_mean_ = real.mean(axis=0)
         self.y_scale_ = np.where(scale > 0, scale, 1.0)
         self.n_outputs_ = self._k_out = Y.shape[-1]
         return ((Y - self.y_mean_) / self.y_scale_).astype(np.dtype(self.dtype))
@@ -453,13 +452,14 @@ class LSTMClassifier(_LSTMEstimator):
     def _encode_targets(self, y, per_step, mask):
         real = y[mask] if per_step else y
         _check_discrete(real)
-        self.classes_ = np.unique(real)
-        if len(self.classes_) < 2:
-            raise ValueError(f"y: expected at least 2 classes, got {len(self.classes_)} "
-                             f"class{'es' if len(self.classes_) != 1 else ''}")
+        classes = np.unique(real)
+        if len(classes) < 2:
+            raise ValueError(f"y: expected at least 2 classes, got {len(classes)} "
+                             f"class{'es' if len(classes) != 1 else ''}")
         codes = np.zeros(y.shape, np.int64)
-        codes[mask if per_step else slice(None)] = np.searchsorted(self.classes_, real)
-        self._k_out = len(self.classes_)
+        codes[mask if per_step else slice(None)] = np.searchsorted(classes, real)
+        self.classes_ = classes
+        self._k_out = len(classes)
         return codes
 
     def _loss(self, z, labels, mask):

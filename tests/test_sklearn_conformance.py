@@ -182,6 +182,24 @@ def test_y_none_and_continuous_classifier_targets():
         pylstm.LSTMClassifier().fit(X, np.ones(20))
 
 
+def test_a_fit_refused_for_its_targets_leaves_the_fitted_model_unchanged():
+    X = sequences(n=20, T=3, F=2)
+    y = X[:, 0, 0]
+    clf = pylstm.LSTMClassifier(hidden_size=4, epochs=1, random_state=0).fit(X, y > 0)
+    reg = pylstm.LSTMRegressor(hidden_size=4, epochs=1, random_state=0).fit(X, y)
+    proba, pred = clf.predict_proba(X), reg.predict(X)
+    nan = np.where(y > 1, np.nan, y)
+    for est, bad, match in ((clf, np.ones(20), "1 class"), (clf, y, "continuous"),
+                            (clf, np.where(y > 1, np.nan, 1.0), "Input y contains NaN"),
+                            (reg, nan, "Input y contains NaN"),
+                            (reg, np.where(y > 1, np.inf, y), "Input y contains infinity")):
+        with pytest.raises(ValueError, match=match):
+            est.fit(X[:, :, :1], bad)
+    assert list(clf.classes_) == [False, True] and clf.n_features_in_ == 2
+    assert np.array_equal(clf.predict_proba(X), proba) and np.array_equal(reg.predict(X), pred)
+    assert reg.y_mean_.shape == (1,) and reg.n_features_in_ == 2
+
+
 @pytest.mark.parametrize("T", [1, 5])
 def test_classifier_column_y_is_one_label_per_sequence_with_a_warning(T):
     """(n, 1) is a column of labels, even for T = 1 where it also fits (n, T)."""
