@@ -33,6 +33,7 @@ y : one target per sequence (many-to-one): shape (n,) (or (n, k) for a
 """
 
 import time
+from typing import Any
 
 import numpy as np
 
@@ -88,6 +89,7 @@ class _LSTMEstimator(ParamsMixin):
     """What the regressor and the classifier share: parameters, network, training loop."""
 
     _classifier = False
+    _estimator_type: str  # "regressor" or "classifier", set by the subclass
 
     def __init__(self, hidden_size=64, num_layers=1, bidirectional=False, *, per_step=None,
                  epochs=50, batch_size=32, lr=1e-2, optimizer="adam", momentum=0.9,
@@ -114,7 +116,7 @@ class _LSTMEstimator(ParamsMixin):
         self.random_state = random_state
         self.verbose = verbose
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Any:
         from sklearn.utils import ClassifierTags, RegressorTags, Tags, TargetTags
         # The regressor takes (n, k) targets; the classifier one label per sequence.
         target = TargetTags(required=True, multi_output=not self._classifier)
@@ -124,7 +126,7 @@ class _LSTMEstimator(ParamsMixin):
         tags.input_tags.three_d_array = True
         return tags
 
-    def __sklearn_is_fitted__(self):
+    def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "lstm_")
 
     # ---- checks -----------------------------------------------------------
@@ -376,6 +378,9 @@ class LSTMRegressor(_LSTMEstimator):
     best_validation_score_ : float or None
     n_epochs_ : int
     n_features_in_ : int
+        Features per step (the last axis of X; the columns of a 2-D X).
+    feature_names_in_ : ndarray of str, shape (n_features_in_,)
+        The columns of a DataFrame X (or of a list of DataFrames); only then.
     n_outputs_ : int
     per_step_ : bool
     y_mean_, y_scale_ : ndarrays, shape (n_outputs_,)
@@ -412,9 +417,12 @@ class LSTMRegressor(_LSTMEstimator):
         out = raw.astype(np.float64) * self.y_scale_ + self.y_mean_
         return out[..., 0] if self._y_ndim == (2 if self.per_step_ else 1) else out
 
-    def predict(self, X):
+    def predict(self, X: Any) -> Any:
         """Predictions: (n,) / (n, k) per sequence; (n, T) / (n, T, k) per step, or a
-        list of (T_i,) / (T_i, k) arrays when X is a list of different lengths."""
+        list of (T_i,) / (T_i, k) arrays when X is a list of sequences.
+
+        X : ndarray (n, T, n_features) or (n, n_features), DataFrame, or a list of
+            (T_i, n_features) arrays or DataFrames (see the module docstring)"""
         X, lengths, as_list = self._prepare_predict(X)
         return unpad(self._decode(self._raw_predict(X, lengths)), lengths, as_list)
 
@@ -436,7 +444,7 @@ class LSTMClassifier(_LSTMEstimator):
     Attributes
     ----------
     classes_ : ndarray, shape (n_classes,)
-    lstm_, head_, loss_curve_, n_epochs_, n_features_in_, per_step_ :
+    lstm_, head_, loss_curve_, n_epochs_, n_features_in_, feature_names_in_, per_step_ :
         as in LSTMRegressor
     validation_scores_ : list of float or None
         Accuracy on the held-out data after each epoch (early_stopping only).
@@ -470,14 +478,14 @@ class LSTMClassifier(_LSTMEstimator):
         e = np.exp(z - z.max(axis=-1, keepdims=True))
         return e / e.sum(axis=-1, keepdims=True)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: Any) -> Any:
         """Class probabilities: (n, n_classes) per sequence, (n, T, n_classes) per
-        step (or a list of (T_i, n_classes) arrays for X of different lengths)."""
+        step (or a list of (T_i, n_classes) arrays when X is a list of sequences)."""
         X, lengths, as_list = self._prepare_predict(X)
         return unpad(self._softmax(self._raw_predict(X, lengths).astype(np.float64)),
                            lengths, as_list)
 
-    def predict(self, X):
+    def predict(self, X: Any) -> Any:
         """Labels: (n,) per sequence, (n, T) per step (or a list of (T_i,) arrays)."""
         X, lengths, as_list = self._prepare_predict(X)
         labels = self.classes_[np.argmax(self._raw_predict(X, lengths), axis=-1)]
