@@ -13,8 +13,12 @@ import pytest
 import pylstm
 from pylstm.estimators import EXPECTED_FAILED_CHECKS
 
-# small networks: the whole check_estimator run stays a few seconds
-SMALL = dict(hidden_size=8, epochs=20, random_state=0)
+# Small networks: the whole check_estimator run stays a few seconds. float64:
+# check_methods_subset_invariance compares predict on 20 rows with predict row by
+# row to 1e-7, which float32 meets today (2e-8) only because B = 1 and B = 20
+# products happen to round alike; test_predictions_do_not_depend_on_the_batch
+# checks float32 to its own precision.
+SMALL = dict(hidden_size=8, epochs=20, dtype="float64", random_state=0)
 
 
 def sequences(n=40, T=6, F=3, seed=0):
@@ -100,6 +104,19 @@ def test_object_dtype_numbers_and_lists_read_as_numbers():
     obj[0, 0] = {"not": "a number"}
     with pytest.raises(TypeError, match="must be a string or a real number"):
         est.predict(obj)
+
+
+@pytest.mark.parametrize("dtype, rtol", [("float32", 1e-5), ("float64", 1e-13)])
+def test_predictions_do_not_depend_on_the_batch(dtype, rtol):
+    """A sequence's prediction is the same alone, in a batch, or in another order."""
+    X = sequences(n=300, T=4, F=3, seed=8)               # more than one predict batch
+    y = (X[:, :, 0].sum(axis=1) > 0).astype(int)
+    clf = pylstm.LSTMClassifier(hidden_size=8, epochs=2, dtype=dtype, random_state=0).fit(X, y)
+    full = clf.predict_proba(X)
+    one_by_one = np.concatenate([clf.predict_proba(X[i:i + 1]) for i in range(0, 300, 7)])
+    np.testing.assert_allclose(full[::7], one_by_one, rtol=rtol, atol=0)
+    order = np.random.default_rng(0).permutation(300)
+    np.testing.assert_allclose(clf.predict_proba(X[order]), full[order], rtol=rtol, atol=0)
 
 
 def test_per_step_results_keep_the_list_layout():
