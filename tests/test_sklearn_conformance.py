@@ -15,9 +15,9 @@ from pylstm.estimators import EXPECTED_FAILED_CHECKS
 
 # Small networks: the whole check_estimator run stays a few seconds. float64:
 # check_methods_subset_invariance compares predict on 20 rows with predict row by
-# row to 1e-7, which float32 meets today (2e-8) only because B = 1 and B = 20
-# products happen to round alike; test_predictions_do_not_depend_on_the_batch
-# checks float32 to its own precision.
+# row to 1e-7 absolute, which float32 meets today with little margin (B = 1 and
+# B = 20 products round differently: 2e-8 apart), and a B = 1 kernel could widen;
+# test_predictions_do_not_depend_on_the_batch checks float32 to its own precision.
 SMALL = dict(hidden_size=8, epochs=20, dtype="float64", random_state=0)
 
 
