@@ -296,18 +296,33 @@ def _numpy_standardise(steps):
     return mean, np.where(std > 0, std, 1.0)
 
 
-def test_scaler_matches_the_statistics_of_the_stacked_steps():
-    Xs = ragged(50, seed=1)
+@pytest.mark.parametrize("seed", range(6))
+def test_scaler_matches_the_statistics_of_the_stacked_steps(seed):
+    """Random sizes (n and F from 1, lengths from 1): the statistics of the
+    stacked steps, whether X is a ragged list or padded with lengths."""
+    rng = np.random.default_rng(seed)
+    n, F = int(rng.integers(1, 30)), int(rng.choice([1, 2, 3, 7]))
+    lengths = rng.integers(1, 10, n)
+    Xs = [rng.standard_normal((L, F)) * rng.uniform(0.1, 10, F) + rng.uniform(-5, 5, F)
+          for L in lengths]
     steps = np.concatenate(Xs)
+    mean, std = steps.mean(axis=0), steps.std(axis=0)
+    scale = np.where(std > 0, std, 1.0)
     sc = pylstm.SequenceScaler().fit(Xs)
-    mean, scale = _numpy_standardise(steps)
-    assert np.allclose(sc.mean_, mean, rtol=1e-14) and np.allclose(sc.scale_, scale, rtol=1e-14)
-    assert sc.n_samples_seen_ == len(steps) and sc.n_features_in_ == 3
+    np.testing.assert_allclose(sc.mean_, mean, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(sc.scale_, scale, rtol=1e-13)
+    assert sc.n_samples_seen_ == len(steps) and sc.n_features_in_ == F
     out = sc.transform(Xs)
     assert isinstance(out, list) and [o.shape for o in out] == [s.shape for s in Xs]
-    assert np.allclose(np.concatenate(out), (steps - mean) / scale, atol=1e-13)
+    np.testing.assert_allclose(np.concatenate(out), (steps - mean) / scale, atol=1e-12)
     back = sc.inverse_transform(out)
-    assert all(np.allclose(b, s, atol=1e-13) for b, s in zip(back, Xs))
+    assert all(np.allclose(b, x, atol=1e-12) for b, x in zip(back, Xs))
+    padded = np.full((n, int(lengths.max()), F), 1e9)   # padding that must stay out
+    for i, x in enumerate(Xs):
+        padded[i, :len(x)] = x
+    sp = pylstm.SequenceScaler().fit(padded, lengths=lengths)
+    np.testing.assert_allclose(sp.mean_, sc.mean_, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(sp.scale_, sc.scale_, rtol=1e-13)
 
 
 def test_scaler_equals_standard_scaler_on_the_stacked_steps():
