@@ -17,6 +17,7 @@ from .io import load, save
 from .layers import Linear
 from .lstm import LSTM
 from .optim import SGD, Adam, clip_grad_norm
+from .preprocessing import SequenceScaler
 
 if TYPE_CHECKING:  # at run time __getattr__ below loads them on first use
     from .onnx import from_onnx, to_onnx
@@ -24,7 +25,7 @@ if TYPE_CHECKING:  # at run time __getattr__ below loads them on first use
 __all__ = ["LSTM", "LSTMCell", "__version__", "load", "save", "set_num_threads",
            "get_num_threads", "gemm_kernel"]
 __all__ += ["Linear", "SGD", "Adam", "clip_grad_norm", "LSTMRegressor", "LSTMClassifier",
-            "losses", "optim", "plot", "to_onnx", "from_onnx"]
+            "SequenceScaler", "losses", "optim", "plot", "to_onnx", "from_onnx"]
 
 
 def __getattr__(name: str) -> object:
