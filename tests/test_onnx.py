@@ -234,7 +234,7 @@ def test_classifier_label_and_probabilities(labels, per_step):
     rng = np.random.default_rng(8)
     X, Xp, lens = ragged(rng, 30, 3)
     pool = {"strings": np.array(["cat", "dog", "eel"]), "integers": np.array([-1, 4, 9]),
-            "floats": np.array([0.5, 1.5, 2.5])}[labels]
+            "floats": np.array([-1.0, 2.0, 7.0])}[labels]  # integral: others are continuous
     y = [pool[rng.integers(0, 3, n)] for n in lens] if per_step else pool[rng.integers(0, 3, 30)]
     est = pylstm.LSTMClassifier(hidden_size=5, bidirectional=True, epochs=3,
                                 random_state=1).fit(X, y)
