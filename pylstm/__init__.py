@@ -12,14 +12,14 @@ from ._core import __version__, gemm_kernel, get_num_threads, set_num_threads
 from .cell import LSTMCell
 from .estimators import LSTMClassifier, LSTMRegressor
 from .io import load, save
-from .layers import Linear
+from .layers import Dropout, Embedding, Linear
 from .lstm import LSTM
 from .optim import SGD, Adam, clip_grad_norm
 
 __all__ = ["LSTM", "LSTMCell", "__version__", "load", "save", "set_num_threads",
            "get_num_threads", "gemm_kernel"]
-__all__ += ["Linear", "SGD", "Adam", "clip_grad_norm", "LSTMRegressor", "LSTMClassifier",
-            "losses", "optim", "plot"]
+__all__ += ["Linear", "Embedding", "Dropout", "SGD", "Adam", "clip_grad_norm", "LSTMRegressor",
+            "LSTMClassifier", "losses", "optim", "plot"]
 
 
 def _default_threads():

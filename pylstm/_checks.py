@@ -60,13 +60,25 @@ def as_array(name, a, dtype):
     if type(a) is np.ndarray and a.dtype == dtype and a.flags.c_contiguous:
         return a  # the common case, checked cheaply (a.dtype == dtype is false
         #           for the other byte order, which is converted below)
+    return np.ascontiguousarray(_real_array(name, a), dtype=dtype)
+
+
+def _real_array(name, a):
+    """np.asarray(a), refusing complex, object and string data."""
     try:
         arr = np.asarray(a)
     except Exception as e:  # ragged lists and the like
         raise TypeError(f"{name}: expected a numeric array, got {type(a).__name__}") from e
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name}: expected a real numeric array, got dtype {arr.dtype}")
-    return np.ascontiguousarray(arr, dtype=dtype)
+    return arr
+
+
+def as_float_array(name, a):
+    """An array of real numbers in its own floating dtype (integers and
+    booleans as float64), for code that has no model dtype to cast to."""
+    arr = _real_array(name, a)
+    return arr if arr.dtype.kind == "f" else arr.astype(np.float64)
 
 
 def shape_error(name, expected, got):

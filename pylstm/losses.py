@@ -8,16 +8,7 @@ module's ``backward``.
 
 import numpy as np
 
-from ._checks import shape_error
-
-
-def _float_array(name, a):
-    arr = np.asarray(a)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name}: expected a real numeric array, got dtype {arr.dtype}")
-    if arr.dtype.kind != "f":
-        arr = arr.astype(np.float64)
-    return arr
+from ._checks import as_float_array, shape_error
 
 
 def mse(pred, target, *, mask=None):
@@ -38,7 +29,7 @@ def mse(pred, target, *, mask=None):
     d_pred : ndarray shaped like pred
         2 (pred - target) / n_counted at counted elements, 0 elsewhere.
     """
-    pred = _float_array("pred", pred)
+    pred = as_float_array("pred", pred)
     target = np.asarray(target)
     if target.shape != pred.shape:
         raise shape_error("target", pred.shape, target.shape)
@@ -85,7 +76,7 @@ def cross_entropy(logits, labels, *, mask=None, ignore_index=None):
     d_logits : ndarray shaped like logits
         (softmax - onehot) / n_counted at counted positions, 0 elsewhere.
     """
-    logits = _float_array("logits", logits)
+    logits = as_float_array("logits", logits)
     if logits.ndim < 1 or logits.shape[-1] < 1:
         raise ValueError(f"logits: expected shape (..., C) with C >= 1, got {logits.shape}")
     C = logits.shape[-1]
