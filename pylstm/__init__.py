@@ -7,7 +7,9 @@
     ((5, 2, 16), (1, 2, 16))
 """
 
-from . import losses, optim, plot  # pylstm.losses.mse, pylstm.plot.gates, ...
+# pylstm.losses.mse, pylstm.plot.gates, pylstm.interop.from_torch, ...: none of
+# them imports an optional package (matplotlib, torch, keras) until a function needs it
+from . import interop, layers, losses, optim, plot
 from ._core import __version__, gemm_kernel, get_num_threads, set_num_threads
 from .cell import LSTMCell
 from .estimators import LSTMClassifier, LSTMRegressor
@@ -19,7 +21,7 @@ from .optim import SGD, Adam, clip_grad_norm
 __all__ = ["LSTM", "LSTMCell", "__version__", "load", "save", "set_num_threads",
            "get_num_threads", "gemm_kernel"]
 __all__ += ["Linear", "Embedding", "Dropout", "SGD", "Adam", "clip_grad_norm", "LSTMRegressor",
-            "LSTMClassifier", "losses", "optim", "plot"]
+            "LSTMClassifier", "interop", "layers", "losses", "optim", "plot"]
 
 
 def _default_threads():

@@ -79,6 +79,11 @@ class Linear(Module):
             return self._params.get("bias")  # torch's bias=False gives .bias None
         return super().__getattr__(name)
 
+    def _config_value(self, name: str) -> Any:
+        """A constructor argument's value (see pylstm._config): bias is a flag
+        there, while the attribute is the array (torch's)."""
+        return "bias" in self._params if name == "bias" else getattr(self, name)
+
     # ---- forward and backward ---------------------------------------------
 
     def _input(self, x: ArrayLike) -> NDArray[Any]:
@@ -276,11 +281,6 @@ class Embedding(Module):
             np.add.at(grads["weight"], ids, rows)  # unbuffered: repeated ids accumulate
 
         self._add_grads(add)
-
-    def __repr__(self) -> str:
-        pad = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
-        return (f"Embedding({self.num_embeddings}, {self.embedding_dim}{pad}, "
-                f"dtype={self.dtype.name})")
 
 
 class _DropoutCache:
