@@ -24,7 +24,7 @@ __all__ += ["Linear", "Embedding", "Dropout", "SGD", "Adam", "clip_grad_norm", "
             "LSTMClassifier", "interop", "layers", "losses", "optim", "plot"]
 
 
-def _default_threads():
+def _default_threads() -> int:
     """The cores this process may use (PYLSTM_NUM_THREADS overrides).
 
     A value that is not an integer in 1..64 must not stop `import pylstm`

@@ -47,7 +47,9 @@ def register(cls: type) -> None:
 def fields(cls: type) -> dict[str, Any]:
     """{field: default} of a module class, in constructor order (REQUIRED
     for those without a default)."""
-    params = inspect.signature(cls.__init__).parameters.values()
+    # the constructor's own signature (inspect.signature(cls) could report
+    # Module.__new__'s *args, **kwargs instead)
+    params = inspect.signature(getattr(cls, "__init__")).parameters.values()
     return {p.name: REQUIRED if p.default is p.empty else p.default for p in params
             if p.kind is p.POSITIONAL_OR_KEYWORD and p.name != "self"}
 

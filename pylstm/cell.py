@@ -31,6 +31,11 @@ class _CellCache:
     """What LSTMCell.backward needs from LSTMCell.forward_train. Opaque."""
 
     __slots__ = ("owner", "x", "reserve", "B", "unbatched")
+    owner: LSTMCell
+    x: _Array
+    reserve: _Array
+    B: int
+    unbatched: bool
 
 
 class LSTMCell(Module):
@@ -46,6 +51,9 @@ class LSTMCell(Module):
     """
 
     _NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    input_size: int
+    hidden_size: int
+    bias: bool
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *,
                  dtype: DTypeLike = np.float32, seed: int | None = None) -> None:

@@ -84,7 +84,7 @@ def _write(f: IO[bytes], head: bytes, tensors: _Tensors) -> None:
     f.write(head)
     for arr in tensors.values():
         le = np.ascontiguousarray(arr, arr.dtype.newbyteorder("<"))
-        f.write(memoryview(le.reshape(-1)).cast("B"))
+        f.write(le.reshape(-1).view(np.uint8).data)
 
 
 def _create_temp(path: str) -> tuple[int, str]:
@@ -153,7 +153,7 @@ def save(model: LSTM | LSTMCell, path: _Path) -> None:
     cfg = _file_config(model)
     tensors = model.state_dict()
     head = _header(cfg, tensors)
-    path = os.fspath(path)
+    path = os.fsdecode(path)
     fd, tmp = _create_temp(path)
     try:
         with open(fd, "wb", closefd=True) as f:

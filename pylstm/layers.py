@@ -27,7 +27,7 @@ from ._module import Module
 
 def _check_cache(layer: Module, cache: Any, kind: type) -> None:
     """Refuses a cache that is not from forward_train on this very layer."""
-    if not isinstance(cache, kind) or cache.owner is not layer:
+    if not isinstance(cache, kind) or getattr(cache, "owner", None) is not layer:
         raise ValueError("cache: expected the cache of a forward_train call on this layer")
 
 
@@ -35,6 +35,9 @@ class _LinearCache:
     """What Linear.backward needs from Linear.forward_train. Opaque to users."""
 
     __slots__ = ("owner", "shape", "x")
+    owner: Linear
+    shape: tuple[int, ...]
+    x: NDArray[Any]
 
 
 class Linear(Module):
@@ -56,6 +59,9 @@ class Linear(Module):
     bias : ndarray, shape (out_features,) (absent when bias=False)
     grads : dict of ndarrays shaped like the parameters
     """
+
+    in_features: int
+    out_features: int
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
                  dtype: DTypeLike = np.float32, seed: int | None = None) -> None:
@@ -157,6 +163,9 @@ class _EmbeddingCache:
     """What Embedding.backward needs from Embedding.forward_train. Opaque to users."""
 
     __slots__ = ("owner", "indices", "shape")
+    owner: Embedding
+    indices: NDArray[np.intp]
+    shape: tuple[int, ...]
 
 
 class Embedding(Module):
@@ -190,6 +199,10 @@ class Embedding(Module):
     without them.
     """
 
+    num_embeddings: int
+    embedding_dim: int
+    padding_idx: int | None
+
     def __init__(self, num_embeddings: int, embedding_dim: int,
                  padding_idx: int | None = None, *, dtype: DTypeLike = np.float32,
                  seed: int | None = None) -> None:
@@ -199,7 +212,7 @@ class Embedding(Module):
         if padding_idx is not None:
             padding_idx = check_size("padding_idx", padding_idx, minimum=-n, maximum=n - 1)
             padding_idx += n if padding_idx < 0 else 0
-        self.padding_idx: int | None = padding_idx
+        self.padding_idx = padding_idx
         self.dtype = as_dtype(dtype)
         check_param_count(f"num_embeddings={n}, embedding_dim={self.embedding_dim}",
                           n * self.embedding_dim, self.dtype)
@@ -289,6 +302,10 @@ class _DropoutCache:
     ``mask`` (bool, shaped like the input) is True where an element was kept."""
 
     __slots__ = ("owner", "mask", "scale", "shape")
+    owner: Dropout
+    mask: NDArray[np.bool_]
+    scale: float
+    shape: tuple[int, ...]
 
 
 class Dropout(Module):
@@ -306,14 +323,17 @@ class Dropout(Module):
     the module list given to an optimiser.
     """
 
+    p: float
+    _rng: np.random.Generator
+
     def __init__(self, p: float = 0.5, *, seed: int | None = None) -> None:
         if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p <= 1:
             raise ValueError("p: dropout probability has to be between 0 and 1, "
                              f"got {p!r}")
         self.p = float(p)
         self._rng = np.random.default_rng(seed)
-        self._params: dict[str, NDArray[Any]] = {}
-        self.grads: dict[str, NDArray[Any]] = {}
+        self._params = {}
+        self.grads = {}
 
     def __call__(self, x: ArrayLike) -> NDArray[Any]:
         """Inference: the input itself (as an array), as torch's eval mode.

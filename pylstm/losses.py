@@ -6,12 +6,18 @@ gradient of that loss with respect to the first argument, ready for a
 module's ``backward``.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ._checks import as_float_array, shape_error
 
 
-def mse(pred, target, *, mask=None):
+def mse(pred: ArrayLike, target: ArrayLike, *, mask: ArrayLike | None = None
+        ) -> tuple[float, NDArray[np.floating[Any]]]:
     """Mean squared error over all elements (torch.nn.MSELoss()).
 
     Parameters
@@ -50,7 +56,8 @@ def mse(pred, target, *, mask=None):
     return float(np.sum(diff * diff, dtype=np.float64) / n), diff * (2.0 / n)
 
 
-def cross_entropy(logits, labels, *, mask=None, ignore_index=None):
+def cross_entropy(logits: ArrayLike, labels: ArrayLike, *, mask: ArrayLike | None = None,
+                  ignore_index: int | None = None) -> tuple[float, NDArray[np.floating[Any]]]:
     """Softmax cross-entropy over the last axis (torch.nn.CrossEntropyLoss()).
 
     The mean of -log softmax(logits)[label] over the positions that count:

@@ -53,6 +53,15 @@ class _Cache:
 
     __slots__ = ("owner", "x", "lengths", "reserve", "T", "B", "unbatched", "batch_first",
                  "out_shape")
+    owner: LSTM
+    x: _Array
+    lengths: _Array | None
+    reserve: _Array
+    T: int
+    B: int
+    unbatched: bool
+    batch_first: bool
+    out_shape: tuple[int, ...]
 
 
 class _WorkPool:
@@ -120,6 +129,22 @@ class LSTM(Module):
         that of b_hh to 0, so the forget gate starts open (1.0 is the value
         Jozefowicz et al., 2015, recommend). None keeps torch's initialisation.
     """
+
+    input_size: int
+    hidden_size: int
+    num_layers: int
+    bias: bool
+    batch_first: bool
+    dropout: float
+    bidirectional: bool
+    proj_size: int
+    _rng: np.random.Generator
+    _work: _WorkPool
+    _weights: Any  # _core.weights(...): the C pointers of the parameter arrays
+    _sizes: dict[tuple[int, int, int], tuple[int, int, int, int]]
+    _handle: tuple[int, _core.Handle] | None
+    _handle_lock: threading.Lock
+    _prepared_runs: int
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,

@@ -24,12 +24,14 @@ if TYPE_CHECKING:
 
     from .lstm import LSTM
 
-_GATES = (("i", "input gate i", "viridis", (0, 1)),
-          ("f", "forget gate f", "viridis", (0, 1)),
-          ("g", "candidate g", "RdBu_r", (-1, 1)),
-          ("o", "output gate o", "viridis", (0, 1)),
-          ("c", "cell state c", "RdBu_r", None),
-          ("h", "hidden state h", "RdBu_r", (-1, 1)))
+# (key in LSTM.gates' entries, label, colour map, value range or None for symmetric)
+_GATES: tuple[tuple[str, str, str, tuple[float, float] | None], ...] = (
+    ("i", "input gate i", "viridis", (0, 1)),
+    ("f", "forget gate f", "viridis", (0, 1)),
+    ("g", "candidate g", "RdBu_r", (-1, 1)),
+    ("o", "output gate o", "viridis", (0, 1)),
+    ("c", "cell state c", "RdBu_r", None),
+    ("h", "hidden state h", "RdBu_r", (-1, 1)))
 
 
 def require_matplotlib() -> type[Figure]:
@@ -48,7 +50,7 @@ def _save(fig: Any, path: str | os.PathLike[str] | None) -> Any:
     return fig
 
 
-def loss_curve(losses: ArrayLike | Any, path: str | os.PathLike[str] | None = None,
+def loss_curve(losses: Any, path: str | os.PathLike[str] | None = None,
                ax: Axes | None = None, smooth: int | None = None,
                title: str = "training loss", unit: str | None = None) -> Figure:
     """Plots a loss per step or per epoch (log scale), with a moving average.
@@ -86,6 +88,7 @@ def loss_curve(losses: ArrayLike | Any, path: str | os.PathLike[str] | None = No
         losses, unit, smooth = losses.loss_curve_, unit or "epoch", smooth or 1
     unit = unit or "step"
     y = np.asarray(losses, dtype=np.float64).ravel()
+    fig: Any
     if ax is None:
         fig = Figure(figsize=(6, 4), layout="constrained")
         ax = fig.add_subplot()
@@ -220,7 +223,8 @@ def demo_figure(losses: ArrayLike, model: LSTM, x: ArrayLike,
     """The loss curve beside the gates of sequence 0 of x, in one figure."""
     Figure = require_matplotlib()
     fig = Figure(figsize=(17, 11), layout="constrained")
-    left, right = fig.subfigures(1, 2, width_ratios=[1, 1.6])
+    subfigures: Any = fig.subfigures(1, 2, width_ratios=[1, 1.6])
+    left, right = subfigures
     loss_curve(losses, ax=left.add_subplot())
     gates(model, x, sample=0, fig=right, title=title)
     return _save(fig, path)

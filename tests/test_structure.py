@@ -124,3 +124,36 @@ def test_from_torch_reads_the_configuration_off_a_module():
                           pylstm.LSTM(2, 3, seed=4).state_dict()["weight_hh_l0"])
     with pytest.raises(TypeError, match="module: expected a torch.nn.LSTMCell"):
         pylstm.LSTMCell.from_torch(FakeLSTM())
+
+
+def stub_names():
+    """{function: [parameter names]} and {class: {member names}} of pylstm/_core.pyi."""
+    tree = ast.parse((PACKAGE / "_core.pyi").read_text(encoding="utf-8"))
+    functions, classes = {}, {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            a = node.args
+            functions[node.name] = [p.arg for p in a.posonlyargs + a.args + a.kwonlyargs]
+        elif isinstance(node, ast.ClassDef):
+            classes[node.name] = {n.name for n in node.body if isinstance(n, ast.FunctionDef)
+                                  and not (n.name.startswith("__") and n.name != "__init__")}
+    return functions, classes
+
+
+def test_the_core_stub_matches_the_compiled_module():
+    """pylstm/_core.pyi (what mypy reads) lists every public function of the
+    Cython module with its parameter names, and every member of its classes."""
+    import inspect
+
+    from pylstm import _core
+    functions, classes = stub_names()
+    public = {n: getattr(_core, n) for n in dir(_core) if not n.startswith("_")}
+    module_functions = {n: f for n, f in public.items() if callable(f) and not isinstance(f, type)}
+    assert sorted(functions) == sorted(module_functions)
+    for name, f in module_functions.items():
+        assert functions[name] == list(inspect.signature(f).parameters), name
+    for cls in (_core.Stepper, _core.Handle):
+        members = {n for n in dir(cls) if not n.startswith("__")}
+        if "__init__" in classes[cls.__name__]:
+            members.add("__init__")
+        assert classes[cls.__name__] == members, cls.__name__
