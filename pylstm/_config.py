@@ -54,22 +54,32 @@ def fields(cls: type) -> dict[str, Any]:
             if p.kind is p.POSITIONAL_OR_KEYWORD and p.name != "self"}
 
 
-def values(model: Any) -> dict[str, Any]:
-    """{field: value} of a model: what its constructor was given, normalised."""
+def pylstm_class(model: Any) -> type:
+    """The pylstm class of a model: its own, or for an instance of a user's
+    subclass (whose constructor may take other arguments) the nearest
+    pylstm class it derives from."""
+    for cls in type(model).__mro__:
+        if CLASSES.get(cls.__name__) is cls:
+            return cls
+    return type(model)
+
+
+def values(model: Any, cls: type | None = None) -> dict[str, Any]:
+    """{field: value} of a model as an instance of cls (default its pylstm
+    class): what that constructor was given, normalised."""
     read = getattr(model, "_config_value", None)
     return {name: read(name) if read is not None else getattr(model, name)
-            for name in fields(type(model))}
+            for name in fields(pylstm_class(model) if cls is None else cls)}
 
 
 def config(model: Any, as_class: type | None = None) -> dict[str, Any]:
     """The model's class name, fields and dtype name (when it has a dtype),
     as plain JSON-able values: {"class": "LSTM", "input_size": 8, ...,
     "dtype": "float32"}. ``as_class``: describe the model as an instance of
-    this base class (its name and fields), e.g. a user's subclass of LSTM."""
-    cls = type(model) if as_class is None else as_class
+    this class (its name and fields); default its pylstm class."""
+    cls = pylstm_class(model) if as_class is None else as_class
     cfg: dict[str, Any] = {"class": cls.__name__}
-    cfg.update((name, value) for name, value in values(model).items()
-               if name in fields(cls))
+    cfg.update(values(model, cls))
     dtype = getattr(model, "dtype", None)
     if dtype is not None:
         cfg["dtype"] = dtype.name
@@ -119,8 +129,9 @@ def describe(model: Any) -> str:
     default by value, then every other field that differs from its default
     (the repr of pylstm's modules)."""
     shown = []
-    defaults = fields(type(model))
-    for name, value in values(model).items():
+    cls = pylstm_class(model)
+    defaults = fields(cls)
+    for name, value in values(model, cls).items():
         if defaults[name] is REQUIRED:
             shown.append(repr(value))
         elif value != defaults[name]:

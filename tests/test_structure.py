@@ -103,6 +103,19 @@ def test_every_module_round_trips_through_its_configuration(model):
         [(n, p.shape) for n, p in model.named_parameters()]
 
 
+def test_a_subclass_with_its_own_constructor_is_described_as_its_pylstm_class(tmp_path):
+    class Square(pylstm.LSTM):
+        def __init__(self, n):
+            super().__init__(n, n, num_layers=2, seed=0)
+
+    m = Square(3)
+    assert repr(m) == "Square(3, 3, num_layers=2, dtype=float32)"
+    assert _config.config(m)["class"] == "LSTM"
+    pylstm.save(m, tmp_path / "s.safetensors")
+    back = pylstm.load(tmp_path / "s.safetensors")
+    assert repr(back) == "LSTM(3, 3, num_layers=2, dtype=float32)"
+
+
 def test_from_config_refuses_unknown_classes_and_keys():
     with pytest.raises(ValueError, match="'class' names no pylstm module"):
         _config.from_config({"class": "GRU", "input_size": 2})
