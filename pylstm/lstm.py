@@ -315,7 +315,7 @@ class LSTM(Module):
         self._handle_lock = threading.Lock()
         self._prepared_runs = 0  # calls served by the handle (for tests)
 
-    def _prepared(self) -> Any:
+    def _prepared(self) -> _core.Handle | None:
         """The handle for the current parameters, or None when they escaped."""
         if self._escaped:
             return None
