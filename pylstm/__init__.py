@@ -9,12 +9,14 @@
 
 from typing import TYPE_CHECKING
 
-from . import losses, optim, plot  # pylstm.losses.mse, pylstm.plot.gates, ...
+# pylstm.losses.mse, pylstm.plot.gates, pylstm.interop.from_torch, ...: none of
+# them imports an optional package (matplotlib, torch, keras) until a function needs it
+from . import interop, layers, losses, optim, plot
 from ._core import __version__, gemm_kernel, get_num_threads, set_num_threads
 from .cell import LSTMCell
 from .estimators import LSTMClassifier, LSTMRegressor
 from .io import load, save
-from .layers import Linear
+from .layers import Dropout, Embedding, Linear
 from .lstm import LSTM
 from .optim import SGD, Adam, clip_grad_norm
 from .preprocessing import SequenceScaler
@@ -24,8 +26,9 @@ if TYPE_CHECKING:  # at run time __getattr__ below loads them on first use
 
 __all__ = ["LSTM", "LSTMCell", "__version__", "load", "save", "set_num_threads",
            "get_num_threads", "gemm_kernel"]
-__all__ += ["Linear", "SGD", "Adam", "clip_grad_norm", "LSTMRegressor", "LSTMClassifier",
-            "SequenceScaler", "losses", "optim", "plot", "to_onnx", "from_onnx"]
+__all__ += ["Linear", "Embedding", "Dropout", "SGD", "Adam", "clip_grad_norm", "LSTMRegressor",
+            "LSTMClassifier", "SequenceScaler", "interop", "layers", "losses", "optim", "plot",
+            "to_onnx", "from_onnx"]
 
 
 def __getattr__(name: str) -> object:
@@ -37,7 +40,7 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module 'pylstm' has no attribute {name!r}")
 
 
-def _default_threads():
+def _default_threads() -> int:
     """The cores this process may use (PYLSTM_NUM_THREADS overrides).
 
     A value that is not an integer in 1..64 must not stop `import pylstm`

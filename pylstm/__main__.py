@@ -1,10 +1,13 @@
 """Command line: ``python -m pylstm demo`` trains an LSTM on the adding problem."""
 
+from __future__ import annotations
+
 import argparse
 import sys
+from collections.abc import Sequence
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pylstm",
                                      description="pylstm: a fast LSTM with a C core.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

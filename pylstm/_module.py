@@ -1,11 +1,20 @@
 """What every pylstm module shares: parameters held in NumPy arrays under
 torch's names, gradients beside them, and the state-dict round trip."""
 
+from __future__ import annotations
+
 import threading
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
-from ._checks import as_array, shape_error
+from . import _config
+from ._checks import as_array, float_dtype, shape_error, to_numpy
+
+_M = TypeVar("_M", bound="Module")
+_R = TypeVar("_R")
 
 
 class _Sync:
@@ -29,7 +38,7 @@ class _Sync:
 
     __slots__ = ("cond", "readers", "writers", "writing", "waiting", "owed", "grads")
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.cond = threading.Condition(threading.Lock())
         self.readers = 0     # threads holding the lock shared
         self.writers = 0     # threads writing or waiting to
@@ -38,13 +47,13 @@ class _Sync:
         self.owed = 0        # readers let in ahead of the next writer
         self.grads = threading.Lock()
 
-    def __reduce__(self):  # pickles and copies get locks of their own
+    def __reduce__(self) -> tuple[type[_Sync], tuple[()]]:  # copies get locks of their own
         return (_Sync, ())
 
-    def read(self):
+    def read(self) -> _Held:
         return _Held(self, False)
 
-    def write(self):
+    def write(self) -> _Held:
         return _Held(self, True)
 
 
@@ -53,10 +62,10 @@ class _Held:
 
     __slots__ = ("sync", "exclusive")
 
-    def __init__(self, sync, exclusive):
+    def __init__(self, sync: _Sync, exclusive: bool) -> None:
         self.sync, self.exclusive = sync, exclusive
 
-    def __enter__(self):
+    def __enter__(self) -> None:
         s = self.sync
         with s.cond:
             if self.exclusive:
@@ -76,7 +85,7 @@ class _Held:
                             s.cond.notify_all()  # a writer may wait for the last one
                 s.readers += 1
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         s = self.sync
         with s.cond:
             if self.exclusive:
@@ -115,38 +124,50 @@ class Module:
 
     _version = 0
     _escaped = False
+    _sync: _Sync
+    _params: dict[str, NDArray[Any]]
+    grads: dict[str, NDArray[Any]]
+    dtype: np.dtype[Any]
 
-    def __new__(cls, *args, **kwargs):
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__module__.startswith("pylstm.") and not cls.__name__.startswith("_"):
+            _config.register(cls)  # so that _config.from_config finds it by name
+
+    def __new__(cls: type[_M], *args: Any, **kwargs: Any) -> _M:
         self = super().__new__(cls)
         object.__setattr__(self, "_sync", _Sync())  # before any __init__ runs
         return self
 
-    def parameters(self):
+    def __repr__(self) -> str:
+        return _config.describe(self)  # LSTM(8, 16, num_layers=2, dtype=float32)
+
+    def parameters(self) -> list[NDArray[Any]]:
         """The live parameter arrays, in state-dict order (update them in place)."""
         self._escaped = True
         return list(self._params.values())
 
-    def named_parameters(self):
+    def named_parameters(self) -> list[tuple[str, NDArray[Any]]]:
         """(name, live array) pairs in state-dict order."""
         self._escaped = True
         return list(self._params.items())
 
-    def _live_parameters(self):
+    def _live_parameters(self) -> list[tuple[str, NDArray[Any]]]:
         """named_parameters() for pylstm's own code: call _params_changed()
         after writing any of them."""
         return list(self._params.items())
 
-    def _params_changed(self):
+    def _params_changed(self) -> None:
         self._version += 1
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         params = self.__dict__.get("_params")
         if params is not None and name in params:
             self._escaped = True
             return params[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         params = self.__dict__.get("_params")
         if params is not None and name in params:
             # Parameters are never replaced (the C pointers to them are
@@ -160,13 +181,13 @@ class Module:
             return
         object.__setattr__(self, name, value)
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, NDArray[Any]]:
         """Copies of the parameters under torch's names (of one version: an
         optimizer step in another thread is wholly in or out)."""
         with self._sync.read():
             return {name: p.copy() for name, p in self._params.items()}
 
-    def load_state_dict(self, state_dict, strict=True):
+    def load_state_dict(self, state_dict: Mapping[str, ArrayLike], strict: bool = True) -> None:
         """Copies arrays into the parameters, checking names and shapes first.
 
         Nothing is changed unless every entry is valid."""
@@ -174,7 +195,7 @@ class Module:
         unexpected = [n for n in state_dict if n not in self._params]
         if strict and (missing or unexpected):
             raise KeyError(f"state_dict: missing keys {missing}, unexpected keys {unexpected}")
-        staged = {}
+        staged: dict[str, NDArray[Any]] = {}
         for name, value in state_dict.items():
             if name not in self._params:
                 continue
@@ -187,13 +208,19 @@ class Module:
                 np.copyto(self._params[name], arr)
             self._params_changed()
 
-    def zero_grad(self):
+    def to_torch_state_dict(self) -> dict[str, NDArray[Any]]:
+        """The parameters as NumPy arrays that the torch module's
+        load_state_dict accepts: fresh copies under torch's names (the state
+        dict; ``{k: torch.from_numpy(v) for k, v in d.items()}`` for torch)."""
+        return self.state_dict()
+
+    def zero_grad(self) -> None:
         """Sets every gradient to zero (they accumulate, like torch's .grad)."""
         with self._sync.grads:
             for g in self.grads.values():
                 g[...] = 0
 
-    def _add_grads(self, compute):
+    def _add_grads(self, compute: Callable[[dict[str, NDArray[Any]]], _R]) -> _R:
         """Runs compute(grads), which adds one call's parameter gradients into
         the arrays of the dict it is given, so that calls from several threads
         sum exactly: when no other thread is adding, into self.grads directly
@@ -211,3 +238,14 @@ class Module:
             for name, g in own.items():
                 self.grads[name] += g
         return result
+
+    @classmethod
+    def _from_torch(cls: type[_M], module: Any) -> _M:
+        """A model with a torch module's constructor arguments (the fields of
+        pylstm._config, read off its attributes) and weights; the dtype is
+        the parameters'. Reads the module duck-typed: torch is not imported."""
+        state = {k: to_numpy(v) for k, v in module.state_dict().items()}
+        dtype = float_dtype(state.values(), "module")
+        model = cls(**_config.from_attributes(cls, module), dtype=dtype)
+        model.load_state_dict(state)
+        return model

@@ -5,26 +5,30 @@
     bar.close()
 """
 
+from __future__ import annotations
+
 import sys
 import time
+from typing import Any, TextIO
 
 
-def _fmt(value):
+def _fmt(value: object) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 class _PlainBar:
     """A single-line bar redrawn with '\\r' on stderr (no dependency)."""
 
-    def __init__(self, total, desc, unit, file, width=24):
+    def __init__(self, total: int, desc: str, unit: str, file: TextIO, width: int = 24
+                 ) -> None:
         self.total, self.desc, self.unit, self.file, self.width = total, desc, unit, file, width
         self.n = 0
-        self.postfix = {}
+        self.postfix: dict[str, object] = {}
         self.start = time.perf_counter()
         self._last = 0.0
         self._len = 0
 
-    def update(self, n=1, **postfix):
+    def update(self, n: int = 1, **postfix: object) -> None:
         self.n += n
         self.postfix.update(postfix)
         now = time.perf_counter()
@@ -32,7 +36,7 @@ class _PlainBar:
             self._last = now
             self._draw(now)
 
-    def _draw(self, now):
+    def _draw(self, now: float) -> None:
         frac = min(1.0, self.n / self.total) if self.total else 1.0
         filled = round(frac * self.width)
         elapsed = now - self.start
@@ -45,34 +49,35 @@ class _PlainBar:
         self.file.write("\r" + line + pad)
         self.file.flush()
 
-    def close(self):
+    def close(self) -> None:
         self._draw(time.perf_counter())
         self.file.write("\n")
         self.file.flush()
 
 
 class _TqdmBar:
-    def __init__(self, bar):
+    def __init__(self, bar: Any) -> None:
         self.bar = bar
 
-    def update(self, n=1, **postfix):
+    def update(self, n: int = 1, **postfix: object) -> None:
         if postfix:
             self.bar.set_postfix({k: _fmt(v) for k, v in postfix.items()}, refresh=False)
         self.bar.update(n)
 
-    def close(self):
+    def close(self) -> None:
         self.bar.close()
 
 
 class _NoBar:
-    def update(self, n=1, **postfix):
+    def update(self, n: int = 1, **postfix: object) -> None:
         pass
 
-    def close(self):
+    def close(self) -> None:
         pass
 
 
-def progress(total, desc="", unit="it", enabled=True, file=None, use_tqdm=True):
+def progress(total: int, desc: str = "", unit: str = "it", enabled: bool = True,
+             file: TextIO | None = None, use_tqdm: bool = True) -> _PlainBar | _TqdmBar | _NoBar:
     """A bar with update(n, **postfix) and close(); silent when not enabled.
 
     Parameters

@@ -1,15 +1,23 @@
 """pylstm.LSTMCell: one step of torch.nn.LSTMCell, NumPy in and out."""
 
+from __future__ import annotations
+
 import math
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from . import _core
 from ._checks import as_array, as_dtype, check_param_count, check_size, shape_error
 from ._module import Module
 
+_Array = NDArray[Any]
 
-def param_shapes(input_size, hidden_size, bias):
+
+def param_shapes(input_size: int, hidden_size: int, bias: bool
+                 ) -> Iterator[tuple[str, tuple[int, ...]]]:
     """(name, shape) of every parameter of such a cell, in torch's order."""
     H = hidden_size
     yield "weight_ih", (4 * H, input_size)
@@ -23,6 +31,11 @@ class _CellCache:
     """What LSTMCell.backward needs from LSTMCell.forward_train. Opaque."""
 
     __slots__ = ("owner", "x", "reserve", "B", "unbatched")
+    owner: LSTMCell
+    x: _Array
+    reserve: _Array
+    B: int
+    unbatched: bool
 
 
 class LSTMCell(Module):
@@ -38,8 +51,12 @@ class LSTMCell(Module):
     """
 
     _NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    input_size: int
+    hidden_size: int
+    bias: bool
 
-    def __init__(self, input_size, hidden_size, bias=True, *, dtype=np.float32, seed=None):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *,
+                 dtype: DTypeLike = np.float32, seed: int | None = None) -> None:
         self.input_size = check_size("input_size", input_size)
         self.hidden_size = check_size("hidden_size", hidden_size)
         self.bias = bool(bias)
@@ -53,10 +70,11 @@ class LSTMCell(Module):
         self._params = {n: rng.uniform(-k, k, size=s).astype(self.dtype) for n, s in shapes}
         self.grads = {n: np.zeros_like(p) for n, p in self._params.items()}
 
-    def _group(self, d):
+    def _group(self, d: Mapping[str, _Array]) -> tuple[_Array | None, ...]:
         return tuple(d.get(n) for n in self._NAMES) + (None,)
 
-    def _inputs(self, x, hx):
+    def _inputs(self, x: ArrayLike, hx: Sequence[ArrayLike] | None
+                ) -> tuple[_Array, _Array | None, _Array | None, bool]:
         x = as_array("input", x, self.dtype)
         if x.ndim not in (1, 2):
             raise ValueError(f"input: expected 1-D (unbatched) or 2-D input, got {x.ndim}-D")
@@ -79,7 +97,8 @@ class LSTMCell(Module):
                 raise shape_error("c", want, c.shape)
         return np.ascontiguousarray(x2), h, c, unbatched
 
-    def __call__(self, x, hx=None):
+    def __call__(self, x: ArrayLike, hx: Sequence[ArrayLike] | None = None
+                 ) -> tuple[_Array, _Array]:
         """One step.
 
         Parameters
@@ -106,7 +125,8 @@ class LSTMCell(Module):
 
     forward = __call__
 
-    def forward_train(self, x, hx=None):
+    def forward_train(self, x: ArrayLike, hx: Sequence[ArrayLike] | None = None
+                      ) -> tuple[_Array, _Array, _CellCache]:
         """As calling the cell, plus a cache for backward: (h', c', cache)."""
         x, h, c, unbatched = self._inputs(x, hx)
         B = x.shape[0]
@@ -126,7 +146,8 @@ class LSTMCell(Module):
             return h_out[0], c_out[0], cache
         return h_out, c_out, cache
 
-    def backward(self, cache, d_h, d_c=None):
+    def backward(self, cache: _CellCache, d_h: ArrayLike | None, d_c: ArrayLike | None = None
+                 ) -> tuple[_Array, tuple[_Array, _Array]]:
         """Gradients of one step; parameter gradients are added into self.grads.
 
         Returns
@@ -152,7 +173,7 @@ class LSTMCell(Module):
         f64 = self.dtype == np.float64
         work = np.empty(_core.cell_sizes(f64, self.input_size, H, B)[3], np.uint8)
 
-        def run(grads):
+        def run(grads: dict[str, _Array]) -> None:
             _core.cell_backward(f64, self.input_size, H, B, self._group(self._params),
                                 self._group(grads), cache.x, cache.reserve, grads_in[0],
                                 grads_in[1], dx, dh, dc, work)
@@ -164,19 +185,9 @@ class LSTMCell(Module):
         return dx, (dh, dc)
 
     @classmethod
-    def from_torch(cls, module):
-        """An LSTMCell with a torch.nn.LSTMCell's arguments and weights (see pylstm.interop)."""
-        from .interop import from_torch
-        model = from_torch(module)
-        if not isinstance(model, cls):
+    def from_torch(cls, module: Any) -> LSTMCell:
+        """An LSTMCell with a torch.nn.LSTMCell's arguments (input_size,
+        hidden_size, bias) and weights; the dtype is its parameters'."""
+        if hasattr(module, "num_layers") or not hasattr(module, "hidden_size"):
             raise TypeError(f"module: expected a torch.nn.LSTMCell, got {type(module).__name__}")
-        return model
-
-    def to_torch_state_dict(self):
-        """The parameters as NumPy arrays that torch.nn.LSTMCell.load_state_dict accepts."""
-        from .interop import to_torch_state_dict
-        return to_torch_state_dict(self)
-
-    def __repr__(self):
-        return (f"LSTMCell({self.input_size}, {self.hidden_size}"
-                f"{'' if self.bias else ', bias=False'}, dtype={self.dtype.name})")
+        return cls._from_torch(module)

@@ -21,10 +21,15 @@ gradient-norm clipping, and a fresh random batch at every step (so there is no
 over-fitting and the test set is drawn from the same distribution).
 """
 
+from __future__ import annotations
+
+import argparse
 import sys
 import time
+from typing import Any, TextIO
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from . import plot as _plot
 from ._progress import progress
@@ -36,7 +41,8 @@ from .optim import Adam, clip_grad_norm
 BASELINE_MSE = 2.0 / 12.0   # always predicting 1.0
 
 
-def adding_batch(rng, T, B, dtype=np.float32):
+def adding_batch(rng: np.random.Generator, T: int, B: int, dtype: DTypeLike = np.float32
+                 ) -> tuple[NDArray[Any], NDArray[Any], NDArray[np.int64]]:
     """One batch of the adding problem.
 
     Returns
@@ -64,16 +70,16 @@ def adding_batch(rng, T, B, dtype=np.float32):
 class AddingModel:
     """LSTM -> last hidden state -> Linear(H, 1)."""
 
-    def __init__(self, hidden, seed):
+    def __init__(self, hidden: int, seed: int | None) -> None:
         self.lstm = LSTM(2, hidden, forget_bias=1.0, seed=seed)
         self.head = Linear(hidden, 1, seed=None if seed is None else seed + 1)
         self.modules = [self.lstm, self.head]
 
-    def predict(self, x):
+    def predict(self, x: ArrayLike) -> NDArray[Any]:
         _, (h_n, _) = self.lstm(x)
         return self.head(h_n[-1])[:, 0]
 
-    def train_step(self, x, y):
+    def train_step(self, x: ArrayLike, y: ArrayLike) -> float:
         """Forward, backward; gradients left in the modules. Returns the loss."""
         _, (h_n, _), cache = self.lstm.forward_train(x)
         pred, head_cache = self.head.forward_train(h_n[-1])
@@ -85,7 +91,8 @@ class AddingModel:
         return loss
 
 
-def input_gate_at_marks(model, x, marks):
+def input_gate_at_marks(model: AddingModel, x: ArrayLike, marks: NDArray[Any]
+                        ) -> tuple[NDArray[Any], NDArray[Any]]:
     """Mean input-gate activation of each unit at the marked steps and at the others.
 
     Returns
@@ -101,15 +108,21 @@ def input_gate_at_marks(model, x, marks):
     return i[at].mean(axis=0), i[~at].mean(axis=0)
 
 
-def run(T=100, steps=1500, hidden=64, batch_size=64, lr=1e-2, clip=1.0, seed=0,
-        n_test=1000, plot=None, quiet=False, out=sys.stdout):
+def run(T: int = 100, steps: int = 1500, hidden: int = 64, batch_size: int = 64,
+        lr: float = 1e-2, clip: float = 1.0, seed: int = 0, n_test: int = 1000,
+        plot: str | None = None, quiet: bool = False, out: TextIO = sys.stdout
+        ) -> dict[str, Any]:
     """Trains on the adding problem and reports; returns a dict of results."""
     rng = np.random.default_rng(seed)
     test_rng = np.random.default_rng([seed, 1])      # a separate stream: never trained on
     x_test, y_test, marks_test = adding_batch(test_rng, T, n_test)
     model = AddingModel(hidden, seed)
     opt = Adam(model.modules, lr=lr)
-    say = (lambda *a: None) if quiet else (lambda *a: print(*a, file=out, flush=True))
+
+    def say(*parts: object) -> None:
+        if not quiet:
+            print(*parts, file=out, flush=True)
+
     say(f"adding problem: T={T}, LSTM(2, {hidden}) + Linear({hidden}, 1), batch {batch_size}, "
         f"Adam lr {lr:g}, clip {clip:g}, {steps} steps, seed {seed}")
     bar = progress(steps, desc="training", unit="step", enabled=not quiet)
@@ -150,7 +163,7 @@ def run(T=100, steps=1500, hidden=64, batch_size=64, lr=1e-2, clip=1.0, seed=0,
             "i_other": i_other, "model": model}
 
 
-def add_arguments(p):
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--T", type=int, default=100, help="sequence length (default 100)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--hidden", type=int, default=64, help="LSTM hidden size (default 64)")
@@ -165,7 +178,7 @@ def add_arguments(p):
     p.add_argument("--quiet", action="store_true", help="no progress bar or header")
 
 
-def main(args):
+def main(args: argparse.Namespace) -> int:
     for name in ("T", "hidden", "steps", "batch_size"):
         if getattr(args, name) < (2 if name == "T" else 1):
             raise SystemExit(f"--{name.replace('_', '-')}: expected a positive integer"

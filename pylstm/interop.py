@@ -10,29 +10,19 @@ PyTorch and pylstm share one layout (W_ih (4H, I), W_hh (4H, R), b_ih, b_hh
 W_hh = recurrent_kernel.T, b_ih = bias, b_hh = 0.
 """
 
-import numpy as np
+from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+from numpy.typing import DTypeLike, NDArray
+
+from ._checks import float_dtype as _float_dtype
 from .cell import LSTMCell
 from .lstm import LSTM
 
 
-def _numpy(t):
-    """A NumPy copy of a torch tensor (or anything array-like)."""
-    if hasattr(t, "detach"):
-        t = t.detach().cpu().numpy()
-    return np.array(t)
-
-
-def _float_dtype(arrays, what):
-    dtypes = {a.dtype for a in arrays}
-    if len(dtypes) != 1 or next(iter(dtypes)) not in (np.float32, np.float64):
-        raise ValueError(f"{what}: expected float32 or float64 parameters, got "
-                         f"{sorted(str(d) for d in dtypes)}; convert the module first "
-                         "(e.g. module.float())")
-    return dtypes.pop()
-
-
-def from_torch(module):
+def from_torch(module: Any) -> LSTM | LSTMCell:
     """A pylstm.LSTM or pylstm.LSTMCell with a torch module's configuration and weights.
 
     Parameters
@@ -48,20 +38,11 @@ def from_torch(module):
     -------
     pylstm.LSTM or pylstm.LSTMCell, computing what the module computes.
     """
-    state = {k: _numpy(v) for k, v in module.state_dict().items()}
-    dtype = _float_dtype(state.values(), "module")
-    if hasattr(module, "num_layers"):
-        model = LSTM(module.input_size, module.hidden_size, num_layers=module.num_layers,
-                     bias=module.bias, batch_first=module.batch_first,
-                     dropout=module.dropout, bidirectional=module.bidirectional,
-                     proj_size=getattr(module, "proj_size", 0), dtype=dtype)
-    else:
-        model = LSTMCell(module.input_size, module.hidden_size, bias=module.bias, dtype=dtype)
-    model.load_state_dict(state)
-    return model
+    cls = LSTM if hasattr(module, "num_layers") else LSTMCell
+    return cls.from_torch(module)
 
 
-def to_torch_state_dict(model):
+def to_torch_state_dict(model: LSTM | LSTMCell) -> dict[str, NDArray[Any]]:
     """The parameters as a dict of NumPy arrays under torch's names.
 
     ``torch.nn.LSTM(...).load_state_dict({k: torch.from_numpy(v) for k, v in d.items()})``
@@ -71,10 +52,10 @@ def to_torch_state_dict(model):
     if not isinstance(model, (LSTM, LSTMCell)):
         raise TypeError(f"model: expected a pylstm.LSTM or pylstm.LSTMCell, "
                         f"got {type(model).__name__}")
-    return model.state_dict()
+    return model.to_torch_state_dict()
 
 
-def _keras_lstm_parts(layer):
+def _keras_lstm_parts(layer: Any) -> tuple[int, bool, list[NDArray[Any]]]:
     """(units, use_bias, weights list) of a keras LSTM layer, after checking it."""
     for attr, want in (("activation", "tanh"), ("recurrent_activation", "sigmoid")):
         fn = getattr(layer, attr, None)
@@ -85,7 +66,8 @@ def _keras_lstm_parts(layer):
     return int(layer.units), bool(layer.use_bias), [np.array(w) for w in layer.get_weights()]
 
 
-def _keras_direction(weights, use_bias, what):
+def _keras_direction(weights: list[NDArray[Any]], use_bias: bool, what: str
+                     ) -> dict[str, NDArray[Any]]:
     """torch (W_ih, W_hh, b_ih, b_hh) from Keras (kernel, recurrent_kernel[, bias])."""
     n = 3 if use_bias else 2
     if len(weights) != n:
@@ -106,8 +88,8 @@ def _keras_direction(weights, use_bias, what):
     return out
 
 
-def from_keras(layer_or_weights, *, bidirectional=False, use_bias=True, dtype=None,
-               batch_first=True):
+def from_keras(layer_or_weights: Any, *, bidirectional: bool = False, use_bias: bool = True,
+               dtype: DTypeLike | None = None, batch_first: bool = True) -> LSTM:
     """A pylstm.LSTM with the weights of Keras LSTM layers.
 
     Parameters

@@ -21,49 +21,49 @@ exclusively, fsyncs it and renames it over the target, so readers and
 concurrent savers only ever see a complete file.
 """
 
+from __future__ import annotations
+
 import errno
 import json
 import os
 import secrets
 import stat
+from typing import IO, Any, Union
 
 import numpy as np
+from numpy.typing import NDArray
 
-from . import _core
+from . import _config, _core
 from ._checks import check_size
 from .cell import LSTMCell
 from .cell import param_shapes as cell_param_shapes
 from .lstm import LSTM
 from .lstm import param_shapes as lstm_param_shapes
 
+_Path = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+_Tensors = dict[str, NDArray[Any]]
+_Model = type[LSTM] | type[LSTMCell]
+
 _DTYPE_NAMES = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64"}
-_LSTM_ARGS = ("input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout",
-              "bidirectional", "proj_size")
-_CELL_ARGS = ("input_size", "hidden_size", "bias")
 _PARAM_KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
 # pylstm.save writes a couple of hundred characters of metadata; a longer
 # text is refused before it is parsed.
 _MAX_METADATA = 4096
 
 
-def _config(model):
-    """The constructor arguments and dtype of a model: what save records."""
-    if isinstance(model, LSTM):
-        cls, names = "LSTM", _LSTM_ARGS
-    elif isinstance(model, LSTMCell):
-        cls, names = "LSTMCell", _CELL_ARGS
-    else:
-        raise TypeError(f"model: expected a pylstm.LSTM or pylstm.LSTMCell, "
-                        f"got {type(model).__name__}")
-    cfg = {"class": cls}
-    cfg.update((n, getattr(model, n)) for n in names)
-    cfg["dtype"] = model.dtype.name
-    return cfg
+def _file_config(model: LSTM | LSTMCell) -> dict[str, Any]:
+    """What save records: pylstm._config's description of the model (class,
+    constructor fields, dtype), as an LSTM or LSTMCell."""
+    for cls in (LSTM, LSTMCell):
+        if isinstance(model, cls):
+            return _config.config(model, as_class=cls)
+    raise TypeError(f"model: expected a pylstm.LSTM or pylstm.LSTMCell, "
+                    f"got {type(model).__name__}")
 
 
 # ---- save ----------------------------------------------------------------
 
-def _header(cfg, tensors):
+def _header(cfg: dict[str, Any], tensors: _Tensors) -> bytes:
     """The 8-byte length and the JSON header of a file holding `tensors`."""
     header, offset = {}, 0
     for name, arr in tensors.items():
@@ -79,15 +79,15 @@ def _header(cfg, tensors):
     return len(head).to_bytes(8, "little") + head
 
 
-def _write(f, head, tensors):
+def _write(f: IO[bytes], head: bytes, tensors: _Tensors) -> None:
     """Writes the file's bytes to the binary file object f."""
     f.write(head)
     for arr in tensors.values():
         le = np.ascontiguousarray(arr, arr.dtype.newbyteorder("<"))
-        f.write(memoryview(le.reshape(-1)).cast("B"))
+        f.write(le.reshape(-1).view(np.uint8).data)
 
 
-def _create_temp(path):
+def _create_temp(path: str) -> tuple[int, str]:
     """(fd, name) of a new empty file beside `path`, opened for writing.
 
     The name is random and the file is created with O_CREAT | O_EXCL, which
@@ -121,7 +121,7 @@ def _create_temp(path):
     raise FileExistsError(errno.EEXIST, "no unused temporary name beside the file", path)
 
 
-def _fsync_dir(directory):
+def _fsync_dir(directory: str) -> None:
     """Makes a rename in `directory` durable (POSIX; Windows has no such call)."""
     if os.name == "nt":
         return
@@ -135,7 +135,7 @@ def _fsync_dir(directory):
         os.close(fd)
 
 
-def save(model, path):
+def save(model: LSTM | LSTMCell, path: _Path) -> None:
     """Writes the model's parameters and constructor arguments to a safetensors file.
 
     Parameters
@@ -150,10 +150,10 @@ def save(model, path):
         The new file keeps the permission bits of the file it replaces (else
         0666 less the umask).
     """
-    cfg = _config(model)
+    cfg = _file_config(model)
     tensors = model.state_dict()
     head = _header(cfg, tensors)
-    path = os.fspath(path)
+    path = os.fsdecode(path)
     fd, tmp = _create_temp(path)
     try:
         with open(fd, "wb", closefd=True) as f:
@@ -172,7 +172,7 @@ def save(model, path):
 
 # ---- load ----------------------------------------------------------------
 
-def _read_regular(path, shown):
+def _read_regular(path: _Path, shown: str) -> bytearray:
     """The bytes of the regular file at `path`, at most its size at opening.
 
     A FIFO, a device or a socket is refused (ValueError) before anything is
@@ -203,23 +203,23 @@ def _read_regular(path, shown):
         return buf
 
 
-def _short(value):
+def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _describe(cls, kwargs):
+def _describe(cls: _Model, kwargs: dict[str, Any]) -> str:
     return f"{cls.__name__}({', '.join(f'{k}={_short(v)}' for k, v in kwargs.items())})"
 
 
-def _dtype_of(tensors, path):
+def _dtype_of(tensors: _Tensors, path: str) -> np.dtype[Any]:
     dtypes = {a.dtype for a in tensors.values()}
     if len(dtypes) > 1:
         raise ValueError(f"{path!r}: tensors of mixed dtypes {sorted(d.name for d in dtypes)}")
     return dtypes.pop() if dtypes else np.dtype(np.float32)
 
 
-def _flat_object(text):
+def _flat_object(text: str) -> bool:
     """True if the JSON text nests no array or object inside its outer one.
 
     Checked by one pass over the characters before json.loads runs, so deep
@@ -244,14 +244,14 @@ def _flat_object(text):
     return True
 
 
-def _unique_keys(pairs):
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     keys = [k for k, _ in pairs]
     if len(set(keys)) != len(keys):
         raise ValueError(f"repeated keys {sorted({k for k in keys if keys.count(k) > 1})}")
     return dict(pairs)
 
 
-def _from_metadata(text, path):
+def _from_metadata(text: str, path: str) -> tuple[_Model, dict[str, Any], np.dtype[Any]]:
     """(class, constructor kwargs, dtype) from the file's pylstm metadata,
     every value checked for type and range (not yet against the tensors)."""
     if len(text) > _MAX_METADATA:
@@ -265,7 +265,8 @@ def _from_metadata(text, path):
         raise ValueError(f"{path!r}: unreadable pylstm metadata: {e}") from None
     if not isinstance(cfg, dict) or cfg.get("class") not in ("LSTM", "LSTMCell"):
         raise ValueError(f"{path!r}: pylstm metadata names no LSTM or LSTMCell")
-    cls, names = (LSTM, _LSTM_ARGS) if cfg["class"] == "LSTM" else (LSTMCell, _CELL_ARGS)
+    cls = LSTM if cfg["class"] == "LSTM" else LSTMCell
+    names = tuple(_config.fields(cls))
     unknown = set(cfg) - set(names) - {"class", "dtype"}
     if unknown:
         raise ValueError(f"{path!r}: unexpected pylstm metadata keys {sorted(unknown)}")
@@ -294,11 +295,11 @@ def _from_metadata(text, path):
     return cls, kwargs, np.dtype(dtype)
 
 
-def _infer(tensors, path):
+def _infer(tensors: _Tensors, path: str) -> tuple[_Model, dict[str, Any]]:
     """(class, constructor kwargs) from the names and shapes of a torch state dict."""
     names = set(tensors)
 
-    def shape2(name):
+    def shape2(name: str) -> tuple[int, ...]:
         a = tensors[name]
         if a.ndim != 2 or a.shape[0] % 4 or a.shape[0] == 0:
             raise ValueError(f"{path!r}: {name} has shape {a.shape}, expected (4*hidden_size, n)")
@@ -336,7 +337,7 @@ def _infer(tensors, path):
                      "(weight_ih, weight_hh, bias_ih, bias_hh)")
 
 
-def _check_tensors(cls, kwargs, tensors, path):
+def _check_tensors(cls: _Model, kwargs: dict[str, Any], tensors: _Tensors, path: str) -> None:
     """Every parameter the configuration implies is in the file with its exact
     shape, and nothing else is: the count first (computed, not looped, so a
     claim of 10**8 layers costs nothing), then each name and shape."""
@@ -363,7 +364,7 @@ def _check_tensors(cls, kwargs, tensors, path):
                              f"{_short(shape)}")
 
 
-def load(path):
+def load(path: _Path) -> LSTM | LSTMCell:
     """Reads a model saved by `save`, or any safetensors file of an LSTM state dict.
 
     A file without pylstm's metadata (for instance

@@ -6,21 +6,18 @@ gradient of that loss with respect to the first argument, ready for a
 module's ``backward``.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
-from ._checks import shape_error
-
-
-def _float_array(name, a):
-    arr = np.asarray(a)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name}: expected a real numeric array, got dtype {arr.dtype}")
-    if arr.dtype.kind != "f":
-        arr = arr.astype(np.float64)
-    return arr
+from ._checks import as_float_array, shape_error
 
 
-def mse(pred, target, *, mask=None):
+def mse(pred: ArrayLike, target: ArrayLike, *, mask: ArrayLike | None = None
+        ) -> tuple[float, NDArray[np.floating[Any]]]:
     """Mean squared error over all elements (torch.nn.MSELoss()).
 
     Parameters
@@ -38,7 +35,7 @@ def mse(pred, target, *, mask=None):
     d_pred : ndarray shaped like pred
         2 (pred - target) / n_counted at counted elements, 0 elsewhere.
     """
-    pred = _float_array("pred", pred)
+    pred = as_float_array("pred", pred)
     target = np.asarray(target)
     if target.shape != pred.shape:
         raise shape_error("target", pred.shape, target.shape)
@@ -59,7 +56,8 @@ def mse(pred, target, *, mask=None):
     return float(np.sum(diff * diff, dtype=np.float64) / n), diff * (2.0 / n)
 
 
-def cross_entropy(logits, labels, *, mask=None, ignore_index=None):
+def cross_entropy(logits: ArrayLike, labels: ArrayLike, *, mask: ArrayLike | None = None,
+                  ignore_index: int | None = None) -> tuple[float, NDArray[np.floating[Any]]]:
     """Softmax cross-entropy over the last axis (torch.nn.CrossEntropyLoss()).
 
     The mean of -log softmax(logits)[label] over the positions that count:
@@ -85,7 +83,7 @@ def cross_entropy(logits, labels, *, mask=None, ignore_index=None):
     d_logits : ndarray shaped like logits
         (softmax - onehot) / n_counted at counted positions, 0 elsewhere.
     """
-    logits = _float_array("logits", logits)
+    logits = as_float_array("logits", logits)
     if logits.ndim < 1 or logits.shape[-1] < 1:
         raise ValueError(f"logits: expected shape (..., C) with C >= 1, got {logits.shape}")
     C = logits.shape[-1]

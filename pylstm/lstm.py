@@ -1,16 +1,27 @@
 """pylstm.LSTM: torch.nn.LSTM's model, names and numbers, NumPy in and out."""
 
+from __future__ import annotations
+
 import math
 import numbers
 import threading
 import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from . import _core
 from ._checks import (as_array, as_dtype, as_lengths, check_param_count, check_size,
                       shape_error)
 from ._module import Module
+
+if TYPE_CHECKING:
+    from .stream import Stream
+
+_Array = NDArray[Any]
+_State = tuple[_Array, _Array]
 
 # More layers than anyone stacks, but few enough that building the model's
 # Python objects stays quick: LSTM(1, 1, num_layers=2**62) is refused at once
@@ -18,7 +29,8 @@ from ._module import Module
 MAX_LAYERS = 10_000
 
 
-def param_shapes(input_size, hidden_size, num_layers, bias, bidirectional, proj_size):
+def param_shapes(input_size: int, hidden_size: int, num_layers: int, bias: bool,
+                 bidirectional: bool, proj_size: int) -> Iterator[tuple[str, tuple[int, ...]]]:
     """(name, shape) of every parameter of such an LSTM, in torch's state-dict
     order (a generator: pylstm.load checks a file's tensors against it without
     building the model)."""
@@ -41,6 +53,15 @@ class _Cache:
 
     __slots__ = ("owner", "x", "lengths", "reserve", "T", "B", "unbatched", "batch_first",
                  "out_shape")
+    owner: LSTM
+    x: _Array
+    lengths: _Array | None
+    reserve: _Array
+    T: int
+    B: int
+    unbatched: bool
+    batch_first: bool
+    out_shape: tuple[int, ...]
 
 
 class _WorkPool:
@@ -50,21 +71,21 @@ class _WorkPool:
 
     __slots__ = ("free",)
 
-    def __init__(self):
-        self.free = []
+    def __init__(self) -> None:
+        self.free: list[_Array] = []
 
-    def take(self, nbytes):
+    def take(self, nbytes: int) -> _Array:
         try:
             buf = self.free.pop()
         except IndexError:
             return np.empty(nbytes, np.uint8)
         return buf if buf.nbytes >= nbytes else np.empty(nbytes, np.uint8)
 
-    def give(self, buf):
+    def give(self, buf: _Array) -> None:
         if len(self.free) < 2:
             self.free.append(buf)
 
-    def __reduce__(self):  # pickles and copies start with no buffers
+    def __reduce__(self) -> tuple[type[_WorkPool], tuple[()]]:  # copies start empty
         return (_WorkPool, ())
 
 
@@ -109,9 +130,26 @@ class LSTM(Module):
         Jozefowicz et al., 2015, recommend). None keeps torch's initialisation.
     """
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, proj_size=0, *, dtype=np.float32, seed=None,
-                 forget_bias=None):
+    input_size: int
+    hidden_size: int
+    num_layers: int
+    bias: bool
+    batch_first: bool
+    dropout: float
+    bidirectional: bool
+    proj_size: int
+    _rng: np.random.Generator
+    _work: _WorkPool
+    _weights: Any  # _core.weights(...): the C pointers of the parameter arrays
+    _sizes: dict[tuple[int, int, int], tuple[int, int, int, int]]
+    _handle: tuple[int, _core.Handle] | None
+    _handle_lock: threading.Lock
+    _prepared_runs: int
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 proj_size: int = 0, *, dtype: DTypeLike = np.float32, seed: int | None = None,
+                 forget_bias: float | None = None) -> None:
         self.input_size = check_size("input_size", input_size)
         self.hidden_size = check_size("hidden_size", hidden_size)
         self.num_layers = check_size("num_layers", num_layers, maximum=MAX_LAYERS)
@@ -162,26 +200,26 @@ class LSTM(Module):
     # ---- parameters -------------------------------------------------------
 
     @property
-    def num_directions(self):
+    def num_directions(self) -> int:
         return 2 if self.bidirectional else 1
 
     @property
-    def _R(self):
+    def _R(self) -> int:
         return self.proj_size or self.hidden_size
 
-    def _param_count(self):
+    def _param_count(self) -> int:
         """The number of parameter values, from the sizes alone (exact for any size)."""
         H, R, D, P = self.hidden_size, self._R, self.num_directions, self.proj_size
         rest = 4 * H * R + (8 * H if self.bias else 0) + P * H  # all but W_ih
         first = D * (4 * H * self.input_size + rest)
         return first + (self.num_layers - 1) * D * (4 * H * D * R + rest)
 
-    def _param_shapes(self):
+    def _param_shapes(self) -> Iterator[tuple[str, tuple[int, ...]]]:
         """(name, shape) of every parameter in torch's state-dict order."""
         return param_shapes(self.input_size, self.hidden_size, self.num_layers, self.bias,
                             self.bidirectional, self.proj_size)
 
-    def _groups(self, d):
+    def _groups(self, d: Mapping[str, _Array]) -> list[tuple[_Array | None, ...]]:
         """Per (layer, direction): (W_ih, W_hh, b_ih, b_hh, W_hr) from dict d."""
         out = []
         for layer in range(self.num_layers):
@@ -193,7 +231,8 @@ class LSTM(Module):
 
     # ---- forward and backward --------------------------------------------
 
-    def _shapes_in(self, x, hx, lengths):
+    def _shapes_in(self, x: ArrayLike, hx: Sequence[ArrayLike] | None, lengths: ArrayLike | None
+                   ) -> tuple[_Array, _Array | None, _Array | None, _Array | None, bool]:
         """Time-major contiguous x, h0, c0 and lengths; and the user's layout."""
         x = as_array("x", x, self.dtype)
         if x.ndim not in (2, 3):
@@ -228,31 +267,32 @@ class LSTM(Module):
             lengths = as_lengths(lengths, T, B)
         return x, h0, c0, lengths, unbatched
 
-    def _outputs(self, T, B):
+    def _outputs(self, T: int, B: int) -> tuple[_Array, _Array, _Array]:
         D, R, LD = self.num_directions, self._R, self.num_layers * self.num_directions
         return (np.empty((T, B, D * R), self.dtype), np.empty((LD, B, R), self.dtype),
                 np.empty((LD, B, self.hidden_size), self.dtype))
 
-    def _user_layout(self, y, h_n, c_n, unbatched):
+    def _user_layout(self, y: _Array, h_n: _Array, c_n: _Array, unbatched: bool
+                     ) -> tuple[_Array, _State]:
         if unbatched:
             return y[:, 0, :], (h_n[:, 0, :], c_n[:, 0, :])
         if self.batch_first:
             y = np.ascontiguousarray(y.transpose(1, 0, 2))
         return y, (h_n, c_n)
 
-    def __getstate__(self):  # pickle and deepcopy: the C pointers are rebuilt
+    def __getstate__(self) -> dict[str, Any]:  # pickle and deepcopy rebuild the C pointers
         state = self.__dict__.copy()
         for name in ("_weights", "_handle", "_handle_lock"):
             del state[name]
         state["_sizes"] = {}
         return state
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._weights = _core.weights(*self._dims(), self._groups(self._params))
         self._init_prepared()
 
-    def __copy__(self):
+    def __copy__(self) -> LSTM:
         # A shallow copy shares the parameter arrays: a write through either
         # model is one the other's prepared handle would not see.
         self._escaped = True
@@ -270,12 +310,12 @@ class LSTM(Module):
     # next call; once a live array has been handed to user code (_escaped),
     # inference reads the arrays on every call, as before.
 
-    def _init_prepared(self):
+    def _init_prepared(self) -> None:
         self._handle = None  # (version, _core.Handle)
         self._handle_lock = threading.Lock()
         self._prepared_runs = 0  # calls served by the handle (for tests)
 
-    def _prepared(self):
+    def _prepared(self) -> _core.Handle | None:
         """The handle for the current parameters, or None when they escaped."""
         if self._escaped:
             return None
@@ -292,7 +332,7 @@ class LSTM(Module):
                                                                          self._weights))
         return entry[1]
 
-    def _sizes_for(self, T, B):
+    def _sizes_for(self, T: int, B: int) -> tuple[int, int, int, int]:
         """(work_forward, work_train, reserve, work_backward) bytes, cached."""
         key = (T, B, _core.get_num_threads())
         s = self._sizes.get(key)
@@ -302,11 +342,12 @@ class LSTM(Module):
             s = self._sizes[key] = _core.model_sizes(*self._dims(), T, B)
         return s
 
-    def _dims(self):
+    def _dims(self) -> tuple[bool, int, int, int, int, bool]:
         return (self.dtype == np.float64, self.input_size, self.hidden_size, self.proj_size,
                 self.num_layers, self.bidirectional)
 
-    def __call__(self, x, hx=None, *, lengths=None):
+    def __call__(self, x: ArrayLike, hx: Sequence[ArrayLike] | None = None, *,
+                 lengths: ArrayLike | None = None) -> tuple[_Array, _State]:
         """Inference forward.
 
         Parameters
@@ -349,7 +390,8 @@ class LSTM(Module):
 
     forward = __call__
 
-    def forward_train(self, x, hx=None, *, lengths=None):
+    def forward_train(self, x: ArrayLike, hx: Sequence[ArrayLike] | None = None, *,
+                      lengths: ArrayLike | None = None) -> tuple[_Array, _State, _Cache]:
         """Training forward: as calling the model, with dropout, and a cache.
 
         Returns
@@ -378,7 +420,8 @@ class LSTM(Module):
         cache.out_shape = out.shape
         return out, state, cache
 
-    def backward(self, cache, d_output, d_h_n=None, d_c_n=None):
+    def backward(self, cache: _Cache, d_output: ArrayLike | None, d_h_n: ArrayLike | None = None,
+                 d_c_n: ArrayLike | None = None) -> tuple[_Array, _State]:
         """Back-propagation through time from a forward_train cache.
 
         Parameter gradients are added into self.grads (like torch's .grad).
@@ -422,7 +465,7 @@ class LSTM(Module):
         f64, I, H, P, L, bidir = self._dims()
         work = self._work.take(self._sizes_for(T, B)[3])
 
-        def run(grads):
+        def run(grads: dict[str, _Array]) -> None:
             _core.model_backward(f64, I, H, P, L, bidir, self._weights, self._groups(grads),
                                  T, B, cache.x, cache.lengths, cache.reserve, dy, states[0],
                                  states[1], dx, dh0, dc0, work)
@@ -438,7 +481,7 @@ class LSTM(Module):
             dx = np.ascontiguousarray(dx.transpose(1, 0, 2))
         return dx, (dh0, dc0)
 
-    def stream(self, batch=None):
+    def stream(self, batch: int | None = None) -> Stream:
         """A pylstm.stream.Stream: one step per call with weights packed once.
 
         For real-time inference; see Stream. batch=None steps one unbatched
@@ -447,7 +490,8 @@ class LSTM(Module):
 
         return Stream(self, batch)
 
-    def gates(self, x, hx=None, *, lengths=None):
+    def gates(self, x: ArrayLike, hx: Sequence[ArrayLike] | None = None, *,
+              lengths: ArrayLike | None = None) -> list[dict[str, _Array]]:
         """The activations inside every layer direction for input x.
 
         Runs the training forward without dropout and reads what it saves for
@@ -487,26 +531,14 @@ class LSTM(Module):
         return out
 
     @classmethod
-    def from_torch(cls, module):
-        """An LSTM with a torch.nn.LSTM's arguments and weights (see pylstm.interop)."""
-        from .interop import from_torch
-        model = from_torch(module)
-        if not isinstance(model, cls):
+    def from_torch(cls, module: Any) -> LSTM:
+        """An LSTM with a torch.nn.LSTM's arguments and weights.
+
+        The arguments (input_size, hidden_size, num_layers, bias, batch_first,
+        dropout, bidirectional, proj_size) are read off the module's
+        attributes and the dtype is its parameters' (float32 or float64);
+        torch itself is not imported. pylstm.interop.from_torch takes an
+        LSTM or an LSTMCell alike."""
+        if not hasattr(module, "num_layers"):
             raise TypeError(f"module: expected a torch.nn.LSTM, got {type(module).__name__}")
-        return model
-
-    def to_torch_state_dict(self):
-        """The parameters as NumPy arrays that torch.nn.LSTM.load_state_dict accepts."""
-        from .interop import to_torch_state_dict
-        return to_torch_state_dict(self)
-
-    def __repr__(self):
-        extra = "".join(
-            f", {k}={v}" for k, v in (("num_layers", self.num_layers), ("bias", self.bias),
-                                      ("batch_first", self.batch_first),
-                                      ("dropout", self.dropout),
-                                      ("bidirectional", self.bidirectional),
-                                      ("proj_size", self.proj_size))
-            if v != {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0,
-                     "bidirectional": False, "proj_size": 0}[k])
-        return f"LSTM({self.input_size}, {self.hidden_size}{extra}, dtype={self.dtype.name})"
+        return cls._from_torch(module)

@@ -1,8 +1,17 @@
 """Step-by-step inference with weights packed once: LSTM.stream()."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from numpy.typing import ArrayLike, NDArray
 
 from . import _core
 from ._checks import as_array, check_size, shape_error
+
+if TYPE_CHECKING:
+    from .lstm import LSTM
 
 
 class Stream:
@@ -28,7 +37,7 @@ class Stream:
     stream keeps the packed copy it made until refresh().
     """
 
-    def __init__(self, model, batch=None):
+    def __init__(self, model: LSTM, batch: int | None = None) -> None:
         if model.bidirectional:
             raise ValueError("stream: needs a unidirectional model; the reverse direction "
                              "reads the whole sequence")
@@ -43,7 +52,7 @@ class Stream:
         y = self._stepper.y
         self._out = y[0] if self.unbatched else y
 
-    def step(self, x):
+    def step(self, x: ArrayLike) -> NDArray[Any]:
         """Advances every sequence by one step.
 
         Parameters
@@ -65,14 +74,14 @@ class Stream:
     __call__ = step
 
     @property
-    def state(self):
+    def state(self) -> tuple[NDArray[Any], NDArray[Any]]:
         """Copies of (h, c), shaped like LSTM's h_n and c_n."""
         h, c = self._stepper.get_state()
         if self.unbatched:
             return h[:, 0], c[:, 0]
         return h, c
 
-    def reset(self, hx=None):
+    def reset(self, hx: Sequence[ArrayLike] | None = None) -> None:
         """Sets the state to hx = (h_0, c_0) (shaped like LSTM's), or zeros."""
         h, c = self._stepper.h, self._stepper.c
         if hx is None:
@@ -90,7 +99,7 @@ class Stream:
             raise shape_error("c_0", want_c, c0.shape)
         self._stepper.set_state(h0, c0)
 
-    def refresh(self):
+    def refresh(self) -> None:
         """Re-packs the model's current parameters (after training steps)."""
         with self.model._sync.read():
             self._stepper.pack(self.model._groups(self.model._params))

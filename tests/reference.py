@@ -305,6 +305,21 @@ def linear(weight, bias, x, dy):
     return y, dy @ W, dy2.T @ x2, None if bias is None else dy2.sum(axis=0)
 
 
+def embedding(weight, indices, dy, padding_idx=None):
+    """torch.nn.Embedding: the rows of weight for the ids, and the gradient of
+    sum(y*dy) with respect to weight, summed position by position (the
+    padding_idx row gets none)."""
+    W = np.asarray(weight, np.float64)
+    idx = np.asarray(indices)
+    y = np.stack([W[k] for k in idx.reshape(-1)]).reshape(idx.shape + W.shape[1:]) \
+        if idx.size else np.zeros(idx.shape + W.shape[1:])
+    dW = np.zeros_like(W)
+    for k, row in zip(idx.reshape(-1), np.asarray(dy, np.float64).reshape(-1, W.shape[1])):
+        if k != padding_idx:
+            dW[k] += row
+    return y, dW
+
+
 def mse(pred, target, mask=None):
     """torch.nn.MSELoss() (mean) over the elements where mask is True, and its
     gradient with respect to pred."""

@@ -4,6 +4,7 @@ torch in both directions, and hostile files, which must raise ValueError
 (OSError only when the file cannot be opened) without returning a model."""
 import itertools
 import json
+import os
 import struct
 
 import numpy as np
@@ -56,6 +57,15 @@ def test_path_with_non_ascii_characters_round_trips(tmp_path, name):
     m2 = pylstm.load(path)
     sd, sd2 = m.state_dict(), m2.state_dict()
     assert list(sd) == list(sd2) and all(np.array_equal(sd[k], sd2[k]) for k in sd)
+
+
+def test_bytes_path_round_trips(tmp_path):
+    # save built its temporary name with an f-string, which a bytes path broke
+    m = pylstm.LSTM(3, 4, seed=5)
+    path = os.fsencode(tmp_path / "bytes.safetensors")
+    pylstm.save(m, path)
+    assert np.array_equal(pylstm.load(path).state_dict()["weight_ih_l0"],
+                          m.state_dict()["weight_ih_l0"])
 
 
 @pytest.mark.parametrize("bias,dtype", list(itertools.product([True, False],

@@ -376,7 +376,7 @@ def test_python_and_c_loaders_agree_on_altered_metadata(tmp_path):
     verdicts = []
     for _ in range(300):
         m = ms[rng.integers(len(ms))]
-        cfg = pio._config(m)
+        cfg = pio._file_config(m)
         for _ in range(rng.integers(0, 3)):
             key = META_KEYS[rng.integers(len(META_KEYS))]
             if rng.random() < 0.3:
