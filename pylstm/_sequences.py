@@ -136,7 +136,7 @@ def _ndim(v: Any) -> int:
         return -1
 
 
-def _list_of_sequences(items: list, name: str) -> Sequences:
+def _list_of_sequences(items: list[Any], name: str) -> Sequences:
     names = _feature_names(items[0])
     seqs = []
     for i, item in enumerate(items):
@@ -241,7 +241,7 @@ def check_feature_names(estimator: Any, names: np.ndarray | None, *, reset: bool
         unseen = sorted(set(names) - set(fitted))
         missing = sorted(set(fitted) - set(names))
 
-        def listed(values: list) -> str:
+        def listed(values: list[Any]) -> str:
             return "".join(f"- {v}\n" for v in values[:5]) + ("- ...\n" if len(values) > 5
                                                                  else "")
 
@@ -312,7 +312,7 @@ def restore_layout(arr: np.ndarray, lengths: np.ndarray | None, layout: str) -> 
     return unpad(arr, lengths, layout == "list")
 
 
-def _pad_targets(parts: list, n: int, T: int, lengths: np.ndarray | None) -> np.ndarray:
+def _pad_targets(parts: list[Any], n: int, T: int, lengths: np.ndarray | None) -> np.ndarray:
     if lengths is None:
         lengths = np.full(n, T)
     for i, p in enumerate(parts):
