@@ -278,15 +278,6 @@ def from_keras(layer_or_weights, *, bidirectional=False, use_bias=True, dtype=No
     return model
 
 
-def _import_keras() -> Any:
-    try:
-        import keras
-    except ImportError as e:
-        raise ImportError("to_keras needs Keras 3: pip install keras (with a backend: "
-                          "torch, jax or tensorflow, chosen by KERAS_BACKEND)") from e
-    return keras
-
-
 def to_keras(model: LSTM, *, return_state: bool = False) -> Any:
     """Keras layers computing what a pylstm.LSTM computes, with its weights.
 
@@ -337,7 +328,11 @@ def to_keras(model: LSTM, *, return_state: bool = False) -> Any:
     if return_state and model.num_layers > 1:
         raise ValueError(f"return_state: only for a one-layer model (a keras.Sequential passes "
                          f"one tensor between layers), got num_layers={model.num_layers}")
-    keras = _import_keras()
+    try:
+        import keras
+    except ImportError as e:
+        raise ImportError("to_keras needs Keras 3: pip install keras (and a backend: torch, "
+                          "jax or tensorflow, chosen by KERAS_BACKEND)") from e
     state = model.state_dict()
     dtype = str(model.dtype)
     H, D = model.hidden_size, model.num_directions
