@@ -38,6 +38,9 @@ def main():
                          "shares (equal shares make the mean of the ranks' losses the "
                          "whole batch's)")
     share = slice(rank * args.batch_size // size, (rank + 1) * args.batch_size // size)
+    # the ranks on one machine share its cores (pylstm takes them all by default)
+    on_this_machine = comm.Split_type(MPI.COMM_TYPE_SHARED).Get_size()
+    pylstm.set_num_threads(max(1, pylstm.get_num_threads() // on_this_machine))
 
     model = AddingModel(args.hidden, seed=args.seed + rank)  # different until the broadcast
     broadcast_parameters(model.modules)                      # rank 0's initial weights
