@@ -11,6 +11,7 @@ PyTorch and pylstm share one layout (W_ih (4H, I), W_hh (4H, R), b_ih, b_hh
 W_hh = recurrent_kernel.T, b_ih = bias, b_hh = 0 (and to Keras, bias = b_ih + b_hh).
 """
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -77,7 +78,7 @@ def to_torch_state_dict(model):
     return model.state_dict()
 
 
-def _keras_kind(layer):
+def _keras_kind(layer: Any) -> str:
     """The Keras class a layer is (or derives from) among those from_keras
     knows, else its own class name. Read from the class names, so keras need
     not be imported."""
@@ -88,13 +89,13 @@ def _keras_kind(layer):
     return type(layer).__name__
 
 
-def _not_lstm(layer, where):
+def _not_lstm(layer: Any, where: str) -> ValueError:
     return ValueError(f"{where}: a Keras {type(layer).__name__} layer "
                       f"({getattr(layer, 'name', '?')!r}), not an LSTM; pylstm imports only "
                       "LSTM and Bidirectional(LSTM) layers")
 
 
-def _keras_lstm_parts(layer, where):
+def _keras_lstm_parts(layer: Any, where: str) -> tuple[int, bool, list[np.ndarray]]:
     """(units, use_bias, weights list) of a keras LSTM layer, after checking it."""
     if _keras_kind(layer) != "LSTM":
         raise _not_lstm(layer, where)
@@ -128,11 +129,13 @@ def _keras_direction(weights, use_bias, what):
     return out
 
 
-def _keras_stack(items, where):
+def _keras_stack(items: Sequence[Any], where: str) -> tuple[list[tuple[Any, str]], float]:
     """The recurrent layers of a list or Sequential of Keras layers, each with
     its name for messages, and the rate of the Dropout layers between them
     (pylstm's dropout); anything else is refused, naming the layer."""
-    recurrent, rates, pending = [], set(), None
+    recurrent: list[tuple[Any, str]] = []
+    rates: set[float] = set()
+    pending: float | None = None
     for k, layer in enumerate(items):
         at = f"{where}[{k}]"
         kind = _keras_kind(layer)
@@ -337,7 +340,7 @@ def to_keras(model: LSTM, *, return_state: bool = False) -> Any:
     dtype = str(model.dtype)
     H, D = model.hidden_size, model.num_directions
 
-    def weights(sfx: str) -> list:
+    def weights(sfx: str) -> list[np.ndarray]:
         w = [state["weight_ih" + sfx].T, state["weight_hh" + sfx].T]
         if model.bias:
             w.append(state["bias_ih" + sfx] + state["bias_hh" + sfx])
