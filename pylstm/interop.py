@@ -214,16 +214,16 @@ def from_keras(layer_or_weights, *, bidirectional=False, use_bias=True, dtype=No
     """
     items = layer_or_weights
     dropout = 0.0
-    if hasattr(items, "layers") and hasattr(items, "get_weights"):  # a Keras model
-        if _keras_kind(items) != "Sequential":
-            bad = [x for x in items.layers
-                   if _keras_kind(x) not in ("LSTM", "Bidirectional", "Dropout", "InputLayer")]
-            raise ValueError(
-                f"layer_or_weights: a Keras functional model ({items.name!r}); pylstm imports "
-                "a Sequential, or its LSTM layers passed in order as a list"
-                + (f" (it also holds {bad[0].name!r}, a {type(bad[0]).__name__} layer, which "
-                   "pylstm cannot import)" if bad else ""))
+    if _keras_kind(items) == "Sequential":
         layers, dropout = _keras_stack(items.layers, "model.layers")
+    elif "Model" in (c.__name__ for c in type(items).__mro__):  # a functional Keras model
+        bad = [x for x in items.layers
+               if _keras_kind(x) not in ("LSTM", "Bidirectional", "Dropout", "InputLayer")]
+        raise ValueError(
+            f"layer_or_weights: a Keras functional model ({items.name!r}); pylstm imports "
+            "a Sequential, or its LSTM layers passed in order as a list"
+            + (f" (it also holds {bad[0].name!r}, a {type(bad[0]).__name__} layer, which "
+               "pylstm cannot import)" if bad else ""))
     elif isinstance(items, (list, tuple)) and items and all(
             hasattr(x, "get_weights") for x in items):
         layers, dropout = _keras_stack(items, "layers")
