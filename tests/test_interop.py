@@ -10,7 +10,7 @@ import pytest
 from conftest import torch_or_skip
 
 import pylstm
-from pylstm.interop import from_keras, from_torch, to_torch_state_dict
+from pylstm.interop import from_keras, from_torch, to_keras, to_torch_state_dict
 
 # keras 3.15 with NumPy 2 warns about __array__(copy=...) in its own code
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -242,3 +242,124 @@ def test_keras_refuses_what_torch_cannot_compute():
         from_keras(summed)
     with pytest.raises(ValueError, match="kernel"):
         from_keras([np.zeros((3, 8)), np.zeros((3, 8)), np.zeros(8)])
+
+
+# ---- to Keras ----------------------------------------------------------------
+
+def keras_tol(dtype):
+    return 1e-12 if dtype == np.float64 else 1e-5
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("num_layers", [1, 2, 3])
+def test_to_keras_computes_what_pylstm_computes(num_layers, bidirectional, bias, dtype):
+    keras_or_skip()
+    rng = np.random.default_rng(num_layers * 8 + bidirectional * 4 + bias * 2)
+    m = pylstm.LSTM(3, 5, num_layers=num_layers, bias=bias, bidirectional=bidirectional,
+                    batch_first=True, dropout=0.25 if num_layers > 1 else 0.0, dtype=dtype,
+                    seed=int(rng.integers(1 << 30)))
+    # biases of torch's size (keras starts its own at 0/1, so these are not defaults)
+    m.load_state_dict({k: rng.uniform(-0.5, 0.5, v.shape) for k, v in m.state_dict().items()})
+    k = to_keras(m)
+    kind = "Sequential" if num_layers > 1 else "Bidirectional" if bidirectional else "LSTM"
+    assert type(k).__name__ == kind
+    x = rng.standard_normal((4, 7, 3)).astype(dtype)
+    y = to_np(k(x))
+    assert y.dtype == dtype
+    want, _ = m(x)
+    np.testing.assert_allclose(y, want, rtol=0, atol=keras_tol(dtype))
+    if num_layers > 1:  # pylstm's dropout between the layers, as Dropout layers
+        rates = [layer.rate for layer in k.layers if type(layer).__name__ == "Dropout"]
+        assert rates == [0.25] * (num_layers - 1)
+    # and back: the same numbers, Keras' one bias in b_ih
+    back = from_keras(k)
+    assert (back.num_layers, back.bidirectional, back.bias, back.dtype, back.dropout) == \
+        (num_layers, bidirectional, bias, dtype, m.dropout)
+    sd, sd_back = m.state_dict(), back.state_dict()
+    assert sd.keys() == sd_back.keys()
+    for name, v in sd.items():
+        if name.startswith("bias_ih"):
+            np.testing.assert_array_equal(sd_back[name], v + sd[name.replace("_ih", "_hh")])
+        elif name.startswith("bias_hh"):
+            assert not sd_back[name].any()
+        else:
+            np.testing.assert_array_equal(sd_back[name], v)
+    np.testing.assert_allclose(back(x)[0], want, rtol=0, atol=keras_tol(dtype))
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_to_keras_return_state_and_time_major_model(bidirectional):
+    keras_or_skip()
+    m = pylstm.LSTM(2, 4, bidirectional=bidirectional, seed=3)  # batch_first=False
+    x = np.random.default_rng(4).standard_normal((6, 3, 2)).astype(np.float32)  # (T, B, I)
+    out, (h_n, c_n) = m(x)
+    got = [to_np(v) for v in to_keras(m, return_state=True)(x.transpose(1, 0, 2))]
+    want = [out.transpose(1, 0, 2), h_n[0], c_n[0]] + ([h_n[1], c_n[1]] if bidirectional else [])
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=0, atol=1e-5)
+
+
+def test_to_keras_refuses_what_keras_cannot_express():
+    keras_or_skip()
+    with pytest.raises(ValueError, match="proj_size=2.*no projection"):
+        to_keras(pylstm.LSTM(3, 4, proj_size=2))
+    with pytest.raises(TypeError, match="model: expected a pylstm.LSTM"):
+        to_keras(pylstm.LSTMCell(3, 4))
+    with pytest.raises(ValueError, match="return_state: only for a one-layer model"):
+        to_keras(pylstm.LSTM(3, 4, num_layers=2), return_state=True)
+
+
+def test_from_keras_names_layers_that_are_not_lstms():
+    keras = keras_or_skip()
+    x = np.zeros((1, 2, 3), np.float32)
+    for cls in (keras.layers.GRU, keras.layers.SimpleRNN):
+        layer = cls(4, name="rnn")
+        layer(x)
+        with pytest.raises(ValueError, match=f"layer: a Keras {cls.__name__} layer \\('rnn'\\), "
+                                             "not an LSTM; pylstm imports only LSTM and "
+                                             "Bidirectional\\(LSTM\\)"):
+            from_keras(layer)
+        wrapped = keras.layers.Bidirectional(cls(4))
+        wrapped(x)
+        with pytest.raises(ValueError, match=f"layer.forward_layer: a Keras {cls.__name__}"):
+            from_keras(wrapped)
+        with pytest.raises(ValueError, match=f"layers\\[1\\]: a Keras {cls.__name__}"):
+            from_keras([keras.layers.LSTM(4), layer])
+    model = keras.Sequential([keras.Input((None, 3)), keras.layers.LSTM(4),
+                              keras.layers.Dense(1, name="head")])
+    with pytest.raises(ValueError, match="model.layers\\[1\\]: a Keras Dense layer \\('head'\\)"):
+        from_keras(model)
+    inp = keras.Input((None, 3))
+    functional = keras.Model(inp, keras.layers.Dense(1, name="out")(keras.layers.LSTM(4)(inp)))
+    with pytest.raises(ValueError, match="a Keras functional model.*'out', a Dense layer"):
+        from_keras(functional)
+    loose = keras.Sequential([keras.Input((None, 3)), keras.layers.Dropout(0.1),
+                              keras.layers.LSTM(4)])
+    with pytest.raises(ValueError, match="model.layers\\[0\\]: a Dropout .* between"):
+        from_keras(loose)
+    uneven = keras.Sequential([keras.Input((None, 3)), keras.layers.LSTM(4, return_sequences=True),
+                               keras.layers.Dropout(0.1), keras.layers.LSTM(4,
+                                                                            return_sequences=True),
+                               keras.layers.LSTM(4)])
+    with pytest.raises(ValueError, match="Dropout rates \\[0.0, 0.1\\]"):
+        from_keras(uneven)
+
+
+def test_from_keras_imports_a_sequential_of_lstms():
+    keras = keras_or_skip()
+    rng = np.random.default_rng(5)
+    model = keras.Sequential([
+        keras.Input((None, 3)),
+        keras.layers.Bidirectional(keras.layers.LSTM(4, return_sequences=True)),
+        keras.layers.Dropout(0.2),
+        keras.layers.Bidirectional(keras.layers.LSTM(4, return_sequences=True))])
+    for layer in model.layers:
+        if layer.get_weights():
+            randomise(layer, rng)
+    x = rng.standard_normal((2, 5, 3)).astype(np.float32)
+    m = from_keras(model)
+    assert (m.num_layers, m.bidirectional, m.dropout) == (2, True, pytest.approx(0.2))
+    np.testing.assert_allclose(m(x)[0], to_np(model(x)), rtol=0, atol=1e-5)
