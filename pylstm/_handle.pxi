@@ -73,6 +73,9 @@ cdef class Handle:
     cdef readonly double dropout
     # calls served (run and call; read by LSTM._prepared_runs, for tests)
     cdef readonly Py_ssize_t runs
+    # call's last work size and what it depends on (the size query plans
+    # every layer's buffers: ~2000 instructions, 7% of a T = 1 call at H = 64)
+    cdef size_t last_T, last_B, last_threads, last_need
 
     def __cinit__(self):
         self.m = NULL
@@ -132,7 +135,7 @@ cdef class Handle:
         cdef size_t H = self.hidden_size
         cdef size_t R = self.proj_size if self.proj_size else H
         cdef size_t LD = self.num_layers * D
-        cdef size_t T, B, need = 0
+        cdef size_t T, B, threads, need = 0
         cdef cnp.ndarray ax, a0, a1, y, hn, cn
         cdef cnp.npy_intp dims[3]
         cdef void *ph0 = NULL
@@ -182,7 +185,12 @@ cdef class Handle:
             hn = cnp.PyArray_EMPTY(3, dims, tn, 0)
             dims[2] = H
             cn = cnp.PyArray_EMPTY(3, dims, tn, 0)
-        check(pylstm_model_run_size(self.m, T, B, &need), "LSTM sizes")
+        threads = pylstm_get_num_threads()
+        if T == self.last_T and B == self.last_B and threads == self.last_threads:
+            need = self.last_need
+        else:
+            check(pylstm_model_run_size(self.m, T, B, &need), "LSTM sizes")
+            self.last_T, self.last_B, self.last_threads, self.last_need = T, B, threads, need
         pw = work.take(need)
         with nogil:
             if self.f64:
