@@ -195,29 +195,39 @@ def measure(runners, repeats, min_seconds):
 
 
 def fmt_time(s):
+    """Three significant digits (trailing zeros kept) in µs, ms or s; "—" for None."""
     if s is None:
         return "—"
-    if s < 1e-3:
-        return f"{s * 1e6:.3g} µs"
-    if s < 1:
-        return f"{s * 1e3:.3g} ms"
-    return f"{s:.3g} s"
+    for scale, unit in ((1e6, "µs"), (1e3, "ms"), (1, "s")):
+        v = s * scale
+        if v < 999.5 or unit == "s":
+            return f"{v:.{2 if v < 10 else 1 if v < 100 else 0}f} {unit}"
 
 
 def fmt_ratio(r):
-    return "—" if r is None else f"{r:.2f}"
+    if r is None:
+        return "—"
+    return f"{r:.2f}" if r >= 0.005 else "<0.01"
 
 
 def cpu_model():
-    """The CPU's marketing name, as far as the OS tells it."""
+    """The CPU's name as the OS tells it, with the x86 family and model
+    numbers (virtual machines often report only "AMD EPYC")."""
+    fields = {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
+                if not line.strip():
+                    break  # the first processor is enough
                 key, _, value = line.partition(":")
-                if key.strip() in ("model name", "Model", "cpu model"):
-                    return value.strip()
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
+    name = fields.get("model name") or fields.get("Model") or fields.get("cpu model")
+    if name:
+        if "cpu family" in fields and "model" in fields:
+            name += f" (family {fields['cpu family']}, model {fields['model']})"
+        return name
     if sys.platform == "darwin":
         import subprocess
         try:
@@ -320,7 +330,8 @@ def main(argv=None):
     info = machine_info(torch, ort)
     print(f"CPU: {info['cpu']} ({info['machine']}, {info['cores']} logical cores); "
           f"pylstm {info['pylstm']}, kernel {info['kernel']}; "
-          f"torch {info['torch'] or 'absent'}; onnxruntime {info['onnxruntime'] or 'absent'}")
+          f"torch {info['torch'] or 'absent'}; onnxruntime {info['onnxruntime'] or 'absent'}"
+          + (f"; load average {info['load_average'][0]:.1f}" if info["load_average"] else ""))
     print(f"float32, 1 layer, (T, B, I, H); median of {args.repeats} interleaved rounds; "
           "ratios: pylstm time / peer time (< 1: pylstm faster)\n")
     sys.stdout.flush()
