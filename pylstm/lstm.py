@@ -277,7 +277,7 @@ class LSTM(Module):
         self._retired_runs = 0  # calls served by handles made before the current one
 
     @property
-    def _prepared_runs(self):
+    def _prepared_runs(self) -> int:
         """Calls served by the prepared handles (for tests)."""
         entry = self._handle
         return self._retired_runs + (entry[1].runs if entry is not None else 0)
