@@ -423,6 +423,31 @@ def test_threads_share_one_prepared_model():
         assert_same(r, want)
 
 
+def test_threads_with_different_shapes_share_the_fast_call_work():
+    # The fast call lends one work buffer to one call at a time (grown to the
+    # largest size asked); a call that finds it lent out has the core allocate.
+    m = pylstm.LSTM(6, 12, 2, proj_size=5, seed=12)
+    inputs = [sample(m, seed=k, T=1 + 7 * k, B=1 + k % 3) for k in range(4)]
+    m(inputs[0])
+    want = [reference(m)(x) for x in inputs]
+    errors = []
+
+    def work(k):
+        try:
+            for _ in range(30):
+                assert_same(m(inputs[k]), want[k])
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert m._prepared_runs == 1 + 4 * 30
+
+
 def test_threads_with_concurrent_reloads_end_on_the_last_weights():
     m = pylstm.LSTM(4, 6, seed=11)
     x = sample(m)
