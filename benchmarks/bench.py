@@ -2,18 +2,26 @@
 
 float32, one LSTM layer, the same weights in all three libraries, the libraries
 interleaved in one process (so machine drift hits them alike), median wall time
-per call. Peers that are not installed are skipped.
+per call, at each thread count (1 and 2 by default; torch's set_num_threads and
+ORT's intra_op_num_threads are set to pylstm's in every row). Peers that are not
+installed show "—".
 
     python benchmarks/bench.py                      # whole grid, 1 and 2 threads
     python benchmarks/bench.py --cases stream small --threads 1 --json out.json
+    python benchmarks/bench.py --markdown           # the table as Markdown (README)
+    PYLSTM_KERNEL=avx2 python benchmarks/bench.py   # another kernel than the CPU's best
 
-The ratio column is peer time / pylstm time (> 1: pylstm is faster), against
-the faster of pylstm's two entry points where the stream case has both.
+The stream case (T = 1) times three pylstm entry points: lstm.stream().step
+(state kept in the stream), lstm(x) and lstm(x, hx); the peers run the same
+single step with the state passed (step, lstm(x, hx)) or not (lstm(x)). The
+other cases time lstm(x, hx). Ratios are pylstm time / peer time (< 1: pylstm
+is faster), against each peer and against the faster of the two.
 Needs: pylstm; optionally torch (pip install torch==2.13.0), onnxruntime and
 onnx (pip install onnxruntime onnx).
 """
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -50,8 +58,16 @@ def set_threads(n, torch):
         torch.set_num_threads(n)
 
 
+# pylstm's entry points timed per case: entry -> whether the peers' call with
+# which it is compared passes the state (h_0, c_0)
+STREAM_ENTRIES = {"stream().step": True, "lstm(x)": False, "lstm(x, hx)": True}
+ENTRIES = {"lstm(x, hx)": True}
+PEERS = ("torch", "onnxruntime")
+
+
 def make_runners(case, threads, torch, ort):
-    """{(lib, mode): zero-argument callable doing one call}."""
+    """{(library, entry, mode): zero-argument callable doing one call}; a
+    peer's entry is "x" or "x, hx" (whether it is given the state)."""
     T, B, I, H = GRID[case]
     rng = np.random.default_rng(0)
     model = pylstm.LSTM(I, H, seed=0)
@@ -59,18 +75,24 @@ def make_runners(case, threads, torch, ort):
     h0 = rng.standard_normal((1, B, H)).astype(np.float32)
     c0 = rng.standard_normal((1, B, H)).astype(np.float32)
     dy = np.ones((T, B, H), np.float32)
+    entries = STREAM_ENTRIES if T == 1 else ENTRIES
     runners = {}
 
     def pl_fwd():
         model(x, (h0, c0))
 
+    def pl_fwd_x():
+        model(x)
+
     def pl_train():
         _, _, cache = model.forward_train(x, (h0, c0))
         model.backward(cache, dy)
 
-    runners["pylstm", "fwd"] = pl_fwd
-    runners["pylstm", "fwd+bwd"] = pl_train
-    if T == 1:
+    runners["pylstm", "lstm(x, hx)", "fwd"] = pl_fwd
+    runners["pylstm", "lstm(x, hx)", "fwd+bwd"] = pl_train
+    if "lstm(x)" in entries:
+        runners["pylstm", "lstm(x)", "fwd"] = pl_fwd_x
+    if "stream().step" in entries:
         # Real-time use: LSTM.stream() keeps the state and packed weights, so a
         # step is the call lstm(x_t, (h_{t-1}, c_{t-1})) without its overhead.
         stream = model.stream(batch=B)
@@ -80,7 +102,8 @@ def make_runners(case, threads, torch, ort):
         def pl_stream():
             stream.step(x_t)
 
-        runners["pylstm.stream", "fwd"] = pl_stream
+        runners["pylstm", "stream().step", "fwd"] = pl_stream
+    calls = {"x" if not with_state else "x, hx" for with_state in entries.values()}
 
     if torch is not None:
         t = torch.nn.LSTM(I, H)
@@ -93,26 +116,32 @@ def make_runners(case, threads, torch, ort):
             with torch.inference_mode():
                 t(xt, (h0t, c0t))
 
+        def torch_fwd_x():
+            with torch.inference_mode():
+                t(xt)
+
         def torch_train():
             y, _ = t(xg, (h0t, c0t))
             y.backward(dyt)
 
-        runners["torch", "fwd"] = torch_fwd
-        runners["torch", "fwd+bwd"] = torch_train
+        runners["torch", "x, hx", "fwd"] = torch_fwd
+        runners["torch", "x, hx", "fwd+bwd"] = torch_train
+        if "x" in calls:
+            runners["torch", "x", "fwd"] = torch_fwd_x
 
     if ort is not None:
-        sess = ort_session(model, threads, ort)
-        feeds = {"X": x, "initial_h": h0, "initial_c": c0}
-
-        def ort_fwd():
-            sess.run(None, feeds)
-
-        runners["onnxruntime", "fwd"] = ort_fwd
+        for call in calls:
+            with_state = call == "x, hx"
+            sess = ort_session(model, threads, ort, with_state)
+            feeds = {"X": x, "initial_h": h0, "initial_c": c0} if with_state else {"X": x}
+            runners["onnxruntime", call, "fwd"] = (
+                lambda sess=sess, feeds=feeds: sess.run(None, feeds))
     return runners
 
 
-def ort_session(model, threads, ort):
-    """One ONNX LSTM node with the model's weights (ONNX gate order i, o, f, c)."""
+def ort_session(model, threads, ort, with_state=True):
+    """One ONNX LSTM node with the model's weights (ONNX gate order i, o, f, c),
+    taking initial_h and initial_c as inputs when with_state, else zeros."""
     from onnx import TensorProto, helper, numpy_helper
 
     H = model.hidden_size
@@ -121,14 +150,16 @@ def ort_session(model, threads, ort):
     W = sd["weight_ih_l0"][order][None]
     R = sd["weight_hh_l0"][order][None]
     Bias = np.concatenate([sd["bias_ih_l0"][order], sd["bias_hh_l0"][order]])[None]
-    node = helper.make_node("LSTM", ["X", "W", "R", "B", "", "initial_h", "initial_c"],
-                            ["Y", "Y_h", "Y_c"], hidden_size=H)
+    states = ["", "initial_h", "initial_c"] if with_state else []
+    node = helper.make_node("LSTM", ["X", "W", "R", "B"] + states, ["Y", "Y_h", "Y_c"],
+                            hidden_size=H)
     f = TensorProto.FLOAT
+    inputs = [helper.make_tensor_value_info("X", f, ["T", "B", model.input_size])]
+    if with_state:
+        inputs += [helper.make_tensor_value_info("initial_h", f, [1, "B", H]),
+                   helper.make_tensor_value_info("initial_c", f, [1, "B", H])]
     graph = helper.make_graph(
-        [node], "lstm",
-        [helper.make_tensor_value_info("X", f, ["T", "B", model.input_size]),
-         helper.make_tensor_value_info("initial_h", f, [1, "B", H]),
-         helper.make_tensor_value_info("initial_c", f, [1, "B", H])],
+        [node], "lstm", inputs,
         [helper.make_tensor_value_info("Y", f, None)],
         [numpy_helper.from_array(a.astype(np.float32), n) for a, n in
          ((W, "W"), (R, "R"), (Bias, "B"))])
@@ -164,9 +195,122 @@ def measure(runners, repeats, min_seconds):
 
 
 def fmt_time(s):
-    if s < 1e-3:
-        return f"{s * 1e6:.2f} us"
-    return f"{s * 1e3:.2f} ms"
+    """Three significant digits (trailing zeros kept) in µs, ms or s; "—" for None."""
+    if s is None:
+        return "—"
+    for scale, unit in ((1e6, "µs"), (1e3, "ms"), (1, "s")):
+        v = s * scale
+        if v < 999.5 or unit == "s":
+            return f"{v:.{2 if v < 10 else 1 if v < 100 else 0}f} {unit}"
+
+
+def fmt_ratio(r):
+    if r is None:
+        return "—"
+    return f"{r:.2f}" if r >= 0.005 else "<0.01"
+
+
+def cpu_model():
+    """The CPU's name as the OS tells it, with the x86 family and model
+    numbers (virtual machines often report only "AMD EPYC")."""
+    fields = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if not line.strip():
+                    break  # the first processor is enough
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    name = fields.get("model name") or fields.get("Model") or fields.get("cpu model")
+    if name:
+        if "cpu family" in fields and "model" in fields:
+            name += f" (family {fields['cpu family']}, model {fields['model']})"
+        return name
+    if sys.platform == "darwin":
+        import subprocess
+        try:
+            return subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"],
+                                  capture_output=True, text=True).stdout.strip()
+        except OSError:
+            pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info(torch, ort):
+    cap = os.environ.get("PYLSTM_KERNEL")
+    return {
+        "cpu": cpu_model(), "machine": platform.machine(), "cores": os.cpu_count(),
+        "kernel": pylstm.gemm_kernel() + (f" (PYLSTM_KERNEL={cap})" if cap else ""),
+        "pylstm": pylstm.__version__, "torch": torch.__version__ if torch else None,
+        "onnxruntime": ort.__version__ if ort else None, "python": platform.python_version(),
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+    }
+
+
+def rows_of(case, threads, times, entries):
+    """One row per pylstm entry point and mode: its time, each peer's, ratios."""
+    T, B, I, H = GRID[case]
+    rows = []
+    for entry, with_state in entries.items():
+        for mode in ("fwd", "fwd+bwd"):
+            ours = times.get(("pylstm", entry, mode))
+            if ours is None:
+                continue
+            peer_call = "x, hx" if with_state else "x"
+            peers = {p: times.get((p, peer_call, mode)) for p in PEERS}
+            present = [t for t in peers.values() if t is not None]
+            best = min(present) if present else None
+            rows.append({
+                "case": case, "T": T, "B": B, "I": I, "H": H, "entry": entry,
+                "threads": threads, "mode": mode, "pylstm_s": ours,
+                "gflops": flops(T, B, I, H, mode) / ours / 1e9,
+                **{f"{p}_s": t for p, t in peers.items()},
+                **{f"pylstm_over_{p}": (ours / t if t else None) for p, t in peers.items()},
+                "pylstm_over_best_peer": ours / best if best else None,
+            })
+    return rows
+
+
+COLUMNS = ["case (T, B, I, H)", "entry", "thr", "mode", "pylstm", "torch", "ORT", "pylstm/torch",
+           "pylstm/ORT", "pylstm/best peer"]
+
+
+def table_cells(row):
+    T, B, I, H = row["T"], row["B"], row["I"], row["H"]
+    return [f"{row['case']} ({T}, {B}, {I}, {H})", row["entry"], str(row["threads"]),
+            row["mode"], fmt_time(row["pylstm_s"]), fmt_time(row["torch_s"]),
+            fmt_time(row["onnxruntime_s"]), fmt_ratio(row["pylstm_over_torch"]),
+            fmt_ratio(row["pylstm_over_onnxruntime"]), fmt_ratio(row["pylstm_over_best_peer"])]
+
+
+def print_table(rows, markdown, out=sys.stdout):
+    """Rows sorted by case, entry point, mode and thread count; Markdown
+    (pipes) or plain aligned text."""
+    order = {c: k for k, c in enumerate(GRID)}
+    entry_order = {e: k for k, e in enumerate(STREAM_ENTRIES)}
+    rows = sorted(rows, key=lambda r: (order[r["case"]], entry_order[r["entry"]],
+                                       r["mode"] != "fwd", r["threads"]))
+    head = COLUMNS
+    cells = [table_cells(r) for r in rows]
+    if markdown:
+        print("| " + " | ".join(head) + " |", file=out)
+        print("| " + " | ".join("---" for _ in head) + " |", file=out)
+        for c in cells:
+            print("| " + " | ".join(c) + " |", file=out)
+        return
+    widths = [max(len(x) for x in col) for col in zip(head, *cells)]
+    left = 4  # case, entry, thr, mode: left-aligned; times and ratios right-aligned
+
+    def line(c):
+        return "  ".join(x.ljust(w) if k < left else x.rjust(w)
+                         for k, (x, w) in enumerate(zip(c, widths)))
+
+    print(line(head), file=out)
+    print("  ".join("-" * w for w in widths), file=out)
+    for c in cells:
+        print(line(c), file=out)
 
 
 def main(argv=None):
@@ -176,46 +320,35 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=7, help="interleaved rounds (median)")
     ap.add_argument("--min-seconds", type=float, default=0.2, help="per timing sample")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     args = ap.parse_args(argv)
 
     torch, ort = optional("torch"), optional("onnxruntime")
     if ort is not None and optional("onnx") is None:
         print("onnx is not installed: skipping onnxruntime", file=sys.stderr)
         ort = None
-    print(f"pylstm {pylstm.__version__}"
-          + (f", kernel {pylstm.gemm_kernel()}" if hasattr(pylstm, "gemm_kernel") else "")
-          + f"; torch {torch.__version__ if torch else 'absent'}"
-          + f"; onnxruntime {ort.__version__ if ort else 'absent'}; {platform.machine()}")
+    info = machine_info(torch, ort)
+    print(f"CPU: {info['cpu']} ({info['machine']}, {info['cores']} logical cores); "
+          f"pylstm {info['pylstm']}, kernel {info['kernel']}; "
+          f"torch {info['torch'] or 'absent'}; onnxruntime {info['onnxruntime'] or 'absent'}"
+          + (f"; load average {info['load_average'][0]:.1f}" if info["load_average"] else ""))
+    print(f"float32, 1 layer, (T, B, I, H); median of {args.repeats} interleaved rounds; "
+          "ratios: pylstm time / peer time (< 1: pylstm faster)\n")
+    sys.stdout.flush()
     rows = []
-    header = (f"{'case':7} {'thr':>3} {'mode':8} {'library':13} {'median':>10} "
-              f"{'GFLOP/s':>8} {'peer/pylstm':>11}")
-    print(header)
-    print("-" * len(header))
     for threads in args.threads:
         set_threads(threads, torch)
         for case in args.cases:
+            print(f"measuring {case} at {threads} thread(s)...", file=sys.stderr, flush=True)
             runners = make_runners(case, threads, torch, ort)
             times = measure(runners, args.repeats, args.min_seconds)
-            T, B, I, H = GRID[case]
-            for mode in ("fwd", "fwd+bwd"):
-                ours = min(t for (lib, m), t in times.items()
-                           if m == mode and lib.startswith("pylstm"))
-                for (lib, m), t in times.items():
-                    if m != mode:
-                        continue
-                    gf = flops(T, B, I, H, mode) / t / 1e9
-                    ratio = "" if lib.startswith("pylstm") else f"{t / ours:.2f}x"
-                    print(f"{case:7} {threads:3d} {mode:8} {lib:13} {fmt_time(t):>10} "
-                          f"{gf:8.1f} {ratio:>11}")
-                    rows.append({"case": case, "T": T, "B": B, "I": I, "H": H,
-                                 "threads": threads, "mode": mode, "library": lib,
-                                 "seconds": t, "gflops": gf,
-                                 "peer_over_pylstm":
-                                     None if lib.startswith("pylstm") else t / ours})
-            sys.stdout.flush()
+            rows += rows_of(case, threads, times,
+                            STREAM_ENTRIES if GRID[case][0] == 1 else ENTRIES)
+    print_table(rows, args.markdown)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"rows": rows, "machine": platform.machine()}, f, indent=1)
+            json.dump({"machine": info, "repeats": args.repeats,
+                       "min_seconds": args.min_seconds, "rows": rows}, f, indent=1)
 
 
 if __name__ == "__main__":

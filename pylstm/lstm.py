@@ -282,7 +282,7 @@ class LSTM(Module):
 
     def __getstate__(self) -> dict[str, Any]:  # pickle and deepcopy rebuild the C pointers
         state = self.__dict__.copy()
-        for name in ("_weights", "_handle", "_handle_lock"):
+        for name in ("_weights", "_handle", "_handle_lock", "_call_work"):
             del state[name]
         state["_sizes"] = {}
         return state
@@ -313,7 +313,14 @@ class LSTM(Module):
     def _init_prepared(self) -> None:
         self._handle = None  # (version, _core.Handle)
         self._handle_lock = threading.Lock()
-        self._prepared_runs = 0  # calls served by the handle (for tests)
+        self._call_work = _core.WorkBuffer()  # the work of __call__'s fast path
+        self._retired_runs = 0  # calls served by handles made before the current one
+
+    @property
+    def _prepared_runs(self) -> int:
+        """Calls served by the prepared handles (for tests)."""
+        entry = self._handle
+        return self._retired_runs + (entry[1].runs if entry is not None else 0)
 
     def _prepared(self) -> _core.Handle | None:
         """The handle for the current parameters, or None when they escaped."""
@@ -328,8 +335,10 @@ class LSTM(Module):
             if entry is None or entry[0] != version:
                 with self._sync.read():  # a copy of one version, never half-updated
                     version = self._version
-                    entry = self._handle = (version, _core.handle_create(*self._dims(),
-                                                                         self._weights))
+                    handle = _core.handle_create(*self._dims(), self._weights)
+                if entry is not None:
+                    self._retired_runs += entry[1].runs
+                entry = self._handle = (version, handle)
         return entry[1]
 
     def _sizes_for(self, T: int, B: int) -> tuple[int, int, int, int]:
@@ -366,6 +375,14 @@ class LSTM(Module):
         output : ndarray, shape (T, B, D*R) (batch_first: (B, T, D*R))
         (h_n, c_n) : ndarrays shaped like h_0 and c_0
         """
+        # The fast path: the current handle, and arrays the core takes as they
+        # are (Handle.call checks them in C, else returns None).
+        entry = self._handle
+        if (lengths is None and entry is not None and entry[0] == self._version
+                and not self._escaped):
+            out = entry[1].call(x, hx, self.batch_first, self._call_work)
+            if out is not None:
+                return out
         x, h0, c0, lengths, unbatched = self._shapes_in(x, hx, lengths)
         T, B, _ = x.shape
         y, h_n, c_n = self._outputs(T, B)
@@ -376,7 +393,6 @@ class LSTM(Module):
                 handle.run(T, B, x, h0, c0, lengths, y, h_n, c_n, work)
             finally:
                 self._work.give(work)
-            self._prepared_runs += 1
             return self._user_layout(y, h_n, c_n, unbatched)
         f64, I, H, P, L, bidir = self._dims()
         work = self._work.take(self._sizes_for(T, B)[0])

@@ -178,6 +178,75 @@ def test_prepared_path_equals_unprepared(bias, bidir, proj, layers, dtype):
     assert m._prepared_runs == 5 and twin._prepared_runs == 0
 
 
+def never(*args, **kwargs):
+    raise AssertionError("the checked path ran")
+
+
+def state_like(model, x):
+    """A random (h_0, c_0) for input x of model."""
+    _, (h, c) = model(x)
+    rng = np.random.default_rng(8)
+    return tuple(rng.standard_normal(a.shape).astype(model.dtype) for a in (h, c))
+
+
+@pytest.mark.parametrize("bias,bidir,proj,layers,dtype", CONFIGS)
+def test_fast_call_equals_the_checked_call(monkeypatch, bias, bidir, proj, layers, dtype):
+    # lstm(x) and lstm(x, hx) with plain arrays skip the Python checks
+    # (Handle.call checks in C): same results as the checked path on a copy
+    # given Fortran-ordered arrays, fresh writable outputs every call.
+    m = pylstm.LSTM(4, 5, layers, bias=bias, bidirectional=bidir, proj_size=proj, dtype=dtype,
+                    seed=6)
+    checked = reference(m)
+    x = sample(m, T=3, B=2)
+    m(x)  # prepares the handle
+    monkeypatch.setattr(m, "_shapes_in", never)
+    for xs in map(np.ascontiguousarray, (x, x[:1], x[:, :1], x[:, 0], x[:1, 0])):
+        hx = state_like(checked, xs)
+        for args in ((xs,), (xs, hx), (xs, list(hx))):
+            got = m(*args)
+            want = checked(*(np.asfortranarray(a) if isinstance(a, np.ndarray) else
+                             tuple(np.asfortranarray(b) for b in a) for a in args))
+            assert_same(got, want)
+            y, (h, c) = got
+            for a in (y, h, c):
+                assert a.flags.c_contiguous and a.flags.writeable and a.flags.owndata
+            assert not np.shares_memory(y, m(*args)[0])
+
+
+def test_fast_call_batch_first_without_a_layout_copy(monkeypatch):
+    m = pylstm.LSTM(3, 4, batch_first=True, seed=0)
+    twin = unprepared(m)
+    x = np.random.default_rng(0).standard_normal((2, 6, 3)).astype(np.float32)
+    m(x)
+    monkeypatch.setattr(m, "_shapes_in", never)
+    for xs in map(np.ascontiguousarray, (x[:1], x[:, :1])):  # B or T = 1: no copy needed
+        assert_same(m(xs), twin(xs))
+    with pytest.raises(AssertionError, match="checked path"):
+        m(x)  # B, T > 1: transposed by the checked path
+
+
+def test_fast_call_leaves_everything_else_to_the_checked_path():
+    m = pylstm.LSTM(3, 4, seed=0)
+    x = sample(m, T=2, B=2)
+    m(x)
+    h0 = np.zeros((1, 2, 4), np.float32)
+    # shapes, types and containers the fast path does not take: the usual errors
+    with pytest.raises(ValueError, match=r"h_0: expected shape \(1, 2, 4\), got \(1, 4\)"):
+        m(x, (h0[:, 0], h0))
+    with pytest.raises(TypeError, match="hx: expected a tuple"):
+        m(x, (h0, h0, h0))
+    with pytest.raises(ValueError, match="x: expected last dimension input_size=3"):
+        m(x[..., :2])
+    with pytest.raises(ValueError, match="x: expected 2-D"):
+        m(x[0, 0])
+    with pytest.raises(ValueError, match="non-empty"):
+        m(x[:0])
+    # converted and run: integer input, a float64 state for a float32 model
+    y, _ = m(np.ones((2, 2, 3), np.int64), (h0.astype(np.float64), h0))
+    assert_same((y, m(np.ones((2, 2, 3), np.float32), (h0, h0))[1]),
+                unprepared(m)(np.ones((2, 2, 3), np.float32), (h0, h0)))
+
+
 def test_prepared_path_batch_first():
     m = pylstm.LSTM(3, 4, batch_first=True, seed=0)
     x = np.random.default_rng(0).standard_normal((2, 6, 3)).astype(np.float32)
@@ -352,6 +421,31 @@ def test_threads_share_one_prepared_model():
     assert not errors and len(results) == 80
     for r in results:
         assert_same(r, want)
+
+
+def test_threads_with_different_shapes_share_the_fast_call_work():
+    # The fast call lends one work buffer to one call at a time (grown to the
+    # largest size asked); a call that finds it lent out has the core allocate.
+    m = pylstm.LSTM(6, 12, 2, proj_size=5, seed=12)
+    inputs = [sample(m, seed=k, T=1 + 7 * k, B=1 + k % 3) for k in range(4)]
+    m(inputs[0])
+    want = [reference(m)(x) for x in inputs]
+    errors = []
+
+    def work(k):
+        try:
+            for _ in range(30):
+                assert_same(m(inputs[k]), want[k])
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert m._prepared_runs == 1 + 4 * 30
 
 
 def test_threads_with_concurrent_reloads_end_on_the_last_weights():
