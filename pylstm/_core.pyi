@@ -79,6 +79,9 @@ def safetensors_parse(data: bytes | bytearray | memoryview | NDArray[np.uint8]
 
 # _handle.pxi
 
+class WorkBuffer:
+    """A work buffer calls reuse, lent to one call at a time."""
+
 class Handle:
     """A pylstm_model: an LSTM whose parameters the C library holds."""
 
@@ -104,6 +107,10 @@ class Handle:
     def run(self, T: int, B: int, x: _Array, h0: _Array | None, c0: _Array | None,
             lengths: _Array | None, y: _Array, h_n: _Array, c_n: _Array,
             work: _Array) -> None: ...
+    @property
+    def runs(self) -> int: ...
+    def call(self, x: Any, hx: Any, batch_first: bool,
+             work: WorkBuffer) -> tuple[_Array, tuple[_Array, _Array]] | None: ...
     def params(self) -> list[tuple[str, _Array]]: ...
 
 def handle_create(f64: bool, I: int, H: int, P: int, L: int, bidir: bool,

@@ -144,7 +144,8 @@ class LSTM(Module):
     _sizes: dict[tuple[int, int, int], tuple[int, int, int, int]]
     _handle: tuple[int, _core.Handle] | None
     _handle_lock: threading.Lock
-    _prepared_runs: int
+    _call_work: _core.WorkBuffer
+    _retired_runs: int
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
