@@ -338,6 +338,46 @@ void FN(pylstm_gemm_packed_par_)(size_t nt, void *work, size_t work_stride, size
     pylstm_pool_run(FN(packed_par_job_), &c, parts);
 }
 
+/* ---- one row from a packed B (gemm.h, pylstm_gemv_packed_*) ------------ */
+
+void FN(pylstm_gemv_packed_)(size_t N, size_t K, const REAL *a, const void *packed, REAL *y,
+                             int backward) {
+    REAL tile[PYLSTM_GEMM_NR_MAX];
+    const packed_header *h = (const packed_header *)packed;
+    const REAL *pb = (const REAL *)((const char *)packed + PACKED_HEADER_BYTES);
+    const pylstm_gemm_kernel_t *kern = pylstm_gemm_kernel_by_id(h->kernel);
+    const BLK *bk = kern ? KBLK(kern) : NULL;
+    size_t NR, npad, panels, q, pc, j;
+    if (!bk || bk->nr != h->nr || bk->kc != h->kc || N == 0 || K == 0) {
+        FN(pylstm_gemm_packed_)(0, 1, N, K, a, K, packed, 0, y, N, NULL);
+        return;
+    }
+    NR = bk->nr;
+    npad = (N + NR - 1) / NR * NR;
+    panels = npad / NR;
+    /* Each panel (NR columns) runs through its depth blocks in order, with the
+     * calls pylstm_gemm_packed_ makes for M = 1 (its inner_), so every column
+     * gets the same sums in the same order: only the order of the panels
+     * changes, and no column's value depends on it. */
+    for (q = 0; q < panels; ++q) {
+        const size_t jq = (backward ? panels - 1 - q : q) * NR;
+        const size_t n = N - jq < NR ? N - jq : NR;
+        for (pc = 0; pc < K; pc += bk->kc) {
+            const size_t kc = K - pc < bk->kc ? K - pc : bk->kc;
+            const REAL *bp = pb + pc * npad + jq * kc;
+            if (n == NR) {
+                bk->ukr(kc, a + pc, 1, bp, NR, y + jq, N, pc != 0, 1);
+                continue;
+            }
+            bk->ukr(kc, a + pc, 1, bp, NR, tile, NR, 0, 1);
+            if (pc)
+                for (j = 0; j < n; ++j) y[jq + j] += tile[j];
+            else
+                for (j = 0; j < n; ++j) y[jq + j] = tile[j];
+        }
+    }
+}
+
 #undef PYLSTM_CAT_
 #undef PYLSTM_CAT
 #undef FN
