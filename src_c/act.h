@@ -27,9 +27,10 @@ static inline double pylstm_sigmoid_f64(double x) {
 
 static inline double pylstm_tanh_f64(double x) { return tanh(x); }
 
-/* The fused step loops (act_impl.h documents them). float64 uses libm; float32
- * uses branch-free polynomial sigmoid/tanh, vectorised for the widest ISA the
- * usable CPU features (cpu.h) allow. */
+/* The fused step loops (act_impl.h documents them), with sigmoid/tanh
+ * vectorised for the widest ISA the usable CPU features (cpu.h) allow:
+ * float32 branch-free polynomials (act_f32.h), float64 Cephes' rational forms
+ * (act_f64_vec.h); the portable float64 instance uses libm. */
 #define PYLSTM_DECLARE_GATES(REAL, SUFFIX)                                                     \
     PYLSTM_INTERNAL void pylstm_gates_fwd_##SUFFIX(                                            \
         size_t B, size_t H, size_t j0, size_t j1, size_t t, const int64_t *lengths,             \
@@ -37,30 +38,23 @@ static inline double pylstm_tanh_f64(double x) { return tanh(x); }
     PYLSTM_INTERNAL void pylstm_gates_bwd_##SUFFIX(                                            \
         size_t B, size_t H, size_t j0, size_t j1, size_t t, const int64_t *lengths,             \
         const REAL *gates, const REAL *c_prev, const REAL *c_cur, const REAL *dm, REAL *dc,     \
-        REAL *dgates);
+        REAL *dgates);                                                                          \
+    /* The nonlinearities the gate loops use, over arrays, for the tests that                   \
+     * bound their error against libm: y[k] = sigmoid(x[k]) or tanh(x[k]) (y                    \
+     * may equal x). */                                                                         \
+    PYLSTM_INTERNAL void pylstm_sigmoid_array_##SUFFIX(size_t n, const REAL *x, REAL *y);        \
+    PYLSTM_INTERNAL void pylstm_tanh_array_##SUFFIX(size_t n, const REAL *x, REAL *y);
 
 PYLSTM_DECLARE_GATES(float, f32)
 PYLSTM_DECLARE_GATES(double, f64)
 
-/* The float32 approximations over arrays, for the tests that bound their error
- * against libm: y[k] = sigmoid(x[k]) or tanh(x[k]) (y may equal x). */
-PYLSTM_INTERNAL void pylstm_sigmoid_array_f32(size_t n, const float *x, float *y);
-PYLSTM_INTERNAL void pylstm_tanh_array_f32(size_t n, const float *x, float *y);
-
-/* The float32 instances behind the functions above, one per ISA: _base
- * (act.c), _avx2 (act_avx2.c), _avx512 (act_avx512.c; both x86 only). The
- * vector ones may run only on a CPU with their ISA: call them through the
- * functions above. */
+/* The instances behind the functions above, one per ISA: _base (act.c),
+ * _avx2 (act_avx2.c), _avx512 (act_avx512.c; both x86 only). The vector ones
+ * may run only on a CPU with their ISA: call them through the functions
+ * above. */
 #define PYLSTM_DECLARE_GATES_ISA(ISA)                                                          \
-    PYLSTM_INTERNAL void pylstm_gates_fwd_f32_##ISA(                                           \
-        size_t B, size_t H, size_t j0, size_t j1, size_t t, const int64_t *lengths,             \
-        const float *bias, float *gates, const float *c_prev, float *c_cur, float *m);          \
-    PYLSTM_INTERNAL void pylstm_gates_bwd_f32_##ISA(                                           \
-        size_t B, size_t H, size_t j0, size_t j1, size_t t, const int64_t *lengths,             \
-        const float *gates, const float *c_prev, const float *c_cur, const float *dm,           \
-        float *dc, float *dgates);                                                              \
-    PYLSTM_INTERNAL void pylstm_sigmoid_array_f32_##ISA(size_t n, const float *x, float *y);   \
-    PYLSTM_INTERNAL void pylstm_tanh_array_f32_##ISA(size_t n, const float *x, float *y);
+    PYLSTM_DECLARE_GATES(float, f32_##ISA)                                                     \
+    PYLSTM_DECLARE_GATES(double, f64_##ISA)
 
 PYLSTM_DECLARE_GATES_ISA(base)
 PYLSTM_DECLARE_GATES_ISA(avx2)

@@ -1,5 +1,6 @@
-/* The float32 gate loops with AVX2 + FMA: exp, sigmoid and tanh on 8 lanes
- * (the algorithm of act_f32.h) and act_impl.h instantiated around them.
+/* The gate loops with AVX2 + FMA: float32 exp, sigmoid and tanh on 8 lanes
+ * (the algorithm of act_f32.h), float64 ones on 4 (act_f64_vec.h), and
+ * act_impl.h instantiated around each.
  * Compiled like any file by gcc and clang, which take the ISA from the target
  * attributes; MSVC compiles the whole file with /arch:AVX2 (sources.txt).
  * Runs only when cpu.c found AVX2 and FMA (act.c dispatches). */
@@ -73,6 +74,40 @@ PYLSTM_TARGET("avx2,fma") void pylstm_tanh_array_f32_avx2(size_t n, const float 
 #undef VSIGMOID
 #undef VTANH
 #undef REAL
+
+#define VD __m256d
+#define VL 4
+#define D_TARGET PYLSTM_TARGET("avx2,fma")
+#define D_ISA avx2
+#define D_SET1(x) _mm256_set1_pd(x)
+#define D_LOADU(p) _mm256_loadu_pd(p)
+#define D_STOREU(p, v) _mm256_storeu_pd(p, v)
+#define D_ADD(a, b) _mm256_add_pd(a, b)
+#define D_SUB(a, b) _mm256_sub_pd(a, b)
+#define D_MUL(a, b) _mm256_mul_pd(a, b)
+#define D_DIV(a, b) _mm256_div_pd(a, b)
+#define D_MIN(a, b) _mm256_min_pd(a, b)
+#define D_MAX(a, b) _mm256_max_pd(a, b)
+#define D_FMA(a, b, c) _mm256_fmadd_pd(a, b, c)
+#define D_FNMA(a, b, c) _mm256_fnmadd_pd(a, b, c)
+#define D_ROUND(x) _mm256_round_pd(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define D_ABS(x) _mm256_andnot_pd(_mm256_set1_pd(-0.0), x)
+#define D_SIGN(x) _mm256_and_pd(x, _mm256_set1_pd(-0.0))
+#define D_OR(a, b) _mm256_or_pd(a, b)
+#define D_SEL_LT(a, b, x, y) _mm256_blendv_pd(y, x, _mm256_cmp_pd(a, b, _CMP_LT_OQ))
+#define D_SEL_NAN(v, x, y) _mm256_blendv_pd(y, x, _mm256_cmp_pd(v, v, _CMP_UNORD_Q))
+/* n + 1023 + 2^52 holds n + 1023 in its low bits; shifted into the exponent */
+#define D_POW2(n)                                                                              \
+    _mm256_castsi256_pd(_mm256_slli_epi64(                                                     \
+        _mm256_castpd_si256(_mm256_add_pd(n, _mm256_set1_pd(4503599627371519.0))), 52))
+#include "act_f64_vec.h"
+
+#define REAL double
+#define TARGET PYLSTM_TARGET("avx2,fma")
+#define NAME(x) pylstm_##x##_f64_avx2
+#define VSIGMOID pylstm_sigmoid_array_f64_avx2
+#define VTANH pylstm_tanh_array_f64_avx2
+#include "act_impl.h"
 
 #else
 typedef int pylstm_act_avx2_empty; /* ISO C wants a declaration in every file */

@@ -1,9 +1,9 @@
-/* The float32 gate loops with AVX-512F: exp, sigmoid and tanh on 16 lanes
- * (the algorithm of act_f32.h), tails with masked loads and stores, and
- * act_impl.h instantiated around them. Compiled like any file by gcc and
- * clang, which take the ISA from the target attributes; MSVC compiles the
- * whole file with /arch:AVX512 (sources.txt). Runs only when cpu.c found
- * AVX-512F (act.c dispatches). */
+/* The gate loops with AVX-512F: float32 exp, sigmoid and tanh on 16 lanes
+ * (the algorithm of act_f32.h, tails with masked loads and stores), float64
+ * ones on 8 (act_f64_vec.h), and act_impl.h instantiated around each.
+ * Compiled like any file by gcc and clang, which take the ISA from the target
+ * attributes; MSVC compiles the whole file with /arch:AVX512 (sources.txt).
+ * Runs only when cpu.c found AVX-512F (act.c dispatches). */
 #include "act_f32.h"
 
 #if PYLSTM_HAVE_X86
@@ -80,6 +80,42 @@ PYLSTM_TARGET("avx512f") void pylstm_tanh_array_f32_avx512(size_t n, const float
 #undef VSIGMOID
 #undef VTANH
 #undef REAL
+
+#define VD __m512d
+#define VL 8
+#define D_TARGET PYLSTM_TARGET("avx512f")
+#define D_ISA avx512
+#define D_SET1(x) _mm512_set1_pd(x)
+#define D_LOADU(p) _mm512_loadu_pd(p)
+#define D_STOREU(p, v) _mm512_storeu_pd(p, v)
+#define D_ADD(a, b) _mm512_add_pd(a, b)
+#define D_SUB(a, b) _mm512_sub_pd(a, b)
+#define D_MUL(a, b) _mm512_mul_pd(a, b)
+#define D_DIV(a, b) _mm512_div_pd(a, b)
+#define D_MIN(a, b) _mm512_min_pd(a, b)
+#define D_MAX(a, b) _mm512_max_pd(a, b)
+#define D_FMA(a, b, c) _mm512_fmadd_pd(a, b, c)
+#define D_FNMA(a, b, c) _mm512_fnmadd_pd(a, b, c)
+#define D_ROUND(x) _mm512_roundscale_pd(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+/* bit operations through the integer forms: the _pd ones need AVX512DQ */
+#define D_BITS(x) _mm512_castpd_si512(x)
+#define D_ABS(x) _mm512_castsi512_pd(_mm512_andnot_si512(D_BITS(_mm512_set1_pd(-0.0)), D_BITS(x)))
+#define D_SIGN(x) _mm512_castsi512_pd(_mm512_and_si512(D_BITS(_mm512_set1_pd(-0.0)), D_BITS(x)))
+#define D_OR(a, b) _mm512_castsi512_pd(_mm512_or_si512(D_BITS(a), D_BITS(b)))
+#define D_SEL_LT(a, b, x, y) _mm512_mask_blend_pd(_mm512_cmp_pd_mask(a, b, _CMP_LT_OQ), y, x)
+#define D_SEL_NAN(v, x, y) _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v, v, _CMP_UNORD_Q), y, x)
+/* n + 1023 + 2^52 holds n + 1023 in its low bits; shifted into the exponent */
+#define D_POW2(n)                                                                              \
+    _mm512_castsi512_pd(_mm512_slli_epi64(                                                     \
+        D_BITS(_mm512_add_pd(n, _mm512_set1_pd(4503599627371519.0))), 52))
+#include "act_f64_vec.h"
+
+#define REAL double
+#define TARGET PYLSTM_TARGET("avx512f,avx2,fma")
+#define NAME(x) pylstm_##x##_f64_avx512
+#define VSIGMOID pylstm_sigmoid_array_f64_avx512
+#define VTANH pylstm_tanh_array_f64_avx512
+#include "act_impl.h"
 
 #else
 typedef int pylstm_act_avx512_empty; /* ISO C wants a declaration in every file */

@@ -138,6 +138,31 @@ static void FN(zero_or_keep_)(size_t M, size_t N, int accumulate, REAL *C, size_
         for (j = 0; j < N; ++j) C[i * ldc + j] = 0;
 }
 
+/* One row (M = 1, op(A) contiguous: a) against the packed panels of one
+ * depth block (kc deep, panel q at b + q*kc*NR): C[0, 0..nc) (+)= a op(B),
+ * through the kernel's gemv in groups of up to four full panels and, for a
+ * partial last panel, a scratch row; the groups last to first when
+ * backward. Per column the same chain of operations whatever the grouping
+ * or order (gemm.h), hence the same bits. */
+static void FN(gemv_block_)(const BLK *bk, size_t kc, size_t nc, const REAL *a, const REAL *b,
+                            int accumulate, REAL *C, int backward) {
+    REAL tile[PYLSTM_GEMM_NR_MAX];
+    const size_t NR = bk->nr, full = nc / NR, rem = nc % NR, group = 4;
+    const size_t groups = (full + group - 1) / group, units = groups + (rem != 0);
+    size_t u, j;
+    for (u = 0; u < units; ++u) {
+        const size_t g = backward ? units - 1 - u : u, q = g * group;
+        REAL *c = C + full * NR;
+        if (g < groups) {
+            bk->gemv(kc, a, b + q * kc * NR, full - q < group ? full - q : group, C + q * NR,
+                     accumulate);
+            continue;
+        }
+        bk->gemv(kc, a, b + full * kc * NR, 1, tile, 0);
+        for (j = 0; j < rem; ++j) c[j] = accumulate ? c[j] + tile[j] : tile[j];
+    }
+}
+
 void FN(pylstm_gemm_)(int trans_a, int trans_b, size_t M, size_t N, size_t K, const REAL *A,
                       size_t lda, const REAL *B, size_t ldb, int accumulate, REAL *C, size_t ldc,
                       void *work) {
@@ -171,8 +196,11 @@ void FN(pylstm_gemm_)(int trans_a, int trans_b, size_t M, size_t N, size_t K, co
             } else {
                 FN(pack_b_)(trans_b, kc, nc, trans_b ? B + jc * ldb + pc : B + pc * ldb + jc,
                             ldb, 0, 0, bk->nr, pb);
-                FN(rows_)(bk, trans_a, M, nc, kc, Ap, lda, pa, pb, kc, bk->nr, NULL, acc,
-                          C + jc, ldc);
+                if (M == 1 && (!trans_a || lda == 1))
+                    FN(gemv_block_)(bk, kc, nc, Ap, pb, acc, C + jc, 0);
+                else
+                    FN(rows_)(bk, trans_a, M, nc, kc, Ap, lda, pa, pb, kc, bk->nr, NULL, acc,
+                              C + jc, ldc);
             }
         }
     }
@@ -259,9 +287,13 @@ void FN(pylstm_gemm_packed_)(int trans_a, size_t M, size_t N, size_t K, const RE
         const size_t nc = N - jc < bk->nc ? N - jc : bk->nc;
         for (pc = 0; pc < K; pc += bk->kc) {
             const size_t kc = K - pc < bk->kc ? K - pc : bk->kc;
-            FN(rows_)(bk, trans_a, M, nc, kc, trans_a ? A + pc * lda : A + pc, lda, (REAL *)work,
-                      pb + pc * npad + jc * kc, kc, bk->nr, NULL, pc ? 1 : accumulate, C + jc,
-                      ldc);
+            if (M == 1 && (!trans_a || lda == 1))
+                FN(gemv_block_)(bk, kc, nc, A + pc, pb + pc * npad + jc * kc,
+                                pc ? 1 : accumulate, C + jc, 0);
+            else
+                FN(rows_)(bk, trans_a, M, nc, kc, trans_a ? A + pc * lda : A + pc, lda,
+                          (REAL *)work, pb + pc * npad + jc * kc, kc, bk->nr, NULL,
+                          pc ? 1 : accumulate, C + jc, ldc);
         }
     }
 }
@@ -336,6 +368,28 @@ void FN(pylstm_gemm_packed_par_)(size_t nt, void *work, size_t work_stride, size
     c.work_stride = work_stride, c.A = A, c.packed = packed, c.C = C;
     c.work = (unsigned char *)work;
     pylstm_pool_run(FN(packed_par_job_), &c, parts);
+}
+
+/* ---- one row from a packed B (gemm.h, pylstm_gemv_packed_*) ------------ */
+
+void FN(pylstm_gemv_packed_)(size_t N, size_t K, const REAL *a, const void *packed, REAL *y,
+                             int backward) {
+    const packed_header *h = (const packed_header *)packed;
+    const REAL *pb = (const REAL *)((const char *)packed + PACKED_HEADER_BYTES);
+    const pylstm_gemm_kernel_t *kern = pylstm_gemm_kernel_by_id(h->kernel);
+    const BLK *bk = kern ? KBLK(kern) : NULL;
+    size_t npad, pc;
+    if (!bk || bk->nr != h->nr || bk->kc != h->kc || N == 0 || K == 0) {
+        FN(pylstm_gemm_packed_)(0, 1, N, K, a, K, packed, 0, y, N, NULL);
+        return;
+    }
+    /* pylstm_gemm_packed_'s M = 1 path without its NC chunks (which do not
+     * change any column's chain), in either direction. */
+    npad = (N + bk->nr - 1) / bk->nr * bk->nr;
+    for (pc = 0; pc < K; pc += bk->kc) {
+        const size_t kc = K - pc < bk->kc ? K - pc : bk->kc;
+        FN(gemv_block_)(bk, kc, N, a + pc, pb + pc * npad, pc != 0, y, backward);
+    }
 }
 
 #undef PYLSTM_CAT_

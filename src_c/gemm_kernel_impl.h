@@ -168,6 +168,56 @@ UKR_TARGET static void UKR_NAME(size_t k, const REAL *a, size_t sa, const REAL *
     }
 }
 
+/* The one-row kernel (gemm.h, pylstm_gemv_*_t) with the same vectors: four
+ * panels at a time (4 NV accumulators: enough independent FMA chains to
+ * cover the FMA latency, and one broadcast of a[p] per 4 NV loads), then the
+ * remaining panels one by one. */
+#define GEMV_ACC(q, j) g##q##_##j
+#define GEMV_FMA(q, j)                                                                        \
+    if (NV > j) GEMV_ACC(q, j) = V_FMA(a_, V_LOAD(bp + (q)*ps + (j)*VL), GEMV_ACC(q, j));
+#define GEMV_OUT(q, j)                                                                        \
+    if (NV > j) {                                                                             \
+        REAL *y_ = y + (q)*NR + (j)*VL;                                                       \
+        V_STORE(y_, accumulate ? V_ADD(V_LOAD(y_), GEMV_ACC(q, j)) : GEMV_ACC(q, j));         \
+    }
+#define GEMV_PANEL(X, q) X(q, 0) X(q, 1) X(q, 2) X(q, 3)
+
+UKR_TARGET static void UKR_CAT(UKR_NAME, _gemv)(size_t k, const REAL *a, const REAL *b,
+                                                size_t panels, REAL *y, int accumulate) {
+    const size_t NR = NV * VL, ps = k * NR;
+    size_t q = 0, p;
+    for (; q + 4 <= panels; q += 4, b += 4 * ps, y += 4 * NR) {
+        VEC g0_0 = V_ZERO(), g0_1 = V_ZERO(), g0_2 = V_ZERO(), g0_3 = V_ZERO();
+        VEC g1_0 = V_ZERO(), g1_1 = V_ZERO(), g1_2 = V_ZERO(), g1_3 = V_ZERO();
+        VEC g2_0 = V_ZERO(), g2_1 = V_ZERO(), g2_2 = V_ZERO(), g2_3 = V_ZERO();
+        VEC g3_0 = V_ZERO(), g3_1 = V_ZERO(), g3_2 = V_ZERO(), g3_3 = V_ZERO();
+        for (p = 0; p < k; ++p) {
+            const VEC a_ = V_BCAST(a[p]);
+            const REAL *bp = b + p * NR;
+            GEMV_PANEL(GEMV_FMA, 0) GEMV_PANEL(GEMV_FMA, 1)
+            GEMV_PANEL(GEMV_FMA, 2) GEMV_PANEL(GEMV_FMA, 3)
+        }
+        GEMV_PANEL(GEMV_OUT, 0) GEMV_PANEL(GEMV_OUT, 1)
+        GEMV_PANEL(GEMV_OUT, 2) GEMV_PANEL(GEMV_OUT, 3)
+        (void)g0_3, (void)g1_3, (void)g2_3, (void)g3_3, (void)g0_2, (void)g1_2, (void)g2_2;
+        (void)g3_2, (void)g0_1, (void)g1_1, (void)g2_1, (void)g3_1;
+    }
+    for (; q < panels; ++q, b += ps, y += NR) {
+        VEC g0_0 = V_ZERO(), g0_1 = V_ZERO(), g0_2 = V_ZERO(), g0_3 = V_ZERO();
+        for (p = 0; p < k; ++p) {
+            const VEC a_ = V_BCAST(a[p]);
+            const REAL *bp = b + p * NR;
+            GEMV_PANEL(GEMV_FMA, 0)
+        }
+        GEMV_PANEL(GEMV_OUT, 0)
+        (void)g0_1, (void)g0_2, (void)g0_3;
+    }
+}
+
+#undef GEMV_ACC
+#undef GEMV_FMA
+#undef GEMV_OUT
+#undef GEMV_PANEL
 #undef UKR_CAT_
 #undef UKR_CAT
 #undef UKR_BODY

@@ -63,6 +63,20 @@ static void FN(pylstm_ukr_ref_)(size_t k, const REAL *a, size_t sa, const REAL *
     }
 }
 
+/* The portable one-row kernel (gemm.h, pylstm_gemv_*_t): one multiply-add
+ * chain per column in the order of p; compilers vectorise the j loop. */
+static void FN(pylstm_gemv_ref_)(size_t k, const REAL *a, const REAL *b, size_t panels, REAL *y,
+                                 int accumulate) {
+    REAL acc[PYLSTM_REF_NR];
+    size_t q, p, j;
+    for (q = 0; q < panels; ++q, b += k * PYLSTM_REF_NR, y += PYLSTM_REF_NR) {
+        for (j = 0; j < PYLSTM_REF_NR; ++j) acc[j] = 0;
+        for (p = 0; p < k; ++p)
+            for (j = 0; j < PYLSTM_REF_NR; ++j) acc[j] += a[p] * b[p * PYLSTM_REF_NR + j];
+        for (j = 0; j < PYLSTM_REF_NR; ++j) y[j] = accumulate ? y[j] + acc[j] : acc[j];
+    }
+}
+
 #undef FN
 #undef PYLSTM_CAT
 #undef PYLSTM_CAT_

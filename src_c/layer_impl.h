@@ -107,8 +107,13 @@ static void FN(step_job_)(void *vctx, size_t part, size_t nparts) {
          * Part p's block starts at B * 4 * j0 (its gates side by side). */
         const size_t width = j1 - j0;
         REAL *tmp = c->tmp + B * 4 * j0;
-        GEMM_PACKED(0, B, 4 * width, R, c->h_prev, R, c->pk_hh + part * c->pk_stride, 0, tmp,
-                    4 * width, c->gemm_work + part * p->gemm_stride);
+        /* A batch of one reads W_hh^T in alternating directions (gemm.h). */
+        if (B == 1)
+            FN(pylstm_gemv_packed_)(4 * width, R, c->h_prev, c->pk_hh + part * c->pk_stride, tmp,
+                                    (int)(c->t & 1));
+        else
+            GEMM_PACKED(0, B, 4 * width, R, c->h_prev, R, c->pk_hh + part * c->pk_stride, 0,
+                        tmp, 4 * width, c->gemm_work + part * p->gemm_stride);
         for (b = 0; b < B; ++b)
             for (k = 0; k < 4; ++k) {
                 REAL *g = c->gates + b * G4 + k * H + j0;
@@ -273,7 +278,12 @@ static void FN(back_dh_job_)(void *vctx, size_t part, size_t nparts) {
     const pylstm_layer_plan *p = c->p;
     size_t n0, n1;
     pylstm_split(p->R, PYLSTM_SLICE_GRAIN, part, nparts, &n0, &n1);
-    if (n0 < n1)
+    if (n0 >= n1) return;
+    /* A batch of one reads W_hh in alternating directions (gemm.h). */
+    if (p->B == 1)
+        FN(pylstm_gemv_packed_)(n1 - n0, 4 * p->H, c->dgates, c->pk_hhb + part * c->pk_stride,
+                                c->dh_prev + n0, (int)(c->t & 1));
+    else
         GEMM_PACKED(0, p->B, n1 - n0, 4 * p->H, c->dgates, 4 * p->H,
                     c->pk_hhb + part * c->pk_stride, 0, c->dh_prev + n0, p->R,
                     c->gemm_work + part * p->gemm_stride);

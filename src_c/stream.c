@@ -27,7 +27,8 @@
  * stays valid when the kernel choice changes later.
  *
  * Work: gates (B, 4H), the recurrent product (B, 4H), m = o*tanh(c) (B, H)
- * when P > 0, one GEMM workspace. */
+ * when P > 0, one GEMM workspace, and one byte that a step with B = 1 leaves
+ * for the next: the direction in which it read the weights (stream_impl.h). */
 #include <string.h>
 
 #include "act.h"
@@ -55,7 +56,7 @@ typedef struct {
 
 typedef struct {
     stream_layout lay;
-    size_t w_gates, w_tmp, w_m, w_gemm, work_total; /* work, for a given B */
+    size_t w_gates, w_tmp, w_m, w_gemm, w_hint, work_total; /* work, for a given B */
 } stream_plan;
 
 typedef struct {
@@ -128,6 +129,7 @@ static pylstm_status plan_work(size_t B, stream_plan *p) {
     p->w_tmp = pylstm_carve(&cv, n, y->esize); /* h W_hh^T, (B, 4H) like gates */
     p->w_m = pylstm_carve(&cv, y->P ? B * y->H : 0, y->esize); /* B * H checked above */
     p->w_gemm = pylstm_carve(&cv, y->gemm_bytes, 1);
+    p->w_hint = pylstm_carve(&cv, 1, 1); /* stream_impl.h: the direction of the last step */
     p->work_total = pylstm_carve_total(&cv);
     return cv.ok ? PYLSTM_OK : PYLSTM_ERR_OVERFLOW;
 }

@@ -58,7 +58,8 @@ pylstm_status FN(pylstm_stream_step_)(const pylstm_model_desc *desc, const void 
     stream_plan pl;
     const stream_layout *const p = &pl.lay;
     const unsigned char *s;
-    unsigned char *wk;
+    unsigned char *wk, *hint;
+    int backward;
     REAL *gates, *rec, *m;
     void *gemm_work;
     const REAL *in;
@@ -72,16 +73,33 @@ pylstm_status FN(pylstm_stream_step_)(const pylstm_model_desc *desc, const void 
     rec = (REAL *)(wk + pl.w_tmp);
     m = p->P ? (REAL *)(wk + pl.w_m) : NULL;
     gemm_work = wk + pl.w_gemm;
+    /* With B = 1 the weights are read in one direction (W_ih^T then W_hh^T,
+     * first panel to last) and back again in the next step, so that the next
+     * step starts with what is still in L1 (gemm.h, pylstm_gemv_packed_*).
+     * The direction is a hint left in work: any value gives the same results
+     * (the products' panels are independent), so a work buffer that is new,
+     * or shared with other streams, costs only the cache reuse. */
+    hint = wk + pl.w_hint;
+    backward = B == 1 && (*hint & 1);
+    *hint = (unsigned char)!backward;
 
     in = x, K = p->I;
     for (l = 0; l < p->L; ++l) {
         const stream_layer_plan *lp = l ? &p->upper : &p->first;
         const unsigned char *blk = s + layer_offset(p, l);
         REAL *hl = h + l * B * p->R, *cl = c + l * B * p->H;
-        GEMM_PACKED(0, B, p->G4, K, in, K, blk + lp->ih, 0, gates, p->G4, gemm_work);
         /* The recurrent product is added to the input projection afterwards,
          * as layer_impl.h does, so the rounding is the model's exactly. */
-        GEMM_PACKED(0, B, p->G4, p->R, hl, p->R, blk + lp->hh, 0, rec, p->G4, gemm_work);
+        if (B > 1) {
+            GEMM_PACKED(0, B, p->G4, K, in, K, blk + lp->ih, 0, gates, p->G4, gemm_work);
+            GEMM_PACKED(0, B, p->G4, p->R, hl, p->R, blk + lp->hh, 0, rec, p->G4, gemm_work);
+        } else if (!backward) {
+            FN(pylstm_gemv_packed_)(p->G4, K, in, blk + lp->ih, gates, 0);
+            FN(pylstm_gemv_packed_)(p->G4, p->R, hl, blk + lp->hh, rec, 0);
+        } else {
+            FN(pylstm_gemv_packed_)(p->G4, p->R, hl, blk + lp->hh, rec, 1);
+            FN(pylstm_gemv_packed_)(p->G4, K, in, blk + lp->ih, gates, 1);
+        }
         {
             size_t k;
             for (k = 0; k < B * p->G4; ++k) gates[k] += rec[k];

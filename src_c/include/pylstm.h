@@ -680,7 +680,11 @@ PYLSTM_API pylstm_status pylstm_stream_pack_f64(const pylstm_model_desc *desc,
 
 /* One step t for every layer, bottom up (layer l > 0 reads layer l-1's h_t):
  * the equations at the top of this file, then y = h_t of the last layer.
- * work: work_bytes for this B (work_size at least that). Returns
+ * work: work_bytes for this B (work_size at least that). Its contents need
+ * not survive between steps, but reusing one work buffer for a stream's
+ * steps is faster with B = 1: a step leaves in it the direction in which it
+ * read the packed weights, and the next one reads them the other way, finding
+ * the last-read part still in cache (results do not depend on it). Returns
  * PYLSTM_ERR_NULL_POINTER, PYLSTM_ERR_BAD_SIZE, PYLSTM_ERR_OVERFLOW,
  * PYLSTM_ERR_BAD_ARGUMENT (bidirectional, or packed not made by
  * pylstm_stream_pack_* of the same type for this desc, or moved, see above),

@@ -1,7 +1,9 @@
 /* The float32 sigmoid/tanh approximations of act.c against libm (in double),
  * for every kernel ISA this CPU runs: error in float32 ulps of the true value,
  * exact saturation, NaN propagation, and the fused gate loop against a scalar
- * recomputation. Prints "N passed, N failed" last.
+ * recomputation; the float64 vector versions against libm in float64 ulps
+ * (dense grids, tails, subnormal results, +-0, +-inf, NaN) and their gate
+ * loops against the libm instance. Prints "N passed, N failed" last.
  * Build: cc -std=c99 -Isrc_c/include -Isrc_c tests/c/test_act.c src_c/x.c -lm */
 #include <float.h>
 #include <math.h>
@@ -110,12 +112,110 @@ static void test_kernel(const char *kernel) {
     }
 }
 
+/* |got - want| in units of the float64 spacing at want (subnormal spacing
+ * below DBL_MIN, so tiny results are held to the same count of steps). */
+static double ulps64(double got, double want) {
+    const int e = want == 0 ? -1022 : ilogb(fabs(want));
+    return fabs(got - want) / ldexp(1.0, (e < -1022 ? -1022 : e) - 52);
+}
+
+#define N64 400001
+
+static double xd[N64], yd[N64];
+
+/* The float64 vector sigmoid/tanh (act_f64_vec.h; libm itself under "ref")
+ * against libm's formulas. */
+static void test_kernel_f64(const char *kernel) {
+    /* dense grids: the whole non-saturated range, around 0, the underflow */
+    static const double lo[] = {-40.0, -1.0, -1e-6, -750.0, 700.0};
+    static const double hi[] = {40.0, 1.0, 1e-6, -700.0, 750.0};
+    static const double special[] = {0.0, -0.0, 5e-324, -5e-324, 1e-310, -2.2e-308, 1e-300,
+                                     -1e-200, 19.0, -19.5, 22.0, 36.0, -708.0, -709.9,
+                                     -744.0, -745.1, -746.0, 1e300, -1e300, INFINITY,
+                                     -INFINITY};
+    enum { NS = sizeof special / sizeof special[0] };
+    double s[NS], t[NS], worst_sig = 0, worst_tanh = 0;
+    size_t r, k;
+    int exact = 1;
+    for (r = 0; r < sizeof lo / sizeof lo[0]; ++r) {
+        for (k = 0; k < N64; ++k) xd[k] = lo[r] + (hi[r] - lo[r]) * (double)k / (N64 - 1);
+        pylstm_sigmoid_array_f64(N64, xd, yd);
+        for (k = 0; k < N64; ++k) {
+            const double u = ulps64(yd[k], pylstm_sigmoid_f64(xd[k]));
+            if (u > worst_sig) worst_sig = u;
+        }
+        pylstm_tanh_array_f64(N64, xd, yd);
+        for (k = 0; k < N64; ++k) {
+            const double u = ulps64(yd[k], tanh(xd[k]));
+            if (u > worst_tanh) worst_tanh = u;
+        }
+    }
+    /* measured 2 ulp for both on AVX2 and AVX-512 */
+    check_kernel(worst_sig <= 3, "f64 sigmoid within 3 ulp of libm", kernel, worst_sig);
+    check_kernel(worst_tanh <= 3, "f64 tanh within 3 ulp of libm", kernel, worst_tanh);
+    printf("[%s] f64 max error vs libm: sigmoid %.2f ulp, tanh %.2f ulp\n", kernel, worst_sig,
+           worst_tanh);
+
+    /* special values, each also as a tail element (odd count) */
+    pylstm_sigmoid_array_f64(NS, special, s);
+    pylstm_tanh_array_f64(NS, special, t);
+    for (k = 0; k < NS; ++k) {
+        const double ws = pylstm_sigmoid_f64(special[k]), wt = tanh(special[k]);
+        if (ulps64(s[k], ws) > 3 || ulps64(t[k], wt) > 3 || signbit(t[k]) != signbit(wt)) {
+            exact = 0;
+            printf("[%s] x=%g: sigmoid %.17g (libm %.17g), tanh %.17g (libm %.17g)\n", kernel,
+                   special[k], s[k], ws, t[k], wt);
+        }
+    }
+    check_kernel(exact, "f64 special values (+-0, subnormals, saturation, +-inf)", kernel, 0);
+    check_kernel(s[NS - 2] == 1 && s[NS - 1] == 0 && t[NS - 2] == 1 && t[NS - 1] == -1 &&
+                     s[17] == 1 && s[18] == 0 && t[17] == 1 && t[18] == -1,
+                 "f64 exact limits", kernel, 0);
+    xd[0] = NAN, xd[1] = -NAN, xd[2] = 0.5;
+    pylstm_sigmoid_array_f64(3, xd, yd);
+    check_kernel(yd[0] != yd[0] && yd[1] != yd[1] && yd[2] == yd[2], "f64 sigmoid(NaN) is NaN",
+                 kernel, 0);
+    pylstm_tanh_array_f64(3, xd, yd);
+    check_kernel(yd[0] != yd[0] && yd[1] != yd[1] && yd[2] == yd[2], "f64 tanh(NaN) is NaN",
+                 kernel, 0);
+
+    /* the fused forward and backward steps against the libm instance */
+    {
+        enum { B = 2, H = 29 };
+        static double gates[B * 4 * H], g_ref[B * 4 * H], c_prev[B * H], c_cur[B * H],
+            c_ref[B * H], m[B * H], m_ref[B * H], dm[B * H], dc[B * H], dc_ref[B * H],
+            dg[B * 4 * H], dg_ref[B * 4 * H];
+        double worst = 0;
+        for (k = 0; k < B * 4 * H; ++k) gates[k] = g_ref[k] = sin(0.37 * (double)k) * 6.0;
+        for (k = 0; k < B * H; ++k) {
+            c_prev[k] = cos(0.11 * (double)k) * 2.0;
+            dm[k] = sin(0.7 * (double)k);
+            dc[k] = dc_ref[k] = cos(0.3 * (double)k);
+        }
+        pylstm_gates_fwd_f64(B, H, 0, H, 0, NULL, NULL, gates, c_prev, c_cur, m);
+        pylstm_gates_fwd_f64_base(B, H, 0, H, 0, NULL, NULL, g_ref, c_prev, c_ref, m_ref);
+        pylstm_gates_bwd_f64(B, H, 0, H, 0, NULL, g_ref, c_prev, c_ref, dm, dc, dg);
+        pylstm_gates_bwd_f64_base(B, H, 0, H, 0, NULL, g_ref, c_prev, c_ref, dm, dc_ref, dg_ref);
+        for (k = 0; k < B * H; ++k) {
+            worst = fmax(worst, fabs(c_cur[k] - c_ref[k]));
+            worst = fmax(worst, fabs(m[k] - m_ref[k]));
+            worst = fmax(worst, fabs(dc[k] - dc_ref[k]));
+        }
+        for (k = 0; k < B * 4 * H; ++k) {
+            worst = fmax(worst, fabs(gates[k] - g_ref[k]));
+            worst = fmax(worst, fabs(dg[k] - dg_ref[k]));
+        }
+        check_kernel(worst < 1e-14, "f64 fused steps match the libm instance", kernel, worst);
+    }
+}
+
 int main(void) {
     static const char *const kernels[] = {"ref", "avx2", "avx512", "neon"};
     size_t k;
     for (k = 0; k < sizeof kernels / sizeof kernels[0]; ++k) {
         if (pylstm_cpu_set_cap(kernels[k]) != 0) continue;
         test_kernel(kernels[k]);
+        test_kernel_f64(kernels[k]);
     }
     pylstm_cpu_set_cap(NULL);
     return check_summary();
