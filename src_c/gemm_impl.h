@@ -23,54 +23,84 @@
 #define BLK PYLSTM_CAT(PYLSTM_CAT(pylstm_gemm_blocking_, SUFFIX), _t)
 #define KBLK(kern) (&(kern)->SUFFIX)
 
+/* dst[k*dld + i] = src[i*ld + k] for i < m, k < kc: a transposing copy (see
+ * tr4 in gemm.c), by 4 x 4 blocks where the platform has them. */
+static void FN(transpose_)(size_t m, size_t kc, const REAL *src, size_t ld, REAL *dst,
+                           size_t dld) {
+    size_t i = 0, k;
+#ifdef PYLSTM_HAVE_TR4
+    for (; i + 4 <= m; i += 4) {
+        for (k = 0; k + 4 <= kc; k += 4) FN(tr4_)(src + i * ld + k, ld, dst + k * dld + i, dld);
+        for (; k < kc; ++k) {
+            dst[k * dld + i] = src[i * ld + k];
+            dst[k * dld + i + 1] = src[(i + 1) * ld + k];
+            dst[k * dld + i + 2] = src[(i + 2) * ld + k];
+            dst[k * dld + i + 3] = src[(i + 3) * ld + k];
+        }
+    }
+#endif
+    for (; i < m; ++i)
+        for (k = 0; k < kc; ++k) dst[k * dld + i] = src[i * ld + k];
+}
+
+/* Packs the kc x n matrix src (row-major, ld) into panels of w columns:
+ * panel q at dst + q*kc (q a multiple of w), element (k, j) at [k*w + j].
+ * Row by row, each row once for all panels: a panel at a time would walk kc
+ * rows ld apart per panel (a TLB miss per row when ld is a page). */
+static void FN(copy_panels_)(size_t kc, size_t n, const REAL *src, size_t ld, size_t w,
+                             REAL *dst) {
+    size_t k, q, j;
+    for (k = 0; k < kc; ++k, src += ld)
+        for (q = 0; q < n; q += w) {
+            const size_t m = n - q < w ? n - q : w;
+            REAL *d = dst + q * kc + k * w;
+            for (j = 0; j < m; ++j) d[j] = src[q + j];
+        }
+}
+
 /* Packs op(A) rows [0, mc) x depth [0, kc) (A already offset to the block's
  * corner) into panels of mr rows: panel p at pa + p*kc (p a multiple of mr),
  * element (i, k) at [k*mr + i]. Rows past the last panel's end are left
  * unwritten: micro-kernels read only the m rows they are given. */
 static void FN(pack_a_)(int trans_a, size_t mc, size_t kc, const REAL *A, size_t lda, size_t mr,
                         REAL *pa) {
-    size_t p, i, k;
-    for (p = 0; p < mc; p += mr) {
-        const size_t m = mc - p < mr ? mc - p : mr;
-        REAL *dst = pa + p * kc;
-        if (trans_a) {
-            for (k = 0; k < kc; ++k) {
-                const REAL *src = A + k * lda + p;
-                for (i = 0; i < m; ++i) dst[k * mr + i] = src[i];
-            }
-        } else {
-            for (i = 0; i < m; ++i) {
-                const REAL *src = A + (p + i) * lda;
-                for (k = 0; k < kc; ++k) dst[k * mr + i] = src[k];
-            }
-        }
+    size_t p;
+    if (trans_a) {
+        FN(copy_panels_)(kc, mc, A, lda, mr, pa);
+        return;
     }
+    for (p = 0; p < mc; p += mr)
+        FN(transpose_)(mc - p < mr ? mc - p : mr, kc, A + p * lda, lda, pa + p * kc, mr);
 }
 
 /* Packs op(B) depth [0, kc) x columns [0, nc) into panels of nr columns:
  * panel q at pb + q*kc (q a multiple of nr), element (k, j) at [k*nr + j];
  * the last panel is zero-padded to nr columns. With trans_b, column n of op(B)
- * is row group_row(n, group, gstride) of B (group 0: row n). */
+ * is row group_row(n, group, gstride) of B (group 0: row n); runs of rows that
+ * are consecutive in B are transposed by blocks. */
 static void FN(pack_b_)(int trans_b, size_t kc, size_t nc, const REAL *B, size_t ldb,
                         size_t group, size_t gstride, size_t nr, REAL *pb) {
     size_t q, j, k;
-    for (q = 0; q < nc; q += nr) {
-        const size_t n = nc - q < nr ? nc - q : nr;
-        REAL *dst = pb + q * kc;
-        if (!trans_b) {
-            for (k = 0; k < kc; ++k) {
-                const REAL *src = B + k * ldb + q;
-                for (j = 0; j < n; ++j) dst[k * nr + j] = src[j];
-            }
-        } else {
-            for (j = 0; j < n; ++j) {
-                const REAL *src = B + group_row(q + j, group, gstride) * ldb;
-                for (k = 0; k < kc; ++k) dst[k * nr + j] = src[k];
+    if (!trans_b) {
+        FN(copy_panels_)(kc, nc, B, ldb, nr, pb);
+    } else {
+        for (q = 0; q < nc; q += nr) {
+            const size_t n = nc - q < nr ? nc - q : nr;
+            REAL *dst = pb + q * kc;
+            /* runs of columns whose rows are consecutive in B */
+            for (j = 0; j < n;) {
+                const size_t row = group_row(q + j, group, gstride);
+                size_t run = 1;
+                while (j + run < n && group_row(q + j + run, group, gstride) == row + run) ++run;
+                FN(transpose_)(run, kc, B + row * ldb, ldb, dst + j, nr);
+                j += run;
             }
         }
-        if (n < nr)
-            for (k = 0; k < kc; ++k)
-                for (j = n; j < nr; ++j) dst[k * nr + j] = 0;
+    }
+    if (nc % nr) {
+        REAL *dst = pb + (nc - nc % nr) * kc;
+        for (k = 0; k < kc; ++k)
+            for (j = nc % nr; j < nr; ++j) dst[k * nr + j] = 0;
     }
 }
 
