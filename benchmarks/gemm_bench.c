@@ -307,7 +307,12 @@ int main(int argc, char **argv) {
         if ((named || !any_kernel) && pylstm_cpu_set_cap(all[i]) == 0) engines[ne++] = all[i];
     }
     nk = ne;
+    pylstm_cpu_set_cap(NULL);
     if (ob.loaded) engines[ne++] = NULL;
+    printf("kernels: %s (detected); caches: L1d %lu KiB, L2 %lu KiB, L3 %lu KiB\n",
+           pylstm_gemm_kernel(), (unsigned long)(pylstm_cpu_cache_size(1) / 1024),
+           (unsigned long)(pylstm_cpu_cache_size(2) / 1024),
+           (unsigned long)(pylstm_cpu_cache_size(3) / 1024));
     printf("GFLOP/s, one thread, %s time, best of %d samples (3 over 10 GFLOP); '-' = "
            "skipped%s\n",
            use_cpu_time ? "thread CPU" : "wall", samples,
