@@ -4,6 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if !PYLSTM_HAVE_X86 && (defined(__unix__) || defined(__APPLE__))
+#include <unistd.h> /* sysconf */
+#endif
+#if !PYLSTM_HAVE_X86 && defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
+
 #if PYLSTM_HAVE_X86
 #if defined(_MSC_VER) && !defined(__clang__)
 #include <immintrin.h>
@@ -73,10 +80,64 @@ static unsigned detect_hw(void) {
     if (avx512 && (xcr0 & 0xe6) == 0xe6) f |= PYLSTM_CPU_AVX512;
     return f;
 }
+
+/* Walks the deterministic cache parameters of `leaf` (4 on Intel, 0x8000001D
+ * on AMD; the same layout): subleaf i describes one cache until type 0. */
+static size_t cache_from_leaf(unsigned leaf, int level) {
+    unsigned r[4], i;
+    for (i = 0; i < 16; ++i) {
+        unsigned type, lvl;
+        cpuid(leaf, i, r);
+        type = r[0] & 0x1f, lvl = (r[0] >> 5) & 0x7;
+        if (type == 0) break;
+        /* data (1) or unified (3) */
+        if ((type == 1 || type == 3) && (int)lvl == level)
+            return (size_t)((r[1] >> 22) + 1) * (((r[1] >> 12) & 0x3ff) + 1) *
+                   ((r[1] & 0xfff) + 1) * ((size_t)r[2] + 1);
+    }
+    return 0;
+}
+
+static size_t detect_cache(int level) {
+    unsigned r[4];
+    cpuid(0, 0, r);
+    /* "AuthenticAMD" / "HygonGenuine": leaf 0x8000001D when the topology
+     * extensions are there (0x80000001 ECX bit 22) */
+    if (r[1] == 0x68747541u || r[1] == 0x6f677948u) {
+        cpuid(0x80000000u, 0, r);
+        if (r[0] >= 0x8000001Du) {
+            cpuid(0x80000001u, 0, r);
+            if (r[2] & (1u << 22)) return cache_from_leaf(0x8000001Du, level);
+        }
+        return 0;
+    }
+    return r[0] >= 4 ? cache_from_leaf(4, level) : 0;
+}
 #elif PYLSTM_HAVE_NEON
 static unsigned detect_hw(void) { return PYLSTM_CPU_NEON; } /* baseline on arm64 */
 #else
 static unsigned detect_hw(void) { return 0; }
+#endif
+
+#if !PYLSTM_HAVE_X86
+static size_t detect_cache(int level) {
+#if defined(__APPLE__)
+    static const char *const names[] = {"hw.l1dcachesize", "hw.l2cachesize", "hw.l3cachesize"};
+    int64_t v = 0;
+    size_t len = sizeof v;
+    return sysctlbyname(names[level - 1], &v, &len, NULL, 0) == 0 && v > 0 ? (size_t)v : 0;
+#elif defined(_SC_LEVEL1_DCACHE_SIZE) && defined(_SC_LEVEL2_CACHE_SIZE) &&                   \
+    defined(_SC_LEVEL3_CACHE_SIZE)
+    /* glibc; 0 (or -1) where the kernel does not report it */
+    const long v = sysconf(level == 1   ? _SC_LEVEL1_DCACHE_SIZE
+                           : level == 2 ? _SC_LEVEL2_CACHE_SIZE
+                                        : _SC_LEVEL3_CACHE_SIZE);
+    return v > 0 ? (size_t)v : 0;
+#else
+    (void)level;
+    return 0;
+#endif
+}
 #endif
 
 /* A PYLSTM_KERNEL value: the features it keeps (a cap; avx512 keeps AVX2
@@ -113,6 +174,37 @@ static int state(void) {
         state_store(s);
     }
     return s;
+}
+
+/* Cached as KiB + 1 (0: not read yet), like the feature state. */
+#if defined(__GNUC__) || defined(__clang__)
+static int g_cache[3];
+static int cache_load(int i) { return __atomic_load_n(&g_cache[i], __ATOMIC_RELAXED); }
+static void cache_store(int i, int v) { __atomic_store_n(&g_cache[i], v, __ATOMIC_RELAXED); }
+#else
+static volatile long g_cache[3];
+static int cache_load(int i) { return (int)g_cache[i]; }
+static void cache_store(int i, int v) { g_cache[i] = v; }
+#endif
+
+size_t pylstm_cpu_cache_size(int level) {
+    int v;
+    if (level < 1 || level > 3) return 0;
+    v = cache_load(level - 1);
+    if (!v) {
+        size_t kib = detect_cache(level) / 1024;
+        v = (int)(kib < 0x1000000 ? kib : 0x1000000) + 1;
+        cache_store(level - 1, v);
+    }
+    return (size_t)(v - 1) * 1024;
+}
+
+void pylstm_cpu_set_cache_size(int level, size_t bytes) {
+    if (level < 1 || level > 3) return;
+    if (bytes == (size_t)-1)
+        cache_store(level - 1, 0);
+    else
+        cache_store(level - 1, (int)(bytes / 1024 < 0x1000000 ? bytes / 1024 : 0x1000000) + 1);
 }
 
 unsigned pylstm_cpu_features(void) { return (unsigned)state() & 0xfu; }

@@ -63,6 +63,18 @@ PYLSTM_INTERNAL unsigned pylstm_cpu_features(void);
  * (e.g. a buffer packed by a kernel that a cap no longer selects). */
 PYLSTM_INTERNAL unsigned pylstm_cpu_hw_features(void);
 
+/* Size in bytes of the level-1 data, level-2 or level-3 cache (level 1, 2,
+ * 3) of the core running the caller, 0 when unknown. Read once, on first use:
+ * cpuid leaf 4 (Intel) or 0x8000001D (AMD) on x86, sysconf or sysctl
+ * elsewhere where the system reports it. The GEMM sizes its blocks from
+ * these (gemm_impl.h). */
+PYLSTM_INTERNAL size_t pylstm_cpu_cache_size(int level);
+
+/* Test hook: makes pylstm_cpu_cache_size(level) return `bytes` (rounded down
+ * to KiB; 0: unknown), or read the hardware again when bytes is
+ * (size_t)-1. Not meant to be called while other threads compute. */
+PYLSTM_INTERNAL void pylstm_cpu_set_cache_size(int level, size_t bytes);
+
 /* Test and benchmark hook: caps the features as PYLSTM_KERNEL=name would
  * ("ref", "avx2", "avx512", "neon") and returns 0, or returns -1 and changes
  * nothing when the name is unknown or the CPU lacks its feature. NULL goes

@@ -185,7 +185,8 @@ typedef void (*pylstm_gemv_f64_t)(size_t k, const double *a, const double *b, si
 /* A micro-kernel with its register block (MR x NR) and cache blocks: KC (depth
  * of a packed panel; MR x KC of A and KC x NR of B stay in L1), MC (rows of the
  * packed A block kept in L2, a multiple of MR) and NC (columns of the packed B
- * block, a multiple of NR). */
+ * block, a multiple of NR). The table holds the sizes tuned for the ISA;
+ * gemm_impl.h (blocking_) shrinks them to the cache sizes of the CPU. */
 typedef struct {
     size_t mr, nr, kc, mc, nc;
     pylstm_ukr_f32_t ukr;

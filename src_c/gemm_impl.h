@@ -23,54 +23,112 @@
 #define BLK PYLSTM_CAT(PYLSTM_CAT(pylstm_gemm_blocking_, SUFFIX), _t)
 #define KBLK(kern) (&(kern)->SUFFIX)
 
+/* The blocks of kernel `kern` on this CPU. The kernel table (gemm_<isa>.c)
+ * holds the sizes tuned per ISA, which are also the largest (so the workspace
+ * size stays one constant); they shrink to the caches read at run time
+ * (cpu.h), never grow: KC when the KC x NR panel of B would exceed twice the
+ * L1 data cache (the tuned panels already exceed L1 on purpose, streamed from
+ * L2, see gemm_avx512.c), MC when the MC x KC block of A would take more than
+ * half of L2, NC when the KC x NC block of B more than half of L3. On the
+ * machines the tables were tuned on (Zen 3, 4, 5) nothing shrinks; on a
+ * 256 KiB-L2 core (Intel client) the AVX2 MC drops from 96 to 60. An unknown
+ * size (0) keeps the tuned value. */
+static void FN(blocking_)(const pylstm_gemm_kernel_t *kern, BLK *bk) {
+    const size_t es = sizeof(REAL), l1 = pylstm_cpu_cache_size(1);
+    const size_t l2 = pylstm_cpu_cache_size(2), l3 = pylstm_cpu_cache_size(3);
+    *bk = *KBLK(kern);
+    if (l1 && bk->kc * bk->nr * es > 2 * l1) {
+        const size_t kc = 2 * l1 / (bk->nr * es) / 16 * 16;
+        bk->kc = kc > 64 ? kc : 64;
+    }
+    if (l2 && bk->mc * bk->kc * es > l2 / 2) {
+        const size_t mc = l2 / 2 / (bk->kc * es) / bk->mr * bk->mr;
+        bk->mc = mc > bk->mr ? mc : bk->mr;
+    }
+    if (l3 && bk->kc * bk->nc * es > l3 / 2) {
+        const size_t nc = l3 / 2 / (bk->kc * es) / bk->nr * bk->nr;
+        bk->nc = nc > bk->nr ? nc : bk->nr;
+    }
+}
+
+/* dst[k*dld + i] = src[i*ld + k] for i < m, k < kc: a transposing copy (see
+ * tr4 in gemm.c), by 4 x 4 blocks where the platform has them. */
+static void FN(transpose_)(size_t m, size_t kc, const REAL *src, size_t ld, REAL *dst,
+                           size_t dld) {
+    size_t i = 0, k;
+#ifdef PYLSTM_HAVE_TR4
+    for (; i + 4 <= m; i += 4) {
+        for (k = 0; k + 4 <= kc; k += 4) FN(tr4_)(src + i * ld + k, ld, dst + k * dld + i, dld);
+        for (; k < kc; ++k) {
+            dst[k * dld + i] = src[i * ld + k];
+            dst[k * dld + i + 1] = src[(i + 1) * ld + k];
+            dst[k * dld + i + 2] = src[(i + 2) * ld + k];
+            dst[k * dld + i + 3] = src[(i + 3) * ld + k];
+        }
+    }
+#endif
+    for (; i < m; ++i)
+        for (k = 0; k < kc; ++k) dst[k * dld + i] = src[i * ld + k];
+}
+
+/* Packs the kc x n matrix src (row-major, ld) into panels of w columns:
+ * panel q at dst + q*kc (q a multiple of w), element (k, j) at [k*w + j].
+ * Row by row, each row once for all panels: a panel at a time would walk kc
+ * rows ld apart per panel (a TLB miss per row when ld is a page). */
+static void FN(copy_panels_)(size_t kc, size_t n, const REAL *src, size_t ld, size_t w,
+                             REAL *dst) {
+    size_t k, q, j;
+    for (k = 0; k < kc; ++k, src += ld)
+        for (q = 0; q < n; q += w) {
+            const size_t m = n - q < w ? n - q : w;
+            REAL *d = dst + q * kc + k * w;
+            for (j = 0; j < m; ++j) d[j] = src[q + j];
+        }
+}
+
 /* Packs op(A) rows [0, mc) x depth [0, kc) (A already offset to the block's
  * corner) into panels of mr rows: panel p at pa + p*kc (p a multiple of mr),
  * element (i, k) at [k*mr + i]. Rows past the last panel's end are left
  * unwritten: micro-kernels read only the m rows they are given. */
 static void FN(pack_a_)(int trans_a, size_t mc, size_t kc, const REAL *A, size_t lda, size_t mr,
                         REAL *pa) {
-    size_t p, i, k;
-    for (p = 0; p < mc; p += mr) {
-        const size_t m = mc - p < mr ? mc - p : mr;
-        REAL *dst = pa + p * kc;
-        if (trans_a) {
-            for (k = 0; k < kc; ++k) {
-                const REAL *src = A + k * lda + p;
-                for (i = 0; i < m; ++i) dst[k * mr + i] = src[i];
-            }
-        } else {
-            for (i = 0; i < m; ++i) {
-                const REAL *src = A + (p + i) * lda;
-                for (k = 0; k < kc; ++k) dst[k * mr + i] = src[k];
-            }
-        }
+    size_t p;
+    if (trans_a) {
+        FN(copy_panels_)(kc, mc, A, lda, mr, pa);
+        return;
     }
+    for (p = 0; p < mc; p += mr)
+        FN(transpose_)(mc - p < mr ? mc - p : mr, kc, A + p * lda, lda, pa + p * kc, mr);
 }
 
 /* Packs op(B) depth [0, kc) x columns [0, nc) into panels of nr columns:
  * panel q at pb + q*kc (q a multiple of nr), element (k, j) at [k*nr + j];
  * the last panel is zero-padded to nr columns. With trans_b, column n of op(B)
- * is row group_row(n, group, gstride) of B (group 0: row n). */
+ * is row group_row(n, group, gstride) of B (group 0: row n); runs of rows that
+ * are consecutive in B are transposed by blocks. */
 static void FN(pack_b_)(int trans_b, size_t kc, size_t nc, const REAL *B, size_t ldb,
                         size_t group, size_t gstride, size_t nr, REAL *pb) {
     size_t q, j, k;
-    for (q = 0; q < nc; q += nr) {
-        const size_t n = nc - q < nr ? nc - q : nr;
-        REAL *dst = pb + q * kc;
-        if (!trans_b) {
-            for (k = 0; k < kc; ++k) {
-                const REAL *src = B + k * ldb + q;
-                for (j = 0; j < n; ++j) dst[k * nr + j] = src[j];
-            }
-        } else {
-            for (j = 0; j < n; ++j) {
-                const REAL *src = B + group_row(q + j, group, gstride) * ldb;
-                for (k = 0; k < kc; ++k) dst[k * nr + j] = src[k];
+    if (!trans_b) {
+        FN(copy_panels_)(kc, nc, B, ldb, nr, pb);
+    } else {
+        for (q = 0; q < nc; q += nr) {
+            const size_t n = nc - q < nr ? nc - q : nr;
+            REAL *dst = pb + q * kc;
+            /* runs of columns whose rows are consecutive in B */
+            for (j = 0; j < n;) {
+                const size_t row = group_row(q + j, group, gstride);
+                size_t run = 1;
+                while (j + run < n && group_row(q + j + run, group, gstride) == row + run) ++run;
+                FN(transpose_)(run, kc, B + row * ldb, ldb, dst + j, nr);
+                j += run;
             }
         }
-        if (n < nr)
-            for (k = 0; k < kc; ++k)
-                for (j = n; j < nr; ++j) dst[k * nr + j] = 0;
+    }
+    if (nc % nr) {
+        REAL *dst = pb + (nc - nc % nr) * kc;
+        for (k = 0; k < kc; ++k)
+            for (j = nc % nr; j < nr; ++j) dst[k * nr + j] = 0;
     }
 }
 
@@ -166,21 +224,24 @@ static void FN(gemv_block_)(const BLK *bk, size_t kc, size_t nc, const REAL *a, 
 void FN(pylstm_gemm_)(int trans_a, int trans_b, size_t M, size_t N, size_t K, const REAL *A,
                       size_t lda, const REAL *B, size_t ldb, int accumulate, REAL *C, size_t ldc,
                       void *work) {
-    const BLK *bk = KBLK(pylstm_gemm_active());
-    REAL *pa = (REAL *)work;
-    REAL *pb = (REAL *)((char *)work + gemm_round_up(bk->mc * bk->kc * sizeof(REAL)));
+    BLK blk;
+    const BLK *bk = &blk;
+    REAL *pa = (REAL *)work, *pb;
     /* Few rows: each packed B panel would be used only a few times, so a
      * row-major B is read in place (only a partial last panel is packed).
      * Measured on Zen 5 (dh = dG * W_hh, 32 x 256 x 1024): 122 -> 216 GFLOP/s
      * f32 AVX-512; at M = 64 reading in place was no longer faster for f64
      * and AVX2 (a TLB miss per k row when ldb is a page), hence 32. */
-    const int direct_b = !trans_b && (M <= 32 || M <= bk->mr);
+    int direct_b;
     size_t jc, pc;
     if (M == 0 || N == 0) return;
     if (K == 0) {
         FN(zero_or_keep_)(M, N, accumulate, C, ldc);
         return;
     }
+    FN(blocking_)(pylstm_gemm_active(), &blk);
+    direct_b = !trans_b && (M <= 32 || M <= bk->mr);
+    pb = (REAL *)((char *)work + gemm_round_up(bk->mc * bk->kc * sizeof(REAL)));
     for (jc = 0; jc < N; jc += bk->nc) {
         const size_t nc = N - jc < bk->nc ? N - jc : bk->nc;
         for (pc = 0; pc < K; pc += bk->kc) {
@@ -214,11 +275,13 @@ size_t FN(pylstm_gemm_packed_b_size_)(size_t N, size_t K) { return FN(packed_siz
 static void FN(pack_b_whole_)(int trans_b, size_t N, size_t K, const REAL *B, size_t ldb,
                               size_t group, size_t gstride, void *packed) {
     const pylstm_gemm_kernel_t *kern = pylstm_gemm_active();
-    const BLK *bk = KBLK(kern);
+    BLK blk;
+    const BLK *bk = &blk;
     packed_header *h = (packed_header *)packed;
     REAL *dst = (REAL *)((char *)packed + PACKED_HEADER_BYTES);
-    const size_t npad = (N + bk->nr - 1) / bk->nr * bk->nr;
-    size_t pc;
+    size_t npad, pc;
+    FN(blocking_)(kern, &blk);
+    npad = (N + bk->nr - 1) / bk->nr * bk->nr;
     h->magic = PACKED_MAGIC;
     h->elem_size = (unsigned)sizeof(REAL);
     h->kernel = kern->id;
@@ -269,14 +332,16 @@ void FN(pylstm_gemm_packed_)(int trans_a, size_t M, size_t N, size_t K, const RE
     const packed_header *h = (const packed_header *)packed;
     const REAL *pb = (const REAL *)((const char *)packed + PACKED_HEADER_BYTES);
     const pylstm_gemm_kernel_t *kern = pylstm_gemm_kernel_by_id(h->kernel);
-    const BLK *bk = kern ? KBLK(kern) : NULL;
+    BLK blk;
+    const BLK *bk = &blk;
     size_t npad, jc, pc;
     if (M == 0 || N == 0) return;
     if (K == 0) {
         FN(zero_or_keep_)(M, N, accumulate, C, ldc);
         return;
     }
-    if (!bk || bk->nr != h->nr || bk->kc != h->kc) {
+    if (kern) FN(blocking_)(kern, &blk);
+    if (!kern || bk->nr != h->nr || bk->kc != h->kc) {
         FN(packed_scalar_)(h, trans_a, M, N, K, A, lda, pb, accumulate, C, ldc);
         return;
     }

@@ -212,7 +212,7 @@ int main(void) {
     static const char *const names[] = {"ref", "avx2", "avx512", "neon"};
     const size_t ws = pylstm_gemm_work_size();
     char *raw = malloc(ws + PYLSTM_ALIGN);
-    int i, tested = 0;
+    int i, level, tested = 0;
     if (!raw) return 2;
     rng_state = 0x9e3779b97f4a7c15ull; /* this test's own seed: its random shapes stay the same */
     work_area = pylstm_align_ptr(raw);
@@ -226,6 +226,15 @@ int main(void) {
         ++tested;
         test_kernel(names[i]);
         printf("kernel %s: done (%d passed, %d failed so far)\n", names[i], n_pass, n_fail);
+        /* again with caches small enough to shrink every block (gemm_impl.h:
+         * blocking_): KC, MC and NC other than the table's */
+        pylstm_cpu_set_cache_size(1, 4096);
+        pylstm_cpu_set_cache_size(2, 32768);
+        pylstm_cpu_set_cache_size(3, 131072);
+        test_kernel(names[i]);
+        for (level = 1; level <= 3; ++level) pylstm_cpu_set_cache_size(level, (size_t)-1);
+        printf("kernel %s, small caches: done (%d passed, %d failed so far)\n", names[i], n_pass,
+               n_fail);
     }
     cur_kernel = "-";
     if (pylstm_cpu_set_cap("no-such-kernel") == 0) fail("unknown kernel name accepted");
