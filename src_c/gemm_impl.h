@@ -442,8 +442,10 @@ void FN(pylstm_gemv_packed_)(size_t N, size_t K, const REAL *a, const void *pack
     const packed_header *h = (const packed_header *)packed;
     const REAL *pb = (const REAL *)((const char *)packed + PACKED_HEADER_BYTES);
     const pylstm_gemm_kernel_t *kern = pylstm_gemm_kernel_by_id(h->kernel);
-    const BLK *bk = kern ? KBLK(kern) : NULL;
+    BLK blk;
+    const BLK *bk = kern ? &blk : NULL;
     size_t npad, pc;
+    if (kern) FN(blocking_)(kern, &blk); /* the KC the packer used (cache-sized) */
     if (!bk || bk->nr != h->nr || bk->kc != h->kc || N == 0 || K == 0) {
         FN(pylstm_gemm_packed_)(0, 1, N, K, a, K, packed, 0, y, N, NULL);
         return;
