@@ -409,7 +409,7 @@ class _LSTMEstimator:
 
     # ---- training ---------------------------------------------------------
 
-    def _data(self, X, y, sample_weight, fresh, classes=None, name="", weigh_classes=False):
+    def _data(self, X, y, sample_weight, fresh, classes=None, weigh_classes=False):
         """A _Data from what the user passed. fresh: learn the target encoding
         (and the input width, per_step_) from it; else use the fitted ones.
         weigh_classes: set the classifier's class_weight_ from this y."""
@@ -425,7 +425,7 @@ class _LSTMEstimator:
             self.per_step_ = per_step
             self._fit_targets(y, per_step, mask, w, classes)
         elif per_step != self.per_step_:
-            raise ValueError(f"{name}y: expected {'per-step' if self.per_step_ else 'one'} "
+            raise ValueError(f"y: expected {'per-step' if self.per_step_ else 'one'} "
                              f"target{'s' if self.per_step_ else ' per sequence'} as in the "
                              f"first fit, got shape {np.shape(y)}")
         Y = self._encode_targets(y, per_step, mask)
@@ -435,6 +435,18 @@ class _LSTMEstimator:
                 self._set_class_weight(Y, mask)
             W *= self.class_weight_[Y]
         return _Data(X, lengths, y, Y, mask, w, W)
+
+    def _check_same_network(self, why):
+        """Continuing needs the fitted network's shape and dtype."""
+        want = (self.hidden_size, self.num_layers, bool(self.bidirectional),
+                np.dtype(self.dtype))
+        have = (self.lstm_.hidden_size, self.lstm_.num_layers, self.lstm_.bidirectional,
+                self.lstm_.dtype)
+        if want != have:
+            raise ValueError(f"{why}: continues the fitted network, so hidden_size, "
+                             f"num_layers, bidirectional and dtype must stay {have[:3]} and "
+                             f"{have[3]}, got {want[:3]} and {want[3]} (fit without "
+                             f"warm_start to start a new one)")
 
     def _init_network(self, rng):
         dtype = np.dtype(self.dtype)
@@ -526,6 +538,8 @@ class _LSTMEstimator:
         with _unchanged_on_error(self):
             self._validate_params()
             warm = self.warm_start and hasattr(self, "lstm_")
+            if warm:
+                self._check_same_network("warm_start")
             data = self._data(X, y, sample_weight, fresh=not warm, weigh_classes=True)
             rng = np.random.default_rng(self.random_state)
             if not warm:
@@ -541,8 +555,11 @@ class _LSTMEstimator:
                         or len(validation_data) not in (2, 3):
                     raise ValueError("validation_data: expected a tuple (X_val, y_val) or "
                                      "(X_val, y_val, sample_weight_val)")
-                val = self._data(*validation_data, *([None] * (3 - len(validation_data))),
-                                 fresh=False, name="validation_data: ")
+                try:
+                    val = self._data(*validation_data, *[None] * (3 - len(validation_data)),
+                                     fresh=False)
+                except (ValueError, TypeError) as e:
+                    raise type(e)(f"validation_data: {e}") from e
             elif frac is not None:
                 order = rng.permutation(n)
                 n_val = round(frac * n)
@@ -596,6 +613,8 @@ class _LSTMEstimator:
         with _unchanged_on_error(self):
             self._validate_params()
             fresh = not hasattr(self, "lstm_")
+            if not fresh:
+                self._check_same_network("partial_fit")
             if self._classifier:
                 classes = self._check_partial_fit_classes(classes, fresh)
             data = self._data(X, y, sample_weight, fresh=fresh, classes=classes,

@@ -153,7 +153,13 @@ def test_warm_start_refuses_other_shapes_and_keeps_the_model():
         est.fit(X[:, :, :2], labels_of(y))
     with pytest.raises(ValueError, match="not among the classes"):
         est.fit(X, np.where(y > 0, "hi", "new"))
+    with pytest.raises(ValueError, match="warm_start: .*hidden_size"):
+        est.set_params(hidden_size=7).fit(X, labels_of(y))
+    with pytest.raises(ValueError, match="partial_fit: .*hidden_size"):
+        est.partial_fit(X, labels_of(y))
     assert np.array_equal(params(est), before) and est.n_features_in_ == 3
+    est.set_params(warm_start=False).fit(X, labels_of(y))           # a new network
+    assert est.lstm_.hidden_size == 7
 
 
 # ---- partial_fit --------------------------------------------------------------
@@ -450,8 +456,10 @@ def test_validation_data_is_checked():
     est = pylstm.LSTMRegressor(epochs=1, **F64)
     with pytest.raises(ValueError, match="validation_data"):
         est.fit(X, y, validation_data=X)
-    with pytest.raises(ValueError, match="features"):
+    with pytest.raises(ValueError, match="validation_data: X: .*features"):
         est.fit(X, y, validation_data=(X[:, :, :2], y))
+    with pytest.raises(ValueError, match="validation_data: y"):
+        est.fit(X, y, validation_data=(X, y[:5]))
     assert not hasattr(est, "lstm_")
 
 
