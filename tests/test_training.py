@@ -202,6 +202,15 @@ def test_partial_fit_over_chunks_lowers_the_loss():
     assert xent(est, X, labels_of(y)) < 0.7 * start
 
 
+def test_partial_fit_after_a_validating_fit_keeps_history_aligned():
+    X, y = data(n=40)
+    est = pylstm.LSTMRegressor(epochs=2, validation_fraction=0.25, random_state=0, **F64)
+    est.fit(X, y).partial_fit(X, y)
+    assert {k: len(v) for k, v in est.history_.items()} == dict(loss=3, lr=3, val_loss=3,
+                                                                val_score=3)
+    assert math.isnan(est.history_["val_loss"][2]) and est.n_epochs_ == 3
+
+
 def test_partial_fit_checks_classes_and_shapes():
     X, y = data()
     lab = labels_of(y)
