@@ -329,6 +329,30 @@ def test_bad_sample_weight_is_refused_naming_it(bad, match):
     assert not hasattr(est, "lstm_") and not hasattr(est, "n_features_in_")
 
 
+def test_weighted_losses_equal_losses_over_repeated_rows():
+    rng = np.random.default_rng(1)
+    z, t = rng.standard_normal((7, 3)), rng.standard_normal((7, 3))
+    labels = rng.integers(0, 3, 7)
+    w = np.array([0, 1, 2, 3, 1, 0, 2])
+    rep = np.repeat(np.arange(7), w)
+    loss, d = pylstm.losses.mse(z, t, sample_weight=w[:, None])
+    loss_r, d_r = pylstm.losses.mse(z[rep], t[rep])
+    assert loss == pytest.approx(loss_r, rel=1e-13)
+    want = np.zeros_like(d)
+    np.add.at(want, rep, d_r)             # a row's gradient: the sum over its copies
+    np.testing.assert_allclose(d, want, rtol=1e-12, atol=1e-15)
+    loss, d = pylstm.losses.cross_entropy(z, labels, sample_weight=w)
+    loss_r, d_r = pylstm.losses.cross_entropy(z[rep], labels[rep])
+    assert loss == pytest.approx(loss_r, rel=1e-13)
+    want = np.zeros_like(d)
+    np.add.at(want, rep, d_r)
+    np.testing.assert_allclose(d, want, rtol=1e-12, atol=1e-15)
+    with pytest.raises(ValueError, match="sample_weight: expected finite non-negative"):
+        pylstm.losses.mse(z, t, sample_weight=-w[:, None])
+    with pytest.raises(ValueError, match="sample_weight: expected a shape broadcastable"):
+        pylstm.losses.cross_entropy(z, labels, sample_weight=w[:3])
+
+
 def test_weighted_losses_match_torch():
     torch = torch_or_skip()
     rng = np.random.default_rng(0)
