@@ -15,11 +15,12 @@ from .io import load, save
 from .layers import Linear
 from .lstm import LSTM
 from .optim import SGD, Adam, clip_grad_norm
+from .preprocessing import SequenceScaler
 
 __all__ = ["LSTM", "LSTMCell", "__version__", "load", "save", "set_num_threads",
            "get_num_threads", "gemm_kernel"]
 __all__ += ["Linear", "SGD", "Adam", "clip_grad_norm", "LSTMRegressor", "LSTMClassifier",
-            "losses", "optim", "plot"]
+            "SequenceScaler", "losses", "optim", "plot"]
 
 
 def _default_threads():

@@ -1,32 +1,40 @@
-"""LSTMRegressor and LSTMClassifier: scikit-learn style estimators on pylstm.
+"""LSTMRegressor and LSTMClassifier: scikit-learn estimators on pylstm.
 
 scikit-learn is not needed: the estimators follow its conventions by hand
 (``__init__`` only stores its arguments; ``get_params``/``set_params`` read
 the ``__init__`` signature; checks happen in ``fit``; what fit learns ends in
-``_``), so ``sklearn.base.clone``, pipelines and ``cross_val_score`` work when
-scikit-learn is installed.
+``_``). With scikit-learn installed they pass its ``check_estimator`` (the
+checks that cannot apply are listed, with reasons, in
+``EXPECTED_FAILED_CHECKS``) and work in clone, pipelines, ``cross_val_score``
+and ``GridSearchCV``.
 
 Inputs
 ------
-X : array, shape (n_samples, T, n_features), or a list of n_samples arrays of
-    shape (T_i, n_features) (variable lengths: padded, and the lengths passed
-    to the LSTM so padding never reaches the result). A 2-D array (n, T) or
-    1-D list items are read as one feature.
+X : a 3-D array (n_samples, T, n_features): n sequences of T steps; or a list
+    of n_samples arrays (or DataFrames) of shape (T_i, n_features): sequences
+    of their own lengths (padded, and the lengths passed to the LSTM so padding
+    never reaches the result); or a 2-D array or DataFrame (n_samples,
+    n_features): n sequences of ONE step each. The last is scikit-learn's
+    table, so ``n_features_in_`` is always the number of features per step, a
+    DataFrame's columns become ``feature_names_in_`` (a list of DataFrames too),
+    and an X of another width is an error, never silently another T. A
+    univariate series is ``X[:, :, None]`` or a list of (T_i, 1) arrays.
 y : one target per sequence (many-to-one): shape (n,) (or (n, k) for a
     multi-output regressor); the network reads the last layer's hidden state
     at each sequence's last real step (and, bidirectional, the reverse
     direction's state at t = 0).
     Or one target per step (many-to-many): shape (n, T) / (n, T, k), or a list
     of (T_i,) / (T_i, k) arrays; the loss is averaged over real steps only.
-    ``per_step=None`` infers which from y's shape (an (n, T) regressor target
-    whose second axis equals the padded length is taken as per step; pass
-    ``per_step=False`` for a multi-output target that happens to have T columns).
+    ``per_step=None`` infers which from y's shape (a second axis equal to the
+    padded length T > 1 means per step; pass ``per_step=False`` for a
+    multi-output regressor target that happens to have T columns). A
+    classifier's (n, 1) column is one label per sequence (raveled with
+    scikit-learn's DataConversionWarning).
 """
 
 from __future__ import annotations
 
 import contextlib
-import inspect
 import math
 import time
 from collections.abc import Mapping
@@ -34,7 +42,10 @@ from typing import Any
 
 import numpy as np
 
+from ._params import ParamsMixin
 from ._progress import progress
+from ._sequences import (as_fitted_input, as_sequences, check_feature_names, check_finite,
+                         per_step_target, steps_mask, unpad)
 from .layers import Linear
 from .losses import cross_entropy, mse
 from .lstm import LSTM
@@ -43,110 +54,14 @@ from .optim import (SGD, Adam, CosineAnnealingLR, ExponentialLR, LRScheduler, On
 
 _PREDICT_BATCH = 256
 
-
-def _as_sequences(X, n_features=None):
-    """(X padded (n, T, F), lengths (n,) or None, was_list) from what the user passed."""
-    if isinstance(X, np.ndarray) and X.dtype != object:
-        arr, was_list = X, False
-    else:
-        items = list(X)
-        if not items:
-            raise ValueError("X: expected at least one sequence, got 0")
-        seqs = [np.asarray(s) for s in items]
-        shapes = {s.shape for s in seqs}
-        if len(shapes) == 1:
-            arr, was_list = np.stack(seqs), True
-        else:
-            seqs = [s[:, None] if s.ndim == 1 else s for s in seqs]
-            bad = [i for i, s in enumerate(seqs) if s.ndim != 2]
-            if bad:
-                raise ValueError(f"X[{bad[0]}]: expected shape (T_i, n_features), "
-                                 f"got {seqs[bad[0]].shape}")
-            widths = {s.shape[1] for s in seqs}
-            if len(widths) != 1:
-                raise ValueError(f"X: every sequence needs the same number of features, "
-                                 f"got {sorted(widths)}")
-            lengths = np.array([s.shape[0] for s in seqs], np.int64)
-            if lengths.min() < 1:
-                raise ValueError("X: expected every sequence to have at least one step")
-            out = np.zeros((len(seqs), int(lengths.max()), widths.pop()), np.float64)
-            for i, s in enumerate(seqs):
-                out[i, :len(s)] = s
-            return _check_X(out, n_features), lengths, True
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    return _check_X(arr, n_features), None, was_list
-
-
-def _check_X(arr, n_features):
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"X: expected real numbers, got dtype {arr.dtype}")
-    if arr.ndim != 3:
-        raise ValueError(f"X: expected shape (n_samples, T, n_features) or a list of "
-                         f"(T_i, n_features) arrays, got shape {arr.shape}")
-    if min(arr.shape) < 1:
-        raise ValueError(f"X: expected a non-empty array, got shape {arr.shape}")
-    if n_features is not None and arr.shape[2] != n_features:
-        raise ValueError(f"X: has {arr.shape[2]} features, but this estimator was fitted "
-                         f"with {n_features}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError("X: contains NaN or infinity")
-    return arr
-
-
-def _steps_mask(n, T, lengths):
-    """(n, T) True at real steps."""
-    if lengths is None:
-        return np.ones((n, T), bool)
-    return np.arange(T)[None, :] < lengths[:, None]
-
-
-def _per_step_target(y, n, T, lengths, per_step, classifier):
-    """(y array, per_step) with y (n, k) per sequence or (n, T, k) per step."""
-    ragged = False
-    if not isinstance(y, np.ndarray):
-        items = list(y)
-        if len(items) != n:
-            raise ValueError(f"y: expected {n} targets (one per sequence), got {len(items)}")
-        parts = [np.asarray(v) for v in items]
-        ragged = len({p.shape for p in parts}) > 1
-        if not ragged:
-            y = np.stack(parts) if parts[0].ndim else np.asarray(parts)
-    if ragged:
-        if per_step is False:
-            raise ValueError("y: sequences of different lengths need per_step targets")
-        if lengths is None:
-            lengths = np.full(n, T)
-        k_shapes = {p.shape[1:] for p in parts}
-        for i, p in enumerate(parts):
-            if p.ndim == 0 or len(p) != lengths[i]:
-                raise ValueError(f"y[{i}]: expected {lengths[i]} per-step targets (the length "
-                                 f"of X[{i}]), got shape {p.shape}")
-        if len(k_shapes) != 1:
-            raise ValueError("y: every sequence's targets need the same trailing shape")
-        out = np.zeros((n, T) + k_shapes.pop(), parts[0].dtype)
-        for i, p in enumerate(parts):
-            out[i, :len(p)] = p
-        y = out
-        per_step = True
-    y = np.asarray(y)
-    if y.shape[:1] != (n,):
-        raise ValueError(f"y: expected {n} targets (one per sequence), got shape {y.shape}")
-    if per_step is None:
-        if classifier:
-            per_step = y.ndim == 2
-        else:
-            per_step = y.ndim == 3 or (y.ndim == 2 and y.shape[1] == T and T > 1)
-    if per_step:
-        if y.ndim < 2 or y.shape[1] != T:
-            raise ValueError(f"y: per-step targets need shape (n, T={T}, ...), got {y.shape}")
-        if y.ndim > (2 if classifier else 3):
-            raise ValueError(f"y: expected at most {2 if classifier else 3} dimensions for "
-                             f"per-step targets, got shape {y.shape}")
-    elif y.ndim > (1 if classifier else 2):
-        raise ValueError(f"y: expected shape (n,){'' if classifier else ' or (n, k)'} for "
-                         f"one target per sequence, got {y.shape}")
-    return y, bool(per_step)
+#: The scikit-learn checks each estimator is known to fail, with the reason:
+#: ``check_estimator(est, expected_failed_checks=EXPECTED_FAILED_CHECKS[name])``.
+#: Empty: the estimators and SequenceScaler pass every check of scikit-learn 1.9.
+EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
+    "LSTMRegressor": {},
+    "LSTMClassifier": {},
+    "SequenceScaler": {},
+}
 
 
 def _r2(y_true, y_pred, w):
@@ -231,10 +146,27 @@ def _end_of_epoch(sched, monitored):
 _SCHEDULES = (None, "constant", "step", "exponential", "cosine", "onecycle", "plateau")
 
 
-class _LSTMEstimator:
+def _check_discrete(labels):
+    """Rejects real-valued targets (scikit-learn's type_of_target 'continuous') and NaN."""
+    values = labels
+    if labels.dtype == object:
+        try:
+            values = np.asarray(labels.tolist())
+        except (TypeError, ValueError):
+            return
+    if values.dtype.kind == "f":
+        check_finite(values, "y")
+        if np.any(values != np.round(values)):
+            raise ValueError("Unknown label type: continuous. Maybe you are trying to fit a "
+                             "classifier, which expects discrete classes on a regression "
+                             "target with continuous values.")
+
+
+class _LSTMEstimator(ParamsMixin):
     """What the regressor and the classifier share: parameters, network, training loop."""
 
     _classifier = False
+    _estimator_type: str  # "regressor" or "classifier", set by the subclass
 
     def __init__(self, hidden_size=64, num_layers=1, bidirectional=False, *, per_step=None,
                  epochs=50, batch_size=32, lr=1e-2, optimizer="adam", momentum=0.9,
@@ -265,43 +197,18 @@ class _LSTMEstimator:
         self.random_state = random_state
         self.verbose = verbose
 
-    # ---- scikit-learn's parameter protocol --------------------------------
-
-    @classmethod
-    def _param_names(cls):
-        sig = inspect.signature(cls.__init__)
-        return sorted(n for n, p in sig.parameters.items()
-                      if n != "self" and p.kind != p.VAR_KEYWORD)
-
-    def get_params(self, deep=True):
-        """The constructor arguments as a dict (scikit-learn's protocol)."""
-        return {n: getattr(self, n) for n in self._param_names()}
-
-    def set_params(self, **params):
-        """Sets constructor arguments by name; returns self."""
-        valid = self._param_names()
-        for name, value in params.items():
-            if name not in valid:
-                raise ValueError(f"Invalid parameter {name!r} for estimator {self!r}. "
-                                 f"Valid parameters are: {valid!r}.")
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self):
-        defaults = {n: p.default for n, p in inspect.signature(type(self).__init__)
-                    .parameters.items() if n != "self"}
-        args = ", ".join(f"{n}={getattr(self, n)!r}" for n in defaults
-                         if getattr(self, n) is not defaults[n]
-                         and getattr(self, n) != defaults[n])
-        return f"{type(self).__name__}({args})"
-
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Any:
         from sklearn.utils import ClassifierTags, RegressorTags, Tags, TargetTags
-        tags = Tags(estimator_type=self._estimator_type, target_tags=TargetTags(required=True),
+        # The regressor takes (n, k) targets; the classifier one label per sequence.
+        target = TargetTags(required=True, multi_output=not self._classifier)
+        tags = Tags(estimator_type=self._estimator_type, target_tags=target,
                     classifier_tags=ClassifierTags() if self._classifier else None,
                     regressor_tags=None if self._classifier else RegressorTags())
         tags.input_tags.three_d_array = True
         return tags
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "lstm_")
 
     # ---- checks -----------------------------------------------------------
 
@@ -345,11 +252,6 @@ class _LSTMEstimator:
             raise ValueError(f"per_step: expected None, True or False, got {self.per_step!r}")
         if np.dtype(self.dtype) not in (np.float32, np.float64):
             raise ValueError(f"dtype: expected float32 or float64, got {self.dtype!r}")
-
-    def _check_is_fitted(self):
-        if not hasattr(self, "lstm_"):
-            raise AttributeError(f"This {type(self).__name__} instance is not fitted yet. "
-                                 "Call 'fit' with appropriate arguments first.")
 
     # ---- the network ------------------------------------------------------
 
@@ -413,15 +315,19 @@ class _LSTMEstimator:
         """A _Data from what the user passed. fresh: learn the target encoding
         (and the input width, per_step_) from it; else use the fitted ones.
         weigh_classes: set the classifier's class_weight_ from this y."""
-        X, lengths, _ = _as_sequences(X, None if fresh else self.n_features_in_)
+        if fresh:
+            X, lengths, _, names = as_sequences(X)
+        else:
+            X, lengths, _, _ = as_fitted_input(self, X)
         n, T, F = X.shape
-        y, per_step = _per_step_target(y, n, T, lengths,
-                                       self.per_step if fresh else self.per_step_,
-                                       self._classifier)
-        mask = _steps_mask(n, T, lengths)
+        y, per_step = per_step_target(y, n, T, lengths,
+                                      self.per_step if fresh else self.per_step_,
+                                      self._classifier, type(self).__name__)
+        mask = steps_mask(n, T, lengths)
         w = _sample_weight(sample_weight, n)
         if fresh:
             self.n_features_in_ = F
+            check_feature_names(self, names, reset=True)
             self.per_step_ = per_step
             self._fit_targets(y, per_step, mask, w, classes)
         elif per_step != self.per_step_:
@@ -664,32 +570,25 @@ class _LSTMEstimator:
         return len(self.history_["loss"])
 
     def _prepare_predict(self, X):
-        self._check_is_fitted()
-        X, lengths, was_list = _as_sequences(X, self.n_features_in_)
-        return X, lengths, self.per_step_ and was_list and lengths is not None
-
-    @staticmethod
-    def _unpad(arr, lengths, as_list):
-        """Per-step results: a list of (T_i, ...) arrays for ragged input, else arr."""
-        if not as_list:
-            return arr
-        return [arr[i, :int(L)] for i, L in enumerate(lengths)]
+        """(X (n, T, F), lengths, whether per-step results go back as a list)."""
+        X, lengths, layout, _ = as_fitted_input(self, X)
+        return X, lengths, self.per_step_ and layout == "list"
 
     def _score_raw(self, raw, y, mask, w):  # pragma: no cover - each estimator's own
         raise NotImplementedError
 
     def _score_input(self, X, y):
-        X, lengths, _ = _as_sequences(X, self.n_features_in_)
+        X, lengths, _, _ = as_fitted_input(self, X)
         n, T = X.shape[:2]
-        y, _ = _per_step_target(y, n, T, lengths, self.per_step_, self._classifier)
-        return self._raw_predict(X, lengths), y, _steps_mask(n, T, lengths)
+        y, _ = per_step_target(y, n, T, lengths, self.per_step_, self._classifier,
+                               type(self).__name__)
+        return self._raw_predict(X, lengths), y, steps_mask(n, T, lengths)
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """R^2 (regressor) or accuracy (classifier) of predict(X) against y.
 
         Per-step targets are scored over the real steps of every sequence;
         sample_weight (n,) weighs each sequence (all its steps)."""
-        self._check_is_fitted()
         raw, y, mask = self._score_input(X, y)
         return self._score_raw(raw, y, mask, _sample_weight(sample_weight, len(mask)))
 
@@ -773,6 +672,9 @@ class LSTMRegressor(_LSTMEstimator):
     n_epochs_ : int
         len(history_["loss"]).
     n_features_in_ : int
+        Features per step (the last axis of X; the columns of a 2-D X).
+    feature_names_in_ : ndarray of str, shape (n_features_in_,)
+        The columns of a DataFrame X (or of a list of DataFrames); only then.
     n_outputs_ : int
     per_step_ : bool
     y_mean_, y_scale_ : ndarrays, shape (n_outputs_,)
@@ -811,12 +713,14 @@ class LSTMRegressor(_LSTMEstimator):
 
     def _target_array(self, y, per_step, mask):
         """y as float64 with a trailing outputs axis, checked."""
+        if y.dtype == object:
+            y = y.astype(np.float64)  # numbers held as objects (a TypeError otherwise)
         if y.dtype.kind not in "biuf":
             raise TypeError(f"y: expected real numbers, got dtype {y.dtype}")
-        y = y.astype(np.float64)
-        Y = y[..., None] if y.ndim == (2 if per_step else 1) else y
-        if not np.all(np.isfinite(Y[mask] if per_step else Y)):
-            raise ValueError("y: contains NaN or infinity")
+        Y = y.astype(np.float64)
+        if y.ndim == (2 if per_step else 1):
+            Y = Y[..., None]
+        check_finite(Y[mask] if per_step else Y, "y")
         return Y
 
     def _fit_targets(self, y, per_step, mask, w, classes):
@@ -843,11 +747,14 @@ class LSTMRegressor(_LSTMEstimator):
         out = raw.astype(np.float64) * self.y_scale_ + self.y_mean_
         return out[..., 0] if self._y_ndim == (2 if self.per_step_ else 1) else out
 
-    def predict(self, X):
+    def predict(self, X: Any) -> Any:
         """Predictions: (n,) / (n, k) per sequence; (n, T) / (n, T, k) per step, or a
-        list of (T_i,) / (T_i, k) arrays when X is a list of different lengths."""
+        list of (T_i,) / (T_i, k) arrays when X is a list of sequences.
+
+        X : ndarray (n, T, n_features) or (n, n_features), DataFrame, or a list of
+            (T_i, n_features) arrays or DataFrames (see the module docstring)"""
         X, lengths, as_list = self._prepare_predict(X)
-        return self._unpad(self._decode(self._raw_predict(X, lengths)), lengths, as_list)
+        return unpad(self._decode(self._raw_predict(X, lengths)), lengths, as_list)
 
     def _score_raw(self, raw, y, mask, w):
         pred = self._decode(raw)
@@ -879,7 +786,8 @@ class LSTMClassifier(_LSTMEstimator):
     class_weight_ : ndarray, shape (n_classes,)
         The weight of each class in the loss.
     lstm_, head_, history_, loss_curve_, validation_scores_, best_epoch_,
-    best_validation_score_, n_epochs_, n_features_in_, per_step_ :
+    best_validation_score_, n_epochs_, n_features_in_, feature_names_in_,
+    per_step_ :
         as in LSTMRegressor (scores are accuracies)
     """
 
@@ -941,11 +849,13 @@ class LSTMClassifier(_LSTMEstimator):
     def _fit_targets(self, y, per_step, mask, w, classes):
         self.classes_ = np.unique(y[mask] if per_step else y) if classes is None else classes
         if len(self.classes_) < 2:
-            raise ValueError(f"y: expected at least 2 classes, got {len(self.classes_)}")
+            raise ValueError(f"y: expected at least 2 classes, got {len(self.classes_)} "
+                             f"class{'es' if len(self.classes_) != 1 else ''}")
         self._k_out = len(self.classes_)
 
     def _encode_targets(self, y, per_step, mask):
         real = y[mask] if per_step else y
+        _check_discrete(real)
         unseen = np.setdiff1d(real, self.classes_)
         if unseen.size:
             raise ValueError(f"y: labels {unseen[:5].tolist()} are not among the classes "
@@ -980,18 +890,18 @@ class LSTMClassifier(_LSTMEstimator):
         e = np.exp(z - z.max(axis=-1, keepdims=True))
         return e / e.sum(axis=-1, keepdims=True)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: Any) -> Any:
         """Class probabilities: (n, n_classes) per sequence, (n, T, n_classes) per
-        step (or a list of (T_i, n_classes) arrays for X of different lengths)."""
+        step (or a list of (T_i, n_classes) arrays when X is a list of sequences)."""
         X, lengths, as_list = self._prepare_predict(X)
-        return self._unpad(self._softmax(self._raw_predict(X, lengths).astype(np.float64)),
+        return unpad(self._softmax(self._raw_predict(X, lengths).astype(np.float64)),
                            lengths, as_list)
 
-    def predict(self, X):
+    def predict(self, X: Any) -> Any:
         """Labels: (n,) per sequence, (n, T) per step (or a list of (T_i,) arrays)."""
         X, lengths, as_list = self._prepare_predict(X)
         labels = self.classes_[np.argmax(self._raw_predict(X, lengths), axis=-1)]
-        return self._unpad(labels, lengths, as_list)
+        return unpad(labels, lengths, as_list)
 
     def _score_raw(self, raw, y, mask, w):
         pred = self.classes_[np.argmax(raw, axis=-1)]
