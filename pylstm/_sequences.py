@@ -17,7 +17,10 @@ complex, empty and 1-D input, NaN, feature names), without importing it.
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
+from types import FrameType
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -25,6 +28,18 @@ import numpy as np
 __all__ = ["Sequences", "as_sequences", "as_fitted_input", "check_feature_names",
            "check_finite", "steps_mask", "unpad", "with_lengths", "restore_layout",
            "per_step_target", "not_fitted_error", "data_conversion_warning"]
+
+
+def _caller_stacklevel() -> int:
+    """The stacklevel of the first frame outside pylstm, for warnings.warn called
+    right here: warnings point at the user's call however deep the estimator's
+    own calls go (Python 3.12's skip_file_prefixes, for 3.10 too)."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame: FrameType | None = sys._getframe(1)
+    level = 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 class Sequences(NamedTuple):
@@ -221,7 +236,7 @@ def as_sequences(X: Any, name: str = "X") -> Sequences:
 def check_feature_names(estimator: Any, names: np.ndarray | None, *, reset: bool) -> None:
     """Stores feature_names_in_ (reset) or checks names against it, as scikit-learn does.
 
-    Its warnings point at the caller of predict/transform/score (via as_fitted_input)."""
+    Its warnings point at the user's call of fit/predict/transform/score."""
     if reset:
         if names is not None:
             estimator.feature_names_in_ = names
@@ -232,10 +247,10 @@ def check_feature_names(estimator: Any, names: np.ndarray | None, *, reset: bool
     cls = type(estimator).__name__
     if fitted is None and names is not None:
         warnings.warn(f"X has feature names, but {cls} was fitted without feature names",
-                      UserWarning, stacklevel=5)
+                      UserWarning, stacklevel=_caller_stacklevel())
     elif fitted is not None and names is None:
         warnings.warn(f"X does not have valid feature names, but {cls} was fitted with "
-                      "feature names", UserWarning, stacklevel=5)
+                      "feature names", UserWarning, stacklevel=_caller_stacklevel())
     elif fitted is not None and names is not None and (
             len(fitted) != len(names) or np.any(fitted != names)):
         unseen = sorted(set(names) - set(fitted))
@@ -362,7 +377,7 @@ def per_step_target(y: Any, n: int, T: int, lengths: np.ndarray | None,
     if classifier and y.ndim == 2 and y.shape[1] == 1:
         warnings.warn("A column-vector y was passed when a 1d array was expected. Please "
                       "change the shape of y to (n_samples, ), for example using ravel().",
-                      data_conversion_warning(), stacklevel=4)
+                      data_conversion_warning(), stacklevel=_caller_stacklevel())
         y = y[:, 0]
     if y.ndim > (1 if classifier else 2):
         raise ValueError(f"y: expected shape (n,){'' if classifier else ' or (n, k)'} for "

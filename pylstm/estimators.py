@@ -32,7 +32,12 @@ y : one target per sequence (many-to-one): shape (n,) (or (n, k) for a
     scikit-learn's DataConversionWarning).
 """
 
+from __future__ import annotations
+
+import contextlib
+import math
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -44,7 +49,8 @@ from ._sequences import (as_fitted_input, as_sequences, check_feature_names, che
 from .layers import Linear
 from .losses import cross_entropy, mse
 from .lstm import LSTM
-from .optim import SGD, Adam, clip_grad_norm
+from .optim import (SGD, Adam, CosineAnnealingLR, ExponentialLR, LRScheduler, OneCycleLR,
+                    Optimizer, ReduceLROnPlateau, StepLR, clip_grad_norm)
 
 _PREDICT_BATCH = 256
 
@@ -58,15 +64,86 @@ EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
 }
 
 
-def _r2(y_true, y_pred):
-    """R^2 of each column, averaged (scikit-learn's r2_score, uniform_average)."""
+def _r2(y_true, y_pred, w):
+    """R^2 of each column, averaged (scikit-learn's r2_score, uniform_average),
+    with the rows weighted by w (n,)."""
     y_true = y_true.reshape(len(y_true), -1).astype(np.float64)
     y_pred = y_pred.reshape(len(y_pred), -1).astype(np.float64)
-    ss_res = np.sum((y_true - y_pred) ** 2, axis=0)
-    ss_tot = np.sum((y_true - y_true.mean(axis=0)) ** 2, axis=0)
+    w = w[:, None]
+    ss_res = np.sum(w * (y_true - y_pred) ** 2, axis=0)
+    ss_tot = np.sum(w * (y_true - np.average(y_true, axis=0, weights=w[:, 0])) ** 2, axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         r2 = np.where(ss_tot > 0, 1 - ss_res / ss_tot, np.where(ss_res > 0, 0.0, 1.0))
     return float(np.mean(r2))
+
+
+def _sample_weight(sample_weight, n):
+    """(n,) float64 weights, one per sequence (ones when None), checked."""
+    if sample_weight is None:
+        return np.ones(n)
+    w = np.asarray(sample_weight)
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"sample_weight: expected real numbers, got dtype {w.dtype}")
+    if w.ndim == 0:
+        w = np.full(n, w)
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight: expected shape ({n},) (one weight per sequence), "
+                         f"got {w.shape}")
+    w = w.astype(np.float64)
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError("sample_weight: expected finite non-negative numbers")
+    if not w.sum() > 0:
+        raise ValueError("sample_weight: expected a positive total weight, got all zeros")
+    return w
+
+
+def _step_weights(w, mask):
+    """The weights (n,) of sequences as weights of their real steps, flat (mask.sum(),)."""
+    return np.broadcast_to(w[:, None], mask.shape)[mask]
+
+
+class _Data:
+    """One data set ready for training or evaluation, rows aligned.
+
+    X (n, T, F) padded, lengths (n,) or None, y as given (checked), Y encoded
+    targets ((n, k) / (n, T, k) standardised, or class codes (n,) / (n, T)),
+    mask (n, T) real steps, w (n,) sample weights, W the weight of each loss
+    position ((n,) per sequence, (n, T) per step: zero at padding; times the
+    class weights for the classifier)."""
+
+    __slots__ = ("X", "lengths", "y", "Y", "mask", "w", "W")
+
+    def __init__(self, X, lengths, y, Y, mask, w, W):
+        self.X, self.lengths, self.y, self.Y = X, lengths, y, Y
+        self.mask, self.w, self.W = mask, w, W
+
+    def take(self, idx):
+        return _Data(*(None if a is None else a[idx] for a in
+                       (self.X, self.lengths, self.y, self.Y, self.mask, self.w, self.W)))
+
+
+@contextlib.contextmanager
+def _unchanged_on_error(est):
+    """Restores est's attributes if the block raises (the checks before training)."""
+    saved = dict(est.__dict__)
+    try:
+        yield
+    except BaseException:
+        est.__dict__.clear()
+        est.__dict__.update(saved)
+        raise
+
+
+def _end_of_epoch(sched, monitored):
+    """Steps an epoch schedule (OneCycleLR steps per batch, in the epoch);
+    ReduceLROnPlateau reads the monitored loss."""
+    if isinstance(sched, ReduceLROnPlateau):
+        sched.step(monitored)
+    elif sched is not None and not isinstance(sched, OneCycleLR):
+        sched.step()
+
+
+_SCHEDULES = (None, "constant", "step", "exponential", "cosine", "onecycle", "plateau")
 
 
 def _check_discrete(labels):
@@ -93,8 +170,9 @@ class _LSTMEstimator(ParamsMixin):
 
     def __init__(self, hidden_size=64, num_layers=1, bidirectional=False, *, per_step=None,
                  epochs=50, batch_size=32, lr=1e-2, optimizer="adam", momentum=0.9,
-                 weight_decay=0.0, clip=1.0, forget_bias=1.0, validation_fraction=0.1,
-                 early_stopping=False, n_iter_no_change=10, tol=1e-4, dtype="float32",
+                 weight_decay=0.0, clip=1.0, forget_bias=1.0, lr_schedule=None,
+                 lr_schedule_params=None, validation_fraction=None, early_stopping=False,
+                 n_iter_no_change=10, tol=1e-4, warm_start=False, dtype="float32",
                  random_state=None, verbose=False):
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -108,10 +186,13 @@ class _LSTMEstimator(ParamsMixin):
         self.weight_decay = weight_decay
         self.clip = clip
         self.forget_bias = forget_bias
+        self.lr_schedule = lr_schedule
+        self.lr_schedule_params = lr_schedule_params
         self.validation_fraction = validation_fraction
         self.early_stopping = early_stopping
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.warm_start = warm_start
         self.dtype = dtype
         self.random_state = random_state
         self.verbose = verbose
@@ -150,13 +231,23 @@ class _LSTMEstimator(ParamsMixin):
         number("momentum", 0, 1)
         number("weight_decay", 0)
         number("tol", 0)
-        number("validation_fraction", 0, 1, low_open=True)
+        if self.validation_fraction is not None:
+            number("validation_fraction", 0, 1, low_open=True)
+            if self.validation_fraction == 1:
+                raise ValueError("validation_fraction: expected a number in (0, 1), got 1")
         if self.clip is not None:
             number("clip", 0, low_open=True)
         if self.forget_bias is not None:
             number("forget_bias", -np.inf)
         if self.optimizer not in ("adam", "sgd"):
             raise ValueError(f"optimizer: expected 'adam' or 'sgd', got {self.optimizer!r}")
+        if self.lr_schedule not in _SCHEDULES:
+            raise ValueError(f"lr_schedule: expected one of {', '.join(map(repr, _SCHEDULES))}, "
+                             f"got {self.lr_schedule!r}")
+        if self.lr_schedule_params is not None and not isinstance(self.lr_schedule_params,
+                                                                  Mapping):
+            raise ValueError(f"lr_schedule_params: expected a dict of the schedule's "
+                             f"arguments or None, got {self.lr_schedule_params!r}")
         if self.per_step not in (None, True, False):
             raise ValueError(f"per_step: expected None, True or False, got {self.per_step!r}")
         if np.dtype(self.dtype) not in (np.float32, np.float64):
@@ -220,99 +311,271 @@ class _LSTMEstimator(ParamsMixin):
 
     # ---- training ---------------------------------------------------------
 
-    def _fit(self, X, y):
-        self._validate_params()
-        X, lengths, _, names = as_sequences(X)
+    def _data(self, X, y, sample_weight, fresh, classes=None, weigh_classes=False):
+        """A _Data from what the user passed. fresh: learn the target encoding
+        (and the input width, per_step_) from it; else use the fitted ones.
+        weigh_classes: set the classifier's class_weight_ from this y."""
+        if fresh:
+            X, lengths, _, names = as_sequences(X)
+        else:
+            X, lengths, _, _ = as_fitted_input(self, X)
         n, T, F = X.shape
-        y, per_step = per_step_target(y, n, T, lengths, self.per_step, self._classifier,
-                                      type(self).__name__)
-        Y = self._encode_targets(y, per_step, steps_mask(n, T, lengths))  # fills _k_out
-        rng = np.random.default_rng(self.random_state)
+        y, per_step = per_step_target(y, n, T, lengths,
+                                      self.per_step if fresh else self.per_step_,
+                                      self._classifier, type(self).__name__)
+        mask = steps_mask(n, T, lengths)
+        w = _sample_weight(sample_weight, n)
+        if fresh:
+            self.n_features_in_ = F
+            check_feature_names(self, names, reset=True)
+            self.per_step_ = per_step
+            self._fit_targets(y, per_step, mask, w, classes)
+        elif per_step != self.per_step_:
+            raise ValueError(f"y: expected {'per-step' if self.per_step_ else 'one'} "
+                             f"target{'s' if self.per_step_ else ' per sequence'} as in the "
+                             f"first fit, got shape {np.shape(y)}")
+        Y = self._encode_targets(y, per_step, mask)
+        W = w[:, None] * mask if per_step else w.copy()
+        if self._classifier:
+            if weigh_classes:
+                self._set_class_weight(Y, mask)
+            W *= self.class_weight_[Y]
+        return _Data(X, lengths, y, Y, mask, w, W)
+
+    def _check_same_network(self, why):
+        """Continuing needs the fitted network's shape and dtype."""
+        want = (self.hidden_size, self.num_layers, bool(self.bidirectional),
+                np.dtype(self.dtype))
+        have = (self.lstm_.hidden_size, self.lstm_.num_layers, self.lstm_.bidirectional,
+                self.lstm_.dtype)
+        if want != have:
+            raise ValueError(f"{why}: continues the fitted network, so hidden_size, "
+                             f"num_layers, bidirectional and dtype must stay {have[:3]} and "
+                             f"{have[3]}, got {want[:3]} and {want[3]} (fit without "
+                             f"warm_start to start a new one)")
+
+    def _init_network(self, rng):
         dtype = np.dtype(self.dtype)
-        self.n_features_in_ = F
-        check_feature_names(self, names, reset=True)
-        self.per_step_ = per_step
-        self.lstm_ = LSTM(F, self.hidden_size, self.num_layers,
+        self.lstm_ = LSTM(self.n_features_in_, self.hidden_size, self.num_layers,
                           bidirectional=self.bidirectional, dtype=dtype,
                           seed=int(rng.integers(2**31)), forget_bias=self.forget_bias)
         D = 2 if self.bidirectional else 1
         self.head_ = Linear(D * self.hidden_size, self._k_out, dtype=dtype,
                             seed=int(rng.integers(2**31)))
+
+    def _optimizer(self) -> Optimizer:
         modules = [self.lstm_, self.head_]
         if self.optimizer == "adam":
-            opt = Adam(modules, lr=self.lr, weight_decay=self.weight_decay)
-        else:
-            opt = SGD(modules, lr=self.lr, momentum=self.momentum,
-                      weight_decay=self.weight_decay)
+            return Adam(modules, lr=self.lr, weight_decay=self.weight_decay)
+        return SGD(modules, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
 
-        order = rng.permutation(n)
-        if self.early_stopping:
-            n_val = round(self.validation_fraction * n)
-            if n_val < 1 or n_val >= n:
-                raise ValueError(f"validation_fraction: {self.validation_fraction} of "
-                                 f"{n} samples leaves no validation or no training data")
-            val_idx, train_idx = order[:n_val], order[n_val:]
+    def _schedule(self, opt: Optimizer, n_batches: int) -> LRScheduler | None:
+        """The lr_schedule on opt: pylstm.optim's class with lr_schedule_params,
+        and defaults that fit `epochs` epochs of n_batches batches."""
+        kind = self.lr_schedule
+        if kind in (None, "constant"):
+            return None
+        kw = dict(self.lr_schedule_params or {})
+        cls: Any
+        if kind == "step":
+            cls = StepLR
+            kw.setdefault("step_size", max(1, self.epochs // 3))
+        elif kind == "exponential":
+            cls = ExponentialLR
+            kw.setdefault("gamma", 0.95)
+        elif kind == "cosine":
+            cls = CosineAnnealingLR
+            kw.setdefault("T_max", self.epochs)
+        elif kind == "onecycle":
+            cls = OneCycleLR
+            kw.setdefault("max_lr", self.lr)
+            if "epochs" not in kw and "steps_per_epoch" not in kw:
+                kw.setdefault("total_steps", self.epochs * n_batches)
         else:
-            val_idx, train_idx = None, order
-        mask = steps_mask(n, T, lengths)
+            cls = ReduceLROnPlateau
+        try:
+            return cls(opt, **kw)
+        except TypeError as e:
+            raise ValueError(f"lr_schedule_params: {e}") from e
+
+    def _epoch(self, data, train_idx, rng, opt, sched, desc):
+        """One pass over data[train_idx] in shuffled batches: (mean loss, the last
+        batch's lr, the epoch's progress bar, still open)."""
+        modules = [self.lstm_, self.head_]
         bs = min(self.batch_size, len(train_idx))
         n_batches = -(-len(train_idx) // bs)
-        self.loss_curve_ = []
-        self.validation_scores_ = [] if self.early_stopping else None
-        self.best_validation_score_ = None
-        best_state, no_improve = None, 0
-        bar = progress(self.epochs * n_batches, desc=type(self).__name__, unit="batch",
-                       enabled=bool(self.verbose))
-        start, seen = time.perf_counter(), 0
+        perm = rng.permutation(train_idx)
+        bar = progress(n_batches, desc=desc, unit="batch", enabled=bool(self.verbose))
+        total, weight, start = 0.0, 0.0, time.perf_counter()
+        for b in range(n_batches):
+            idx = perm[b * bs:(b + 1) * bs]
+            x, lens, Tb = self._batch(data.X, data.lengths, idx)
+            opt.zero_grad()
+            z, caches = self._forward(x, lens, train=True)
+            if self.per_step_:
+                Wb = data.W[idx, :Tb].T
+                loss, d_z = self._loss(z, data.Y[idx, :Tb].swapaxes(0, 1), Wb)
+            else:
+                Wb = data.W[idx]
+                loss, d_z = self._loss(z, data.Y[idx], Wb)
+            self._backward(caches, d_z)
+            if self.clip is not None:
+                clip_grad_norm(modules, self.clip)
+            lr = opt.lr
+            opt.step()
+            if isinstance(sched, OneCycleLR):  # the 1cycle policy steps per batch
+                sched.step()
+            # The epoch's loss is the batches' losses weighted by what each
+            # averaged over: the loss over the epoch's data, not the last batch's.
+            total += loss * float(Wb.sum())
+            weight += float(Wb.sum())
+            elapsed = max(time.perf_counter() - start, 1e-9)
+            bar.update(1, loss=total / weight, seq_s=f"{(b * bs + len(idx)) / elapsed:.0f}")
+        return total / weight, lr, bar
+
+    def _evaluate(self, data):
+        """(loss, score) on held-out data: the training loss's definition (and
+        weights), and score()'s."""
+        raw = self._raw_predict(data.X, data.lengths)
+        loss, _ = self._loss(raw, data.Y, data.W)
+        return loss, self._score_raw(raw, data.y, data.mask, data.w)
+
+    def _fit(self, X, y, sample_weight=None, validation_data=None):
+        with _unchanged_on_error(self):
+            self._validate_params()
+            warm = self.warm_start and hasattr(self, "lstm_")
+            if warm:
+                self._check_same_network("warm_start")
+            data = self._data(X, y, sample_weight, fresh=not warm, weigh_classes=True)
+            rng = np.random.default_rng(self.random_state)
+            if not warm:
+                self._init_network(rng)
+            n = len(data.X)
+            frac = self.validation_fraction
+            if frac is None and self.early_stopping and validation_data is None:
+                frac = 0.1
+            val = None
+            train_idx = np.arange(n)
+            if validation_data is not None:
+                if not isinstance(validation_data, (tuple, list)) \
+                        or len(validation_data) not in (2, 3):
+                    raise ValueError("validation_data: expected a tuple (X_val, y_val) or "
+                                     "(X_val, y_val, sample_weight_val)")
+                try:
+                    val = self._data(*validation_data, *[None] * (3 - len(validation_data)),
+                                     fresh=False)
+                except (ValueError, TypeError) as e:
+                    raise type(e)(f"validation_data: {e}") from e
+            elif frac is not None:
+                order = rng.permutation(n)
+                n_val = round(frac * n)
+                if n_val < 1 or n_val >= n:
+                    raise ValueError(f"validation_fraction: {frac} of {n} samples leaves no "
+                                     f"validation or no training data")
+                val, train_idx = data.take(order[:n_val]), order[n_val:]
+            if val is not None and not val.W.sum() > 0:
+                raise ValueError("validation data: expected a positive total sample weight")
+            train_idx = train_idx[data.w[train_idx] > 0]  # zero weight: not trained on
+            if len(train_idx) == 0:
+                raise ValueError("sample_weight: every training sample has weight 0")
+            opt = self._optimizer()
+            n_batches = -(-len(train_idx) // min(self.batch_size, len(train_idx)))
+            sched = self._schedule(opt, n_batches)
+        self._rng, self._opt, self._sched = rng, opt, sched
+        self.history_ = {"loss": [], "lr": []}
+        if val is not None:
+            self.history_.update(val_loss=[], val_score=[])
+        self.best_validation_score_ = self.best_epoch_ = None
+        modules = [self.lstm_, self.head_]
+        best_loss, best_state, no_improve = math.inf, None, 0
         for epoch in range(self.epochs):
-            perm = rng.permutation(train_idx)
-            total = 0.0
-            for b in range(n_batches):
-                idx = perm[b * bs:(b + 1) * bs]
-                x, lens, Tb = self._batch(X, lengths, idx)
-                opt.zero_grad()
-                z, caches = self._forward(x, lens, train=True)
-                if per_step:
-                    loss, d_z = self._loss(z, Y[idx, :Tb].swapaxes(0, 1), mask[idx, :Tb].T)
-                else:
-                    loss, d_z = self._loss(z, Y[idx], None)
-                self._backward(caches, d_z)
-                if self.clip is not None:
-                    clip_grad_norm(modules, self.clip)
-                opt.step()
-                total += loss * len(idx)
-                seen += len(idx)
-                bar.update(1, epoch=f"{epoch + 1}/{self.epochs}", loss=loss,
-                           seq_s=f"{seen / max(time.perf_counter() - start, 1e-9):.0f}")
-            self.loss_curve_.append(total / len(train_idx))
-            if val_idx is not None:
-                Xv = X[val_idx]
-                lv = None if lengths is None else lengths[val_idx]
-                score = self._score_raw(self._raw_predict(Xv, lv), y[val_idx], mask[val_idx])
-                self.validation_scores_.append(score)
-                if self.best_validation_score_ is None or score > self.best_validation_score_:
-                    if (self.best_validation_score_ is None
-                            or score > self.best_validation_score_ + self.tol):
-                        no_improve = 0
-                    else:
-                        no_improve += 1
-                    self.best_validation_score_ = score
-                    best_state = [m.state_dict() for m in modules]
-                else:
-                    no_improve += 1
-                if no_improve >= self.n_iter_no_change:
-                    break
-        bar.close()
-        self.n_epochs_ = len(self.loss_curve_)
+            loss, lr, bar = self._epoch(data, train_idx, rng, opt, sched,
+                                        f"{type(self).__name__} epoch {epoch + 1}/{self.epochs}")
+            self.history_["loss"].append(loss)
+            self.history_["lr"].append(lr)
+            monitored = loss
+            if val is not None:
+                monitored, score = self._evaluate(val)
+                self.history_["val_loss"].append(monitored)
+                self.history_["val_score"].append(score)
+                bar.update(0, val_loss=monitored, val_score=score)
+            bar.close()
+            _end_of_epoch(sched, monitored)
+            if not self.early_stopping:
+                continue
+            no_improve = 0 if monitored < best_loss - self.tol else no_improve + 1
+            if monitored < best_loss:
+                best_loss, self.best_epoch_ = monitored, epoch
+                self.best_validation_score_ = self.history_["val_score"][epoch]
+                best_state = [m.state_dict() for m in modules]
+            if no_improve >= self.n_iter_no_change:
+                break
         if best_state is not None:  # early stopping keeps the best epoch's weights
             for m, s in zip(modules, best_state):
                 m.load_state_dict(s)
         return self
 
+    def _partial_fit(self, X, y, sample_weight=None, classes=None):
+        with _unchanged_on_error(self):
+            self._validate_params()
+            fresh = not hasattr(self, "lstm_")
+            if not fresh:
+                self._check_same_network("partial_fit")
+            if self._classifier:
+                classes = self._check_partial_fit_classes(classes, fresh)
+            data = self._data(X, y, sample_weight, fresh=fresh, classes=classes,
+                              weigh_classes=fresh)
+            if fresh:
+                self._rng = np.random.default_rng(self.random_state)
+                self._init_network(self._rng)
+                self.history_ = {"loss": [], "lr": []}
+                self.best_validation_score_ = self.best_epoch_ = None
+            train_idx = np.flatnonzero(data.w > 0)
+            n_batches = -(-len(train_idx) // min(self.batch_size, len(train_idx)))
+            if getattr(self, "_opt", None) is None:
+                self._opt = self._optimizer()
+                self._sched = self._schedule(self._opt, n_batches)
+            sched = self._sched
+            if isinstance(sched, OneCycleLR) and sched.last_epoch + n_batches > sched.total_steps:
+                raise ValueError(f"lr_schedule: the 'onecycle' schedule has "
+                                 f"{sched.total_steps - sched.last_epoch} steps left, this "
+                                 f"epoch needs {n_batches}")
+        epoch = len(self.history_["loss"]) + 1
+        loss, lr, bar = self._epoch(data, train_idx, self._rng, self._opt, sched,
+                                    f"{type(self).__name__} epoch {epoch}")
+        bar.close()
+        self.history_["loss"].append(loss)
+        self.history_["lr"].append(lr)
+        for key in ("val_loss", "val_score"):  # no validation in partial_fit
+            if key in self.history_:
+                self.history_[key].append(math.nan)
+        _end_of_epoch(sched, loss)
+        return self
+
+    @property
+    def loss_curve_(self) -> list:
+        """history_["loss"]: the mean training loss of each epoch (kept for
+        scikit-learn's MLP name)."""
+        return self.history_["loss"]
+
+    @property
+    def validation_scores_(self) -> list | None:
+        """history_["val_score"], or None when no validation ran (MLP's name)."""
+        return self.history_.get("val_score")
+
+    @property
+    def n_epochs_(self) -> int:
+        """Epochs trained since the network was initialised in this fit (or by
+        the first partial_fit)."""
+        return len(self.history_["loss"])
+
     def _prepare_predict(self, X):
         """(X (n, T, F), lengths, whether per-step results go back as a list)."""
         X, lengths, layout, _ = as_fitted_input(self, X)
         return X, lengths, self.per_step_ and layout == "list"
+
+    def _score_raw(self, raw, y, mask, w):  # pragma: no cover - each estimator's own
+        raise NotImplementedError
 
     def _score_input(self, X, y):
         X, lengths, _, _ = as_fitted_input(self, X)
@@ -321,13 +584,13 @@ class _LSTMEstimator(ParamsMixin):
                                type(self).__name__)
         return self._raw_predict(X, lengths), y, steps_mask(n, T, lengths)
 
-    def score(self, X, y, sample_weight=None):
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """R^2 (regressor) or accuracy (classifier) of predict(X) against y.
 
-        Per-step targets are scored over the real steps of every sequence."""
-        if sample_weight is not None:
-            raise NotImplementedError("sample_weight is not supported")
-        return self._score_raw(*self._score_input(X, y))
+        Per-step targets are scored over the real steps of every sequence;
+        sample_weight (n,) weighs each sequence (all its steps)."""
+        raw, y, mask = self._score_input(X, y)
+        return self._score_raw(raw, y, mask, _sample_weight(sample_weight, len(mask)))
 
 
 class LSTMRegressor(_LSTMEstimator):
@@ -342,7 +605,7 @@ class LSTMRegressor(_LSTMEstimator):
         One target per step (True) or per sequence (False); None infers it
         from y's shape (see the module docstring).
     epochs : int, default 50
-        Passes over the training data.
+        Passes over the training data (per call of fit).
     batch_size : int, default 32
     lr : float, default 1e-2
     optimizer : {"adam", "sgd"}, default "adam"
@@ -354,29 +617,60 @@ class LSTMRegressor(_LSTMEstimator):
         Gradient-norm clipping threshold (None: no clipping).
     forget_bias : float or None, default 1.0
         Initial forget-gate bias (None: torch's initialisation).
-    validation_fraction : float, default 0.1
-        Share of the data held out to score each epoch when early_stopping.
+    lr_schedule : {None, "constant", "step", "exponential", "cosine", "onecycle", "plateau"}
+        How the learning rate changes, by the pylstm.optim schedule of the same
+        torch name: "step" StepLR (step_size epochs // 3, gamma 0.1),
+        "exponential" ExponentialLR (gamma 0.95), "cosine" CosineAnnealingLR
+        (T_max epochs), each stepped after every epoch; "onecycle" OneCycleLR
+        (max_lr lr, total_steps epochs x batches per epoch), stepped after every
+        batch; "plateau" ReduceLROnPlateau on the validation loss (the training
+        loss without validation) after every epoch. None / "constant": lr
+        throughout.
+    lr_schedule_params : dict or None
+        Arguments for the schedule's class, replacing the defaults above, e.g.
+        ``{"step_size": 5, "gamma": 0.5}`` or ``{"max_lr": 0.05, "pct_start": 0.2}``.
+    validation_fraction : float in (0, 1) or None, default None
+        Share of the data held out (not trained on) and scored after every
+        epoch. None: 0.1 when early_stopping, else no held-out split.
+        fit's ``validation_data`` replaces the split.
     early_stopping : bool, default False
-        Stop when the validation score has not improved by tol for
-        n_iter_no_change epochs, and keep the best epoch's weights.
+        Stop when the validation loss has not fallen by tol for
+        n_iter_no_change epochs, and keep the weights of the epoch with the
+        lowest validation loss.
     n_iter_no_change : int, default 10
     tol : float, default 1e-4
+    warm_start : bool, default False
+        fit continues from the fitted network (and its target scaling or
+        classes) instead of a new one; the optimiser and schedule start anew.
     dtype : "float32" or "float64", default "float32"
     random_state : int or None
         Seeds the initialisation, shuffling and validation split.
     verbose : bool, default False
-        Show a progress bar (tqdm if installed) with epoch, loss and throughput.
+        One progress line per epoch (tqdm if installed) with the epoch's mean
+        training loss, the validation loss and score, and the throughput.
 
     Attributes
     ----------
     lstm_ : pylstm.LSTM
     head_ : pylstm.Linear
+    history_ : dict of lists, one entry per epoch
+        "loss": mean training loss of the epoch (over all its batches,
+        weighted like the loss); "lr": the learning rate of its last batch;
+        with validation, "val_loss": the same loss on the held-out data after
+        the epoch, "val_score": score() on it. Losses are on standardised
+        targets ((y - y_mean_) / y_scale_). A fit (warm or not) starts a new
+        history; partial_fit appends (NaN for the validation entries).
     loss_curve_ : list of float
-        Mean training loss of each epoch (on standardised targets).
+        history_["loss"] (scikit-learn's MLP name, kept).
     validation_scores_ : list of float or None
-        R^2 on the held-out data after each epoch (early_stopping only).
+        history_["val_score"], None without validation.
+    best_epoch_ : int or None
+        With early_stopping, the index in history_ of the epoch whose weights
+        were kept (lowest val_loss).
     best_validation_score_ : float or None
+        history_["val_score"][best_epoch_].
     n_epochs_ : int
+        len(history_["loss"]).
     n_features_in_ : int
         Features per step (the last axis of X; the columns of a 2-D X).
     feature_names_in_ : ndarray of str, shape (n_features_in_,)
@@ -384,16 +678,41 @@ class LSTMRegressor(_LSTMEstimator):
     n_outputs_ : int
     per_step_ : bool
     y_mean_, y_scale_ : ndarrays, shape (n_outputs_,)
-        The network learns (y - y_mean_) / y_scale_.
+        The network learns (y - y_mean_) / y_scale_ (weighted by sample_weight;
+        set by the first fit, or the first partial_fit call).
     """
 
     _estimator_type = "regressor"
 
-    def fit(self, X, y):
-        """Trains on X, y (see the module docstring for their shapes); returns self."""
-        return self._fit(X, y)
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, *,
+            validation_data: tuple | None = None) -> LSTMRegressor:
+        """Trains on X, y (see the module docstring for their shapes); returns self.
 
-    def _encode_targets(self, y, per_step, mask):
+        Parameters
+        ----------
+        X, y : see the module docstring
+        sample_weight : array, shape (n,), optional
+            Weight of each sequence in the loss (with per-step targets, of each
+            of its steps): an integer weight counts like repeating the sequence,
+            0 leaves it out of training.
+        validation_data : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val)
+            Data scored after every epoch (history_ "val_loss", "val_score");
+            replaces the validation_fraction split.
+        """
+        return self._fit(X, y, sample_weight, validation_data)
+
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> LSTMRegressor:
+        """One epoch over X, y (shuffled batches); returns self.
+
+        The first call (or fit) sets up the network and the target scaling;
+        later calls continue with the same optimiser state, schedule and
+        random stream, so k calls on the same data train exactly as
+        fit(..., epochs=k) without validation. No validation or early stopping.
+        """
+        return self._partial_fit(X, y, sample_weight)
+
+    def _target_array(self, y, per_step, mask):
+        """y as float64 with a trailing outputs axis, checked."""
         if y.dtype == object:
             y = y.astype(np.float64)  # numbers held as objects (a TypeError otherwise)
         if y.dtype.kind not in "biuf":
@@ -401,17 +720,28 @@ class LSTMRegressor(_LSTMEstimator):
         Y = y.astype(np.float64)
         if y.ndim == (2 if per_step else 1):
             Y = Y[..., None]
-        real = Y[mask] if per_step else Y
-        check_finite(real, "y")
-        scale = real.std(axis=0)
+        check_finite(Y[mask] if per_step else Y, "y")
+        return Y
+
+    def _fit_targets(self, y, per_step, mask, w, classes):
+        Y = self._target_array(y, per_step, mask)
         self._y_ndim = y.ndim
-        self.y_mean_ = real.mean(axis=0)
+        real = Y[mask] if per_step else Y
+        wr = _step_weights(w, mask) if per_step else w
+        self.y_mean_ = np.average(real, axis=0, weights=wr)
+        scale = np.sqrt(np.average((real - self.y_mean_) ** 2, axis=0, weights=wr))
         self.y_scale_ = np.where(scale > 0, scale, 1.0)
         self.n_outputs_ = self._k_out = Y.shape[-1]
+
+    def _encode_targets(self, y, per_step, mask):
+        Y = self._target_array(y, per_step, mask)
+        if y.ndim != self._y_ndim or Y.shape[-1] != self.n_outputs_:
+            raise ValueError(f"y: expected {self.n_outputs_} output(s) as in the first fit, "
+                             f"got shape {y.shape}")
         return ((Y - self.y_mean_) / self.y_scale_).astype(np.dtype(self.dtype))
 
-    def _loss(self, z, target, mask):
-        return mse(z, target, mask=None if mask is None else mask[..., None])
+    def _loss(self, z, target, weight):
+        return mse(z, target, sample_weight=weight[..., None])
 
     def _decode(self, raw):
         out = raw.astype(np.float64) * self.y_scale_ + self.y_mean_
@@ -426,52 +756,134 @@ class LSTMRegressor(_LSTMEstimator):
         X, lengths, as_list = self._prepare_predict(X)
         return unpad(self._decode(self._raw_predict(X, lengths)), lengths, as_list)
 
-    def _score_raw(self, raw, y, mask):
+    def _score_raw(self, raw, y, mask, w):
         pred = self._decode(raw)
         y = np.asarray(y, np.float64)
         if self.per_step_:
-            return _r2(y[mask], pred[mask])
-        return _r2(y, pred)
+            return _r2(y[mask], pred[mask], _step_weights(w, mask))
+        return _r2(y, pred, w)
 
 
 class LSTMClassifier(_LSTMEstimator):
     """An LSTM with a linear read-out to class scores, trained on cross-entropy.
 
-    Parameters are those of LSTMRegressor; y holds class labels (any values
-    np.unique can sort), one per sequence (n,) or one per step ((n, T) or a
-    list of (T_i,) arrays).
+    Parameters are those of LSTMRegressor (losses in history_ are the mean
+    cross-entropy, scores the accuracy), and
+
+    class_weight : None, "balanced" or dict {label: weight}, default None
+        Weights of the classes in the loss, multiplying sample_weight.
+        "balanced": n / (n_classes * count(label)) over the labels given to
+        fit (over their real steps for per-step targets), scikit-learn's
+        compute_class_weight formula.
+        Not with partial_fit (later calls' counts are unknown).
+
+    y holds class labels (any values np.unique can sort), one per sequence
+    (n,) or one per step ((n, T) or a list of (T_i,) arrays).
 
     Attributes
     ----------
     classes_ : ndarray, shape (n_classes,)
-    lstm_, head_, loss_curve_, n_epochs_, n_features_in_, feature_names_in_, per_step_ :
-        as in LSTMRegressor
-    validation_scores_ : list of float or None
-        Accuracy on the held-out data after each epoch (early_stopping only).
+    class_weight_ : ndarray, shape (n_classes,)
+        The weight of each class in the loss.
+    lstm_, head_, history_, loss_curve_, validation_scores_, best_epoch_,
+    best_validation_score_, n_epochs_, n_features_in_, feature_names_in_,
+    per_step_ :
+        as in LSTMRegressor (scores are accuracies)
     """
 
     _estimator_type = "classifier"
     _classifier = True
 
-    def fit(self, X, y):
-        """Trains on X, y (see the module docstring for their shapes); returns self."""
-        return self._fit(X, y)
+    def __init__(self, hidden_size=64, num_layers=1, bidirectional=False, *, per_step=None,
+                 epochs=50, batch_size=32, lr=1e-2, optimizer="adam", momentum=0.9,
+                 weight_decay=0.0, clip=1.0, forget_bias=1.0, lr_schedule=None,
+                 lr_schedule_params=None, validation_fraction=None, early_stopping=False,
+                 n_iter_no_change=10, tol=1e-4, warm_start=False, class_weight=None,
+                 dtype="float32", random_state=None, verbose=False):
+        # Every argument but class_weight is the shared estimator's: pass them on
+        # by name (scikit-learn reads the parameters from this signature).
+        shared = {k: v for k, v in locals().items()
+                  if k not in ("self", "class_weight", "__class__")}
+        super().__init__(**shared)
+        self.class_weight = class_weight
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, *,
+            validation_data: tuple | None = None) -> LSTMClassifier:
+        """Trains on X, y; returns self. Arguments as in LSTMRegressor.fit."""
+        return self._fit(X, y, sample_weight, validation_data)
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None,
+                    sample_weight: Any = None) -> LSTMClassifier:
+        """One epoch over X, y; returns self (see LSTMRegressor.partial_fit).
+
+        classes : array-like, all the labels y may hold; needed on the first
+        call (as in scikit-learn's SGDClassifier), optional later (then equal)."""
+        return self._partial_fit(X, y, sample_weight, classes)
+
+    def _validate_params(self):
+        super()._validate_params()
+        cw = self.class_weight
+        if cw is None or (isinstance(cw, str) and cw == "balanced"):
+            return
+        if not isinstance(cw, Mapping) or not all(
+                not isinstance(v, bool) and isinstance(v, (int, float, np.number))
+                and np.isfinite(v) and v >= 0 for v in cw.values()):
+            raise ValueError(f"class_weight: expected None, 'balanced' or a dict of "
+                             f"non-negative weights per label, got {cw!r}")
+
+    def _check_partial_fit_classes(self, classes, fresh):
+        if isinstance(self.class_weight, str):
+            raise ValueError("class_weight: 'balanced' is not supported by partial_fit (the "
+                             "labels of later calls are unknown); pass a dict of weights")
+        if classes is None:
+            if fresh:
+                raise ValueError("classes: expected every label y can hold (e.g. "
+                                 "np.unique(y_all)) on the first call to partial_fit")
+            return None
+        classes = np.unique(np.asarray(classes))
+        if not fresh and not np.array_equal(classes, self.classes_):
+            raise ValueError(f"classes: expected the classes of the first call, "
+                             f"{self.classes_!r}, got {classes!r}")
+        return classes
+
+    def _fit_targets(self, y, per_step, mask, w, classes):
+        self.classes_ = np.unique(y[mask] if per_step else y) if classes is None else classes
+        if len(self.classes_) < 2:
+            raise ValueError(f"y: expected at least 2 classes, got {len(self.classes_)} "
+                             f"class{'es' if len(self.classes_) != 1 else ''}")
+        self._k_out = len(self.classes_)
 
     def _encode_targets(self, y, per_step, mask):
         real = y[mask] if per_step else y
         _check_discrete(real)
-        classes = np.unique(real)
-        if len(classes) < 2:
-            raise ValueError(f"y: expected at least 2 classes, got {len(classes)} "
-                             f"class{'es' if len(classes) != 1 else ''}")
+        unseen = np.setdiff1d(real, self.classes_)
+        if unseen.size:
+            raise ValueError(f"y: labels {unseen[:5].tolist()} are not among the classes "
+                             f"{self.classes_.tolist()}")
         codes = np.zeros(y.shape, np.int64)
-        codes[mask if per_step else slice(None)] = np.searchsorted(classes, real)
-        self.classes_ = classes
-        self._k_out = len(classes)
+        codes[mask if per_step else slice(None)] = np.searchsorted(self.classes_, real)
         return codes
 
-    def _loss(self, z, labels, mask):
-        return cross_entropy(z, labels, mask=mask)
+    def _set_class_weight(self, codes, mask):
+        """class_weight_ from class_weight and the training labels' codes."""
+        K, cw = len(self.classes_), self.class_weight
+        weights = np.ones(K)
+        if isinstance(cw, str):  # "balanced": scikit-learn's compute_class_weight
+            real = codes[mask] if self.per_step_ else codes
+            counts = np.bincount(real, minlength=K)
+            present = counts > 0
+            weights[present] = len(real) / (np.count_nonzero(present) * counts[present])
+        elif cw is not None:
+            for label, value in cw.items():
+                hit = np.flatnonzero(self.classes_ == label)
+                if hit.size == 0:
+                    raise ValueError(f"class_weight: label {label!r} is not among the "
+                                     f"classes {self.classes_.tolist()}")
+                weights[hit] = value
+        self.class_weight_ = weights
+
+    def _loss(self, z, labels, weight):
+        return cross_entropy(z, labels, sample_weight=weight)
 
     @staticmethod
     def _softmax(z):
@@ -491,9 +903,9 @@ class LSTMClassifier(_LSTMEstimator):
         labels = self.classes_[np.argmax(self._raw_predict(X, lengths), axis=-1)]
         return unpad(labels, lengths, as_list)
 
-    def _score_raw(self, raw, y, mask):
+    def _score_raw(self, raw, y, mask, w):
         pred = self.classes_[np.argmax(raw, axis=-1)]
         y = np.asarray(y)
         if self.per_step_:
-            return float(np.mean(pred[mask] == y[mask]))
-        return float(np.mean(pred == y))
+            return float(np.average(pred[mask] == y[mask], weights=_step_weights(w, mask)))
+        return float(np.average(pred == y, weights=w))

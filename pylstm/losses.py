@@ -16,8 +16,37 @@ from numpy.typing import ArrayLike, NDArray
 from ._checks import as_float_array, shape_error
 
 
-def mse(pred: ArrayLike, target: ArrayLike, *, mask: ArrayLike | None = None
-        ) -> tuple[float, NDArray[np.floating[Any]]]:
+def _float_array(name: str, a: ArrayLike) -> NDArray[Any]:
+    arr = np.asarray(a)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected a real numeric array, got dtype {arr.dtype}")
+    if arr.dtype.kind != "f":
+        arr = arr.astype(np.float64)
+    return arr
+
+
+def _broadcast(name: str, a: ArrayLike, shape: tuple[int, ...]) -> NDArray[Any]:
+    try:
+        return np.broadcast_to(a, shape)
+    except ValueError as e:
+        raise ValueError(f"{name}: expected a shape broadcastable to {shape}, "
+                         f"got {np.shape(a)}") from e
+
+
+def _weights(sample_weight: ArrayLike, mask: ArrayLike | None,
+             shape: tuple[int, ...]) -> NDArray[np.float64]:
+    """sample_weight (zeroed where mask is False) broadcast to shape, float64."""
+    w = _float_array("sample_weight", sample_weight).astype(np.float64, copy=False)
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError("sample_weight: expected finite non-negative numbers")
+    w = _broadcast("sample_weight", w, shape)
+    if mask is not None:
+        w = w * _broadcast("mask", np.asarray(mask, bool), shape)
+    return w
+
+
+def mse(pred: ArrayLike, target: ArrayLike, *, mask: ArrayLike | None = None,
+        sample_weight: ArrayLike | None = None) -> tuple[float, NDArray[np.floating[Any]]]:
     """Mean squared error over all elements (torch.nn.MSELoss()).
 
     Parameters
@@ -27,13 +56,19 @@ def mse(pred: ArrayLike, target: ArrayLike, *, mask: ArrayLike | None = None
     mask : array of bool, broadcastable to pred's shape, optional
         True where an element counts (e.g. real steps of padded sequences,
         shape (T, B, 1) for pred (T, B, k)); the mean is over those only.
+    sample_weight : array of non-negative numbers, broadcastable to pred's shape, optional
+        Weights w of the elements (e.g. shape (B, 1) for pred (B, k): one per
+        sequence); the loss becomes the weighted mean
+        sum(w (pred - target)^2) / sum(w) over the counted elements, which
+        integer weights make equal to repeating elements.
 
     Returns
     -------
     loss : float
         mean((pred - target)^2) over the counted elements (0.0 if none).
     d_pred : ndarray shaped like pred
-        2 (pred - target) / n_counted at counted elements, 0 elsewhere.
+        2 (pred - target) / n_counted at counted elements, 0 elsewhere
+        (2 w (pred - target) / sum(w) with sample_weight).
     """
     pred = as_float_array("pred", pred)
     target = np.asarray(target)
@@ -42,13 +77,16 @@ def mse(pred: ArrayLike, target: ArrayLike, *, mask: ArrayLike | None = None
     if pred.size == 0:
         raise ValueError("pred: expected at least one element")
     diff = pred - target.astype(pred.dtype, copy=False)
+    if sample_weight is not None:
+        w = _weights(sample_weight, mask, pred.shape)
+        total = float(np.sum(w, dtype=np.float64))
+        if total == 0:
+            return 0.0, np.zeros_like(diff)
+        wd = w.astype(diff.dtype, copy=False) * diff
+        return float(np.sum(wd * diff, dtype=np.float64) / total), wd * (2.0 / total)
     if mask is None:
         return float(np.mean(diff * diff, dtype=np.float64)), diff * (2.0 / diff.size)
-    try:
-        counted = np.broadcast_to(np.asarray(mask, bool), pred.shape)
-    except ValueError as e:
-        raise ValueError(f"mask: expected a shape broadcastable to {pred.shape}, "
-                         f"got {np.shape(mask)}") from e
+    counted = _broadcast("mask", np.asarray(mask, bool), pred.shape)
     n = int(counted.sum())
     if n == 0:
         return 0.0, np.zeros_like(diff)
@@ -57,7 +95,8 @@ def mse(pred: ArrayLike, target: ArrayLike, *, mask: ArrayLike | None = None
 
 
 def cross_entropy(logits: ArrayLike, labels: ArrayLike, *, mask: ArrayLike | None = None,
-                  ignore_index: int | None = None) -> tuple[float, NDArray[np.floating[Any]]]:
+                  ignore_index: int | None = None, sample_weight: ArrayLike | None = None
+                  ) -> tuple[float, NDArray[np.floating[Any]]]:
     """Softmax cross-entropy over the last axis (torch.nn.CrossEntropyLoss()).
 
     The mean of -log softmax(logits)[label] over the positions that count:
@@ -74,6 +113,10 @@ def cross_entropy(logits: ArrayLike, labels: ArrayLike, *, mask: ArrayLike | Non
         True where the position counts (e.g. real steps of padded sequences).
     ignore_index : int, optional
         Label value whose positions do not count, as in torch.
+    sample_weight : array of non-negative numbers, broadcastable to labels' shape, optional
+        Weights w of the positions; the loss becomes the weighted mean
+        sum(w l) / sum(w) over the counted positions (torch's
+        ``(F.cross_entropy(..., reduction="none") * w).sum() / w.sum()``).
 
     Returns
     -------
@@ -118,6 +161,13 @@ def cross_entropy(logits: ArrayLike, labels: ArrayLike, *, mask: ArrayLike | Non
     d = exp / sum_exp
     np.put_along_axis(d, safe[..., None],
                       np.take_along_axis(d, safe[..., None], axis=-1) - 1, axis=-1)
+    if sample_weight is not None:
+        w = _weights(sample_weight, counted, labels.shape)
+        total = float(np.sum(w, dtype=np.float64))
+        if total == 0:
+            return 0.0, np.zeros_like(logits)
+        d *= (w / total)[..., None].astype(d.dtype)
+        return float(-np.sum(w * picked, dtype=np.float64) / total), d
     if n == 0:
         return 0.0, np.zeros_like(logits)
     d *= (counted / n)[..., None].astype(d.dtype)

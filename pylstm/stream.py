@@ -99,6 +99,10 @@ class Stream:
             raise shape_error("c_0", want_c, c0.shape)
         self._stepper.set_state(h0, c0)
 
+    def __repr__(self) -> str:
+        batch = None if self.unbatched else self._in_shape[0]
+        return f"Stream({self.model!r}, batch={batch})"
+
     def refresh(self) -> None:
         """Re-packs the model's current parameters (after training steps)."""
         with self.model._sync.read():

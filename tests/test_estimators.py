@@ -120,8 +120,10 @@ def test_early_stopping_records_validation_scores_and_keeps_the_best():
     est = pylstm.LSTMRegressor(hidden_size=8, epochs=40, early_stopping=True,
                                n_iter_no_change=2, tol=0.5, random_state=0).fit(X, y)
     assert est.n_epochs_ < 40
-    assert len(est.validation_scores_) == est.n_epochs_
-    assert est.best_validation_score_ == max(est.validation_scores_)
+    assert len(est.validation_scores_) == len(est.history_["val_loss"]) == est.n_epochs_
+    best = est.best_epoch_
+    assert est.history_["val_loss"][best] == min(est.history_["val_loss"])
+    assert est.best_validation_score_ == est.validation_scores_[best]
 
 
 def test_same_random_state_same_model_and_sgd_works():
@@ -189,10 +191,17 @@ def test_verbose_prints_a_progress_bar_without_tqdm(monkeypatch):
     monkeypatch.setattr("pylstm.estimators.progress",
                         lambda *a, **k: real(*a, **dict(k, file=buf, use_tqdm=False)))
     X, y = regression_data(n=40)
-    pylstm.LSTMRegressor(hidden_size=4, epochs=2, batch_size=10, verbose=True).fit(X, y)
-    text = buf.getvalue()
-    assert "\r" in text and text.endswith("\n") and "8/8" in text
-    assert "loss=" in text and "epoch=2/2" in text and "seq_s=" in text
+    est = pylstm.LSTMRegressor(hidden_size=4, epochs=2, batch_size=10, verbose=True,
+                               validation_fraction=0.25).fit(X, y)
+    lines = buf.getvalue().split("\n")
+    assert lines[-1] == "" and len(lines) == 3                  # one line per epoch
+    for epoch, line in enumerate(lines[:2]):
+        last = line.split("\r")[-1]                             # what stays on screen
+        assert f"epoch {epoch + 1}/2" in last and "3/3" in last and "seq_s=" in last
+        # the epoch's mean loss (not the last batch's) and the validation numbers
+        assert f"loss={est.history_['loss'][epoch]:.4g}," in last
+        assert f"val_loss={est.history_['val_loss'][epoch]:.4g}," in last
+        assert f"val_score={est.history_['val_score'][epoch]:.4g}]" in last
 
 
 def test_sklearn_clone_and_cross_val_score():

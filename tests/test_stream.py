@@ -68,3 +68,9 @@ def test_stream_refuses_bad_input():
         s.reset((np.zeros((1, 3, 4)), np.zeros((1, 2, 4))))
     with pytest.raises(ValueError, match="batch"):
         pylstm.LSTM(3, 4).stream(batch=0)
+
+
+def test_stream_repr_names_the_model_and_batch():
+    model = pylstm.LSTM(3, 4, num_layers=2, seed=0)
+    assert repr(model.stream()) == f"Stream({model!r}, batch=None)"
+    assert repr(model.stream(batch=5)) == f"Stream({model!r}, batch=5)"
