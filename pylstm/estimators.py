@@ -56,10 +56,15 @@ _PREDICT_BATCH = 256
 
 #: The scikit-learn checks each estimator is known to fail, with the reason:
 #: ``check_estimator(est, expected_failed_checks=EXPECTED_FAILED_CHECKS[name])``.
-#: Empty: the estimators and SequenceScaler pass every check of scikit-learn 1.9.
+#: One check is expected to fail for the estimators, and none for SequenceScaler
+#: (scikit-learn 1.9): every other check passes in float32 and float64 and at any
+#: batch size.
+_MINI_BATCH = ("mini-batch training: a weight of 2 equals repeating the sample only "
+               "when all the data fits in one batch and the sums round alike (the "
+               "repeated copy lands in another batch; float32 rounds the sums apart)")
 EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
-    "LSTMRegressor": {},
-    "LSTMClassifier": {},
+    "LSTMRegressor": {"check_sample_weight_equivalence_on_dense_data": _MINI_BATCH},
+    "LSTMClassifier": {"check_sample_weight_equivalence_on_dense_data": _MINI_BATCH},
     "SequenceScaler": {},
 }
 

@@ -42,10 +42,21 @@ def pandas():
 
 # ---- check_estimator ------------------------------------------------------
 
+# float64 in one batch (the check data fits in 32), the default float32, and
+# mini-batches of 4: the same list of expected failures must hold for each.
+MINI = dict(hidden_size=8, epochs=5, batch_size=4, dtype="float64", random_state=0)
+
+
 @pytest.mark.parametrize("make", [lambda: pylstm.LSTMRegressor(**SMALL),
                                   lambda: pylstm.LSTMClassifier(**SMALL),
+                                  lambda: pylstm.LSTMRegressor(hidden_size=8, random_state=0),
+                                  lambda: pylstm.LSTMClassifier(hidden_size=8, random_state=0),
+                                  lambda: pylstm.LSTMRegressor(**MINI),
+                                  lambda: pylstm.LSTMClassifier(**MINI),
                                   lambda: pylstm.SequenceScaler()],
-                         ids=["LSTMRegressor", "LSTMClassifier", "SequenceScaler"])
+                         ids=["LSTMRegressor", "LSTMClassifier", "LSTMRegressor-float32",
+                              "LSTMClassifier-float32", "LSTMRegressor-batch4",
+                              "LSTMClassifier-batch4", "SequenceScaler"])
 @pytest.mark.filterwarnings("ignore:Estimator .* does not inherit from")
 @pytest.mark.filterwarnings("ignore:Skipping check")  # array API checks: SCIPY_ARRAY_API unset
 def test_check_estimator_passes(make):
