@@ -37,13 +37,14 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Literal, TypeVar, Union, cast, overload
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from ._params import ParamsMixin
-from ._progress import progress
+from ._progress import _NoBar, _PlainBar, _TqdmBar, progress
 from ._sequences import (as_fitted_input, as_sequences, check_feature_names, check_finite,
                          per_step_target, steps_mask, unpad)
 from .layers import Linear
@@ -53,6 +54,16 @@ from .optim import (SGD, Adam, CosineAnnealingLR, ExponentialLR, LRScheduler, On
                     Optimizer, ReduceLROnPlateau, StepLR, clip_grad_norm)
 
 _PREDICT_BATCH = 256
+
+#: X: an array (n, T, F) or (n, F), a DataFrame, or a list of (T_i, F) sequences.
+Input = Union[ArrayLike, Sequence[ArrayLike]]
+#: y: (n,) / (n, k) per sequence, (n, T) / (n, T, k) or a list of (T_i,) / (T_i, k) per step.
+Target = Union[ArrayLike, Sequence[ArrayLike]]
+#: fit's validation_data: (X_val, y_val) or (X_val, y_val, sample_weight_val).
+ValidationData = Union[tuple[Input, Target], tuple[Input, Target, Union[ArrayLike, None]]]
+
+_E = TypeVar("_E", bound="_LSTMEstimator")
+_Bar = Union[_PlainBar, _TqdmBar, _NoBar]
 
 #: The scikit-learn checks each estimator is known to fail, with the reason:
 #: ``check_estimator(est, expected_failed_checks=EXPECTED_FAILED_CHECKS[name])``.
@@ -69,7 +80,7 @@ EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
 }
 
 
-def _r2(y_true, y_pred, w):
+def _r2(y_true: NDArray[Any], y_pred: NDArray[Any], w: NDArray[Any]) -> float:
     """R^2 of each column, averaged (scikit-learn's r2_score, uniform_average),
     with the rows weighted by w (n,)."""
     y_true = y_true.reshape(len(y_true), -1).astype(np.float64)
@@ -82,7 +93,7 @@ def _r2(y_true, y_pred, w):
     return float(np.mean(r2))
 
 
-def _sample_weight(sample_weight, n):
+def _sample_weight(sample_weight: ArrayLike | None, n: int) -> NDArray[np.float64]:
     """(n,) float64 weights, one per sequence (ones when None), checked."""
     if sample_weight is None:
         return np.ones(n)
@@ -102,7 +113,7 @@ def _sample_weight(sample_weight, n):
     return w
 
 
-def _step_weights(w, mask):
+def _step_weights(w: NDArray[Any], mask: NDArray[np.bool_]) -> NDArray[Any]:
     """The weights (n,) of sequences as weights of their real steps, flat (mask.sum(),)."""
     return np.broadcast_to(w[:, None], mask.shape)[mask]
 
@@ -117,18 +128,28 @@ class _Data:
     class weights for the classifier)."""
 
     __slots__ = ("X", "lengths", "y", "Y", "mask", "w", "W")
+    X: NDArray[Any]
+    lengths: NDArray[Any] | None
+    y: NDArray[Any]
+    Y: NDArray[Any]
+    mask: NDArray[np.bool_]
+    w: NDArray[np.float64]
+    W: NDArray[Any]
 
-    def __init__(self, X, lengths, y, Y, mask, w, W):
+    def __init__(self, X: NDArray[Any], lengths: NDArray[Any] | None, y: NDArray[Any],
+                 Y: NDArray[Any], mask: NDArray[np.bool_], w: NDArray[np.float64],
+                 W: NDArray[Any]) -> None:
         self.X, self.lengths, self.y, self.Y = X, lengths, y, Y
         self.mask, self.w, self.W = mask, w, W
 
-    def take(self, idx):
-        return _Data(*(None if a is None else a[idx] for a in
-                       (self.X, self.lengths, self.y, self.Y, self.mask, self.w, self.W)))
+    def take(self, idx: NDArray[np.intp]) -> _Data:
+        lengths = None if self.lengths is None else self.lengths[idx]
+        return _Data(self.X[idx], lengths, self.y[idx], self.Y[idx], self.mask[idx],
+                     self.w[idx], self.W[idx])
 
 
 @contextlib.contextmanager
-def _unchanged_on_error(est):
+def _unchanged_on_error(est: object) -> Iterator[None]:
     """Restores est's attributes if the block raises (the checks before training)."""
     saved = dict(est.__dict__)
     try:
@@ -139,7 +160,7 @@ def _unchanged_on_error(est):
         raise
 
 
-def _end_of_epoch(sched, monitored):
+def _end_of_epoch(sched: LRScheduler | None, monitored: float) -> None:
     """Steps an epoch schedule (OneCycleLR steps per batch, in the epoch);
     ReduceLROnPlateau reads the monitored loss."""
     if isinstance(sched, ReduceLROnPlateau):
@@ -149,9 +170,10 @@ def _end_of_epoch(sched, monitored):
 
 
 _SCHEDULES = (None, "constant", "step", "exponential", "cosine", "onecycle", "plateau")
+LRScheduleName = Literal["constant", "step", "exponential", "cosine", "onecycle", "plateau"]
 
 
-def _check_discrete(labels):
+def _check_discrete(labels: NDArray[Any]) -> None:
     """Rejects real-valued targets (scikit-learn's type_of_target 'continuous') and NaN."""
     values = labels
     if labels.dtype == object:
@@ -173,12 +195,31 @@ class _LSTMEstimator(ParamsMixin):
     _classifier = False
     _estimator_type: str  # "regressor" or "classifier", set by the subclass
 
-    def __init__(self, hidden_size=64, num_layers=1, bidirectional=False, *, per_step=None,
-                 epochs=50, batch_size=32, lr=1e-2, optimizer="adam", momentum=0.9,
-                 weight_decay=0.0, clip=1.0, forget_bias=1.0, lr_schedule=None,
-                 lr_schedule_params=None, validation_fraction=None, early_stopping=False,
-                 n_iter_no_change=10, tol=1e-4, warm_start=False, dtype="float32",
-                 random_state=None, verbose=False):
+    # What fit learns (see the subclasses' Attributes).
+    lstm_: LSTM
+    head_: Linear
+    history_: dict[str, list[float]]
+    best_epoch_: int | None
+    best_validation_score_: float | None
+    n_features_in_: int
+    feature_names_in_: NDArray[Any]
+    per_step_: bool
+    _k_out: int  # width of the read-out: outputs or classes
+    # The training state partial_fit continues.
+    _rng: np.random.Generator
+    _opt: Optimizer
+    _sched: LRScheduler | None
+
+    def __init__(self, hidden_size: int = 64, num_layers: int = 1, bidirectional: bool = False,
+                 *, per_step: bool | None = None, epochs: int = 50, batch_size: int = 32,
+                 lr: float = 1e-2, optimizer: Literal["adam", "sgd"] = "adam",
+                 momentum: float = 0.9, weight_decay: float = 0.0, clip: float | None = 1.0,
+                 forget_bias: float | None = 1.0, lr_schedule: LRScheduleName | None = None,
+                 lr_schedule_params: Mapping[str, Any] | None = None,
+                 validation_fraction: float | None = None, early_stopping: bool = False,
+                 n_iter_no_change: int = 10, tol: float = 1e-4, warm_start: bool = False,
+                 dtype: DTypeLike = "float32", random_state: int | None = None,
+                 verbose: bool = False) -> None:
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.bidirectional = bidirectional
@@ -217,13 +258,13 @@ class _LSTMEstimator(ParamsMixin):
 
     # ---- checks -----------------------------------------------------------
 
-    def _validate_params(self):
-        def integer(name, low):
+    def _validate_params(self) -> None:
+        def integer(name: str, low: int) -> None:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
                 raise ValueError(f"{name}: expected an integer >= {low}, got {v!r}")
 
-        def number(name, low, high=np.inf, low_open=False):
+        def number(name: str, low: float, high: float = np.inf, low_open: bool = False) -> None:
             v = getattr(self, name)
             if (isinstance(v, bool) or not isinstance(v, (int, float, np.number))
                     or not (low < v if low_open else low <= v) or not v <= high):
@@ -260,7 +301,7 @@ class _LSTMEstimator(ParamsMixin):
 
     # ---- the network ------------------------------------------------------
 
-    def _forward(self, x, lengths, train):
+    def _forward(self, x: NDArray[Any], lengths: NDArray[Any] | None, train: bool) -> Any:
         """x (T, B, F) -> outputs (B, k) per sequence or (T, B, k) per step (+ caches)."""
         D = 2 if self.bidirectional else 1
         if train:
@@ -280,7 +321,7 @@ class _LSTMEstimator(ParamsMixin):
         z, head_cache = self.head_.forward_train(feat)
         return z, (cache, head_cache, h_n.shape)
 
-    def _backward(self, caches, d_z):
+    def _backward(self, caches: Any, d_z: NDArray[Any]) -> None:
         cache, head_cache, h_shape = caches
         d_feat = self.head_.backward(head_cache, d_z)
         if self.per_step_:
@@ -292,14 +333,15 @@ class _LSTMEstimator(ParamsMixin):
                 d_h_n[h_shape[0] - D + d] = d_feat[:, d * H:(d + 1) * H]
             self.lstm_.backward(cache, None, d_h_n)
 
-    def _batch(self, X, lengths, idx):
+    def _batch(self, X: NDArray[Any], lengths: NDArray[Any] | None, idx: NDArray[np.intp]
+               ) -> tuple[NDArray[Any], NDArray[Any] | None, int]:
         """Time-major batch trimmed to its longest sequence."""
         lens = None if lengths is None else lengths[idx]
         Tb = X.shape[1] if lens is None else int(lens.max())
         x = np.ascontiguousarray(X[idx, :Tb].transpose(1, 0, 2), dtype=self.lstm_.dtype)
         return x, lens, Tb
 
-    def _raw_predict(self, X, lengths):
+    def _raw_predict(self, X: NDArray[Any], lengths: NDArray[Any] | None) -> NDArray[Any]:
         """Network outputs: (n, k) per sequence, or (n, T, k) per step."""
         n, T = X.shape[:2]
         k = self.head_.out_features
@@ -316,7 +358,8 @@ class _LSTMEstimator(ParamsMixin):
 
     # ---- training ---------------------------------------------------------
 
-    def _data(self, X, y, sample_weight, fresh, classes=None, weigh_classes=False):
+    def _data(self, X: Input, y: Target, sample_weight: ArrayLike | None, fresh: bool,
+              classes: NDArray[Any] | None = None, weigh_classes: bool = False) -> _Data:
         """A _Data from what the user passed. fresh: learn the target encoding
         (and the input width, per_step_) from it; else use the fitted ones.
         weigh_classes: set the classifier's class_weight_ from this y."""
@@ -342,12 +385,13 @@ class _LSTMEstimator(ParamsMixin):
         Y = self._encode_targets(y, per_step, mask)
         W = w[:, None] * mask if per_step else w.copy()
         if self._classifier:
+            clf = cast("LSTMClassifier", self)
             if weigh_classes:
-                self._set_class_weight(Y, mask)
-            W *= self.class_weight_[Y]
+                clf._set_class_weight(Y, mask)
+            W *= clf.class_weight_[Y]
         return _Data(X, lengths, y, Y, mask, w, W)
 
-    def _check_same_network(self, why):
+    def _check_same_network(self, why: str) -> None:
         """Continuing needs the fitted network's shape and dtype."""
         want = (self.hidden_size, self.num_layers, bool(self.bidirectional),
                 np.dtype(self.dtype))
@@ -359,7 +403,7 @@ class _LSTMEstimator(ParamsMixin):
                              f"{have[3]}, got {want[:3]} and {want[3]} (fit without "
                              f"warm_start to start a new one)")
 
-    def _init_network(self, rng):
+    def _init_network(self, rng: np.random.Generator) -> None:
         dtype = np.dtype(self.dtype)
         self.lstm_ = LSTM(self.n_features_in_, self.hidden_size, self.num_layers,
                           bidirectional=self.bidirectional, dtype=dtype,
@@ -403,7 +447,9 @@ class _LSTMEstimator(ParamsMixin):
         except TypeError as e:
             raise ValueError(f"lr_schedule_params: {e}") from e
 
-    def _epoch(self, data, train_idx, rng, opt, sched, desc):
+    def _epoch(self, data: _Data, train_idx: NDArray[np.intp], rng: np.random.Generator,
+               opt: Optimizer, sched: LRScheduler | None, desc: str
+               ) -> tuple[float, float, _Bar]:
         """One pass over data[train_idx] in shuffled batches: (mean loss, the last
         batch's lr, the epoch's progress bar, still open)."""
         modules = [self.lstm_, self.head_]
@@ -438,14 +484,15 @@ class _LSTMEstimator(ParamsMixin):
             bar.update(1, loss=total / weight, seq_s=f"{(b * bs + len(idx)) / elapsed:.0f}")
         return total / weight, lr, bar
 
-    def _evaluate(self, data):
+    def _evaluate(self, data: _Data) -> tuple[float, float]:
         """(loss, score) on held-out data: the training loss's definition (and
         weights), and score()'s."""
         raw = self._raw_predict(data.X, data.lengths)
         loss, _ = self._loss(raw, data.Y, data.W)
         return loss, self._score_raw(raw, data.y, data.mask, data.w)
 
-    def _fit(self, X, y, sample_weight=None, validation_data=None):
+    def _fit(self: _E, X: Input, y: Target, sample_weight: ArrayLike | None = None,
+             validation_data: ValidationData | None = None) -> _E:
         with _unchanged_on_error(self):
             self._validate_params()
             warm = self.warm_start and hasattr(self, "lstm_")
@@ -466,9 +513,9 @@ class _LSTMEstimator(ParamsMixin):
                         or len(validation_data) not in (2, 3):
                     raise ValueError("validation_data: expected a tuple (X_val, y_val) or "
                                      "(X_val, y_val, sample_weight_val)")
+                X_val, y_val, *w_val = validation_data
                 try:
-                    val = self._data(*validation_data, *[None] * (3 - len(validation_data)),
-                                     fresh=False)
+                    val = self._data(X_val, y_val, w_val[0] if w_val else None, fresh=False)
                 except (ValueError, TypeError) as e:
                     raise type(e)(f"validation_data: {e}") from e
             elif frac is not None:
@@ -520,15 +567,17 @@ class _LSTMEstimator(ParamsMixin):
                 m.load_state_dict(s)
         return self
 
-    def _partial_fit(self, X, y, sample_weight=None, classes=None):
+    def _partial_fit(self: _E, X: Input, y: Target, sample_weight: ArrayLike | None = None,
+                     classes: ArrayLike | None = None) -> _E:
         with _unchanged_on_error(self):
             self._validate_params()
             fresh = not hasattr(self, "lstm_")
             if not fresh:
                 self._check_same_network("partial_fit")
+            checked = None
             if self._classifier:
-                classes = self._check_partial_fit_classes(classes, fresh)
-            data = self._data(X, y, sample_weight, fresh=fresh, classes=classes,
+                checked = cast("LSTMClassifier", self)._check_partial_fit_classes(classes, fresh)
+            data = self._data(X, y, sample_weight, fresh=fresh, classes=checked,
                               weigh_classes=fresh)
             if fresh:
                 self._rng = np.random.default_rng(self.random_state)
@@ -558,13 +607,13 @@ class _LSTMEstimator(ParamsMixin):
         return self
 
     @property
-    def loss_curve_(self) -> list:
+    def loss_curve_(self) -> list[float]:
         """history_["loss"]: the mean training loss of each epoch (kept for
         scikit-learn's MLP name)."""
         return self.history_["loss"]
 
     @property
-    def validation_scores_(self) -> list | None:
+    def validation_scores_(self) -> list[float] | None:
         """history_["val_score"], or None when no validation ran (MLP's name)."""
         return self.history_.get("val_score")
 
@@ -574,22 +623,42 @@ class _LSTMEstimator(ParamsMixin):
         the first partial_fit)."""
         return len(self.history_["loss"])
 
-    def _prepare_predict(self, X):
+    def _prepare_predict(self, X: Input) -> tuple[NDArray[Any], NDArray[Any] | None, bool]:
         """(X (n, T, F), lengths, whether per-step results go back as a list)."""
         X, lengths, layout, _ = as_fitted_input(self, X)
         return X, lengths, self.per_step_ and layout == "list"
 
-    def _score_raw(self, raw, y, mask, w):  # pragma: no cover - each estimator's own
+    # Each estimator's own (the base is never fitted itself):
+
+    def _fit_targets(self, y: NDArray[Any], per_step: bool, mask: NDArray[np.bool_],
+                     w: NDArray[np.float64], classes: NDArray[Any] | None
+                     ) -> None:  # pragma: no cover
+        """Learns the target encoding (scaling or classes) from the first fit's y."""
         raise NotImplementedError
 
-    def _score_input(self, X, y):
+    def _encode_targets(self, y: NDArray[Any], per_step: bool, mask: NDArray[np.bool_]
+                        ) -> NDArray[Any]:  # pragma: no cover
+        """y as the network's targets."""
+        raise NotImplementedError
+
+    def _loss(self, z: NDArray[Any], target: NDArray[Any], weight: NDArray[Any]
+              ) -> tuple[float, NDArray[Any]]:  # pragma: no cover
+        """(loss, its gradient d_z)."""
+        raise NotImplementedError
+
+    def _score_raw(self, raw: NDArray[Any], y: NDArray[Any], mask: NDArray[np.bool_],
+                   w: NDArray[np.float64]) -> float:  # pragma: no cover
+        raise NotImplementedError
+
+    def _score_input(self, X: Input, y: Target
+                     ) -> tuple[NDArray[Any], NDArray[Any], NDArray[np.bool_]]:
         X, lengths, _, _ = as_fitted_input(self, X)
         n, T = X.shape[:2]
         y, _ = per_step_target(y, n, T, lengths, self.per_step_, self._classifier,
                                type(self).__name__)
         return self._raw_predict(X, lengths), y, steps_mask(n, T, lengths)
 
-    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+    def score(self, X: Input, y: Target, sample_weight: ArrayLike | None = None) -> float:
         """R^2 (regressor) or accuracy (classifier) of predict(X) against y.
 
         Per-step targets are scored over the real steps of every sequence;
@@ -689,8 +758,13 @@ class LSTMRegressor(_LSTMEstimator):
 
     _estimator_type = "regressor"
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None, *,
-            validation_data: tuple | None = None) -> LSTMRegressor:
+    n_outputs_: int
+    y_mean_: NDArray[np.float64]
+    y_scale_: NDArray[np.float64]
+    _y_ndim: int  # y's ndim in the first fit: decoded predictions take it
+
+    def fit(self: _E, X: Input, y: Target, sample_weight: ArrayLike | None = None, *,
+            validation_data: ValidationData | None = None) -> _E:
         """Trains on X, y (see the module docstring for their shapes); returns self.
 
         Parameters
@@ -706,7 +780,8 @@ class LSTMRegressor(_LSTMEstimator):
         """
         return self._fit(X, y, sample_weight, validation_data)
 
-    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> LSTMRegressor:
+    def partial_fit(self: _E, X: Input, y: Target,
+                    sample_weight: ArrayLike | None = None) -> _E:
         """One epoch over X, y (shuffled batches); returns self.
 
         The first call (or fit) sets up the network and the target scaling;
@@ -716,7 +791,8 @@ class LSTMRegressor(_LSTMEstimator):
         """
         return self._partial_fit(X, y, sample_weight)
 
-    def _target_array(self, y, per_step, mask):
+    def _target_array(self, y: NDArray[Any], per_step: bool, mask: NDArray[np.bool_]
+                      ) -> NDArray[np.float64]:
         """y as float64 with a trailing outputs axis, checked."""
         if y.dtype == object:
             y = y.astype(np.float64)  # numbers held as objects (a TypeError otherwise)
@@ -728,7 +804,8 @@ class LSTMRegressor(_LSTMEstimator):
         check_finite(Y[mask] if per_step else Y, "y")
         return Y
 
-    def _fit_targets(self, y, per_step, mask, w, classes):
+    def _fit_targets(self, y: NDArray[Any], per_step: bool, mask: NDArray[np.bool_],
+                     w: NDArray[np.float64], classes: NDArray[Any] | None) -> None:
         Y = self._target_array(y, per_step, mask)
         self._y_ndim = y.ndim
         real = Y[mask] if per_step else Y
@@ -738,21 +815,28 @@ class LSTMRegressor(_LSTMEstimator):
         self.y_scale_ = np.where(scale > 0, scale, 1.0)
         self.n_outputs_ = self._k_out = Y.shape[-1]
 
-    def _encode_targets(self, y, per_step, mask):
+    def _encode_targets(self, y: NDArray[Any], per_step: bool, mask: NDArray[np.bool_]
+                        ) -> NDArray[Any]:
         Y = self._target_array(y, per_step, mask)
         if y.ndim != self._y_ndim or Y.shape[-1] != self.n_outputs_:
             raise ValueError(f"y: expected {self.n_outputs_} output(s) as in the first fit, "
                              f"got shape {y.shape}")
         return ((Y - self.y_mean_) / self.y_scale_).astype(np.dtype(self.dtype))
 
-    def _loss(self, z, target, weight):
+    def _loss(self, z: NDArray[Any], target: NDArray[Any], weight: NDArray[Any]
+              ) -> tuple[float, NDArray[Any]]:
         return mse(z, target, sample_weight=weight[..., None])
 
-    def _decode(self, raw):
+    def _decode(self, raw: NDArray[Any]) -> NDArray[np.float64]:
         out = raw.astype(np.float64) * self.y_scale_ + self.y_mean_
         return out[..., 0] if self._y_ndim == (2 if self.per_step_ else 1) else out
 
-    def predict(self, X: Any) -> Any:
+    @overload
+    def predict(self, X: NDArray[Any]) -> NDArray[Any]: ...
+    @overload
+    def predict(self, X: Input) -> NDArray[Any] | list[NDArray[Any]]: ...
+
+    def predict(self, X: Input) -> NDArray[Any] | list[NDArray[Any]]:
         """Predictions: (n,) / (n, k) per sequence; (n, T) / (n, T, k) per step, or a
         list of (T_i,) / (T_i, k) arrays when X is a list of sequences.
 
@@ -761,7 +845,8 @@ class LSTMRegressor(_LSTMEstimator):
         X, lengths, as_list = self._prepare_predict(X)
         return unpad(self._decode(self._raw_predict(X, lengths)), lengths, as_list)
 
-    def _score_raw(self, raw, y, mask, w):
+    def _score_raw(self, raw: NDArray[Any], y: NDArray[Any], mask: NDArray[np.bool_],
+                   w: NDArray[np.float64]) -> float:
         pred = self._decode(raw)
         y = np.asarray(y, np.float64)
         if self.per_step_:
@@ -799,12 +884,20 @@ class LSTMClassifier(_LSTMEstimator):
     _estimator_type = "classifier"
     _classifier = True
 
-    def __init__(self, hidden_size=64, num_layers=1, bidirectional=False, *, per_step=None,
-                 epochs=50, batch_size=32, lr=1e-2, optimizer="adam", momentum=0.9,
-                 weight_decay=0.0, clip=1.0, forget_bias=1.0, lr_schedule=None,
-                 lr_schedule_params=None, validation_fraction=None, early_stopping=False,
-                 n_iter_no_change=10, tol=1e-4, warm_start=False, class_weight=None,
-                 dtype="float32", random_state=None, verbose=False):
+    classes_: NDArray[Any]
+    class_weight_: NDArray[np.float64]
+
+    def __init__(self, hidden_size: int = 64, num_layers: int = 1, bidirectional: bool = False,
+                 *, per_step: bool | None = None, epochs: int = 50, batch_size: int = 32,
+                 lr: float = 1e-2, optimizer: Literal["adam", "sgd"] = "adam",
+                 momentum: float = 0.9, weight_decay: float = 0.0, clip: float | None = 1.0,
+                 forget_bias: float | None = 1.0, lr_schedule: LRScheduleName | None = None,
+                 lr_schedule_params: Mapping[str, Any] | None = None,
+                 validation_fraction: float | None = None, early_stopping: bool = False,
+                 n_iter_no_change: int = 10, tol: float = 1e-4, warm_start: bool = False,
+                 class_weight: Literal["balanced"] | Mapping[Any, float] | None = None,
+                 dtype: DTypeLike = "float32", random_state: int | None = None,
+                 verbose: bool = False) -> None:
         # Every argument but class_weight is the shared estimator's: pass them on
         # by name (scikit-learn reads the parameters from this signature).
         shared = {k: v for k, v in locals().items()
@@ -812,20 +905,20 @@ class LSTMClassifier(_LSTMEstimator):
         super().__init__(**shared)
         self.class_weight = class_weight
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None, *,
-            validation_data: tuple | None = None) -> LSTMClassifier:
+    def fit(self: _E, X: Input, y: Target, sample_weight: ArrayLike | None = None, *,
+            validation_data: ValidationData | None = None) -> _E:
         """Trains on X, y; returns self. Arguments as in LSTMRegressor.fit."""
         return self._fit(X, y, sample_weight, validation_data)
 
-    def partial_fit(self, X: Any, y: Any, classes: Any = None,
-                    sample_weight: Any = None) -> LSTMClassifier:
+    def partial_fit(self: _E, X: Input, y: Target, classes: ArrayLike | None = None,
+                    sample_weight: ArrayLike | None = None) -> _E:
         """One epoch over X, y; returns self (see LSTMRegressor.partial_fit).
 
         classes : array-like, all the labels y may hold; needed on the first
         call (as in scikit-learn's SGDClassifier), optional later (then equal)."""
         return self._partial_fit(X, y, sample_weight, classes)
 
-    def _validate_params(self):
+    def _validate_params(self) -> None:
         super()._validate_params()
         cw = self.class_weight
         if cw is None or (isinstance(cw, str) and cw == "balanced"):
@@ -836,7 +929,8 @@ class LSTMClassifier(_LSTMEstimator):
             raise ValueError(f"class_weight: expected None, 'balanced' or a dict of "
                              f"non-negative weights per label, got {cw!r}")
 
-    def _check_partial_fit_classes(self, classes, fresh):
+    def _check_partial_fit_classes(self, classes: ArrayLike | None, fresh: bool
+                                   ) -> NDArray[Any] | None:
         if isinstance(self.class_weight, str):
             raise ValueError("class_weight: 'balanced' is not supported by partial_fit (the "
                              "labels of later calls are unknown); pass a dict of weights")
@@ -845,20 +939,22 @@ class LSTMClassifier(_LSTMEstimator):
                 raise ValueError("classes: expected every label y can hold (e.g. "
                                  "np.unique(y_all)) on the first call to partial_fit")
             return None
-        classes = np.unique(np.asarray(classes))
-        if not fresh and not np.array_equal(classes, self.classes_):
+        unique = np.unique(np.asarray(classes))
+        if not fresh and not np.array_equal(unique, self.classes_):
             raise ValueError(f"classes: expected the classes of the first call, "
-                             f"{self.classes_!r}, got {classes!r}")
-        return classes
+                             f"{self.classes_!r}, got {unique!r}")
+        return unique
 
-    def _fit_targets(self, y, per_step, mask, w, classes):
+    def _fit_targets(self, y: NDArray[Any], per_step: bool, mask: NDArray[np.bool_],
+                     w: NDArray[np.float64], classes: NDArray[Any] | None) -> None:
         self.classes_ = np.unique(y[mask] if per_step else y) if classes is None else classes
         if len(self.classes_) < 2:
             raise ValueError(f"y: expected at least 2 classes, got {len(self.classes_)} "
                              f"class{'es' if len(self.classes_) != 1 else ''}")
         self._k_out = len(self.classes_)
 
-    def _encode_targets(self, y, per_step, mask):
+    def _encode_targets(self, y: NDArray[Any], per_step: bool, mask: NDArray[np.bool_]
+                        ) -> NDArray[Any]:
         real = y[mask] if per_step else y
         _check_discrete(real)
         unseen = np.setdiff1d(real, self.classes_)
@@ -869,7 +965,7 @@ class LSTMClassifier(_LSTMEstimator):
         codes[mask if per_step else slice(None)] = np.searchsorted(self.classes_, real)
         return codes
 
-    def _set_class_weight(self, codes, mask):
+    def _set_class_weight(self, codes: NDArray[Any], mask: NDArray[np.bool_]) -> None:
         """class_weight_ from class_weight and the training labels' codes."""
         K, cw = len(self.classes_), self.class_weight
         weights = np.ones(K)
@@ -887,28 +983,40 @@ class LSTMClassifier(_LSTMEstimator):
                 weights[hit] = value
         self.class_weight_ = weights
 
-    def _loss(self, z, labels, weight):
+    def _loss(self, z: NDArray[Any], labels: NDArray[Any], weight: NDArray[Any]
+              ) -> tuple[float, NDArray[Any]]:
         return cross_entropy(z, labels, sample_weight=weight)
 
     @staticmethod
-    def _softmax(z):
+    def _softmax(z: NDArray[Any]) -> NDArray[Any]:
         e = np.exp(z - z.max(axis=-1, keepdims=True))
         return e / e.sum(axis=-1, keepdims=True)
 
-    def predict_proba(self, X: Any) -> Any:
+    @overload
+    def predict_proba(self, X: NDArray[Any]) -> NDArray[np.float64]: ...
+    @overload
+    def predict_proba(self, X: Input) -> NDArray[np.float64] | list[NDArray[np.float64]]: ...
+
+    def predict_proba(self, X: Input) -> NDArray[np.float64] | list[NDArray[np.float64]]:
         """Class probabilities: (n, n_classes) per sequence, (n, T, n_classes) per
         step (or a list of (T_i, n_classes) arrays when X is a list of sequences)."""
         X, lengths, as_list = self._prepare_predict(X)
         return unpad(self._softmax(self._raw_predict(X, lengths).astype(np.float64)),
                            lengths, as_list)
 
-    def predict(self, X: Any) -> Any:
+    @overload
+    def predict(self, X: NDArray[Any]) -> NDArray[Any]: ...
+    @overload
+    def predict(self, X: Input) -> NDArray[Any] | list[NDArray[Any]]: ...
+
+    def predict(self, X: Input) -> NDArray[Any] | list[NDArray[Any]]:
         """Labels: (n,) per sequence, (n, T) per step (or a list of (T_i,) arrays)."""
         X, lengths, as_list = self._prepare_predict(X)
         labels = self.classes_[np.argmax(self._raw_predict(X, lengths), axis=-1)]
         return unpad(labels, lengths, as_list)
 
-    def _score_raw(self, raw, y, mask, w):
+    def _score_raw(self, raw: NDArray[Any], y: NDArray[Any], mask: NDArray[np.bool_],
+                   w: NDArray[np.float64]) -> float:
         pred = self.classes_[np.argmax(raw, axis=-1)]
         y = np.asarray(y)
         if self.per_step_:

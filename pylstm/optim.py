@@ -25,23 +25,43 @@ A pylstm optimiser has one parameter group: its ``lr`` (and ``momentum`` or
 
 import contextlib
 import math
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Protocol, Union
 
 import numpy as np
+from numpy.typing import NDArray
 
 
-def _modules(modules):
-    if hasattr(modules, "named_parameters"):
-        modules = [modules]
-    modules = list(modules)
-    for m in modules:
+class Trainable(Protocol):
+    """What the optimisers need of a module: pylstm.LSTM, LSTMCell and Linear
+    are ones, and so is any class with these members."""
+
+    @property
+    def grads(self) -> Mapping[str, NDArray[Any]]:
+        """The gradients, under the names named_parameters() gives."""
+
+    def named_parameters(self) -> Iterable[tuple[str, NDArray[Any]]]:
+        """(name, live parameter array) pairs."""
+
+    def zero_grad(self) -> None:
+        """Sets every gradient to zero (called by Optimizer.zero_grad)."""
+
+
+#: One module or several (a list, a tuple).
+Modules = Union[Trainable, Iterable[Trainable]]
+
+
+def _modules(modules: Modules) -> list[Trainable]:
+    given: Any = modules  # one module or an iterable of them, told apart below
+    items: list[Trainable] = [given] if hasattr(given, "named_parameters") else list(given)
+    for m in items:
         if not (hasattr(m, "named_parameters") and hasattr(m, "grads")):
             raise TypeError(f"modules: expected objects with named_parameters() and grads, "
                             f"got {type(m).__name__}")
-    return modules
+    return items
 
 
-def _named(m):
+def _named(m: Trainable) -> Iterable[tuple[str, NDArray[Any]]]:
     """A module's (name, live array) pairs. pylstm modules give them through a
     private accessor that does not count as handing them to user code (see
     pylstm._module.Module), so their prepared inference path stays in use."""
@@ -49,12 +69,12 @@ def _named(m):
     return live() if live is not None else m.named_parameters()
 
 
-def _pairs(modules):
+def _pairs(modules: Iterable[Trainable]) -> list[tuple[NDArray[Any], NDArray[Any]]]:
     """(parameter, gradient) of every module, in named_parameters order."""
     return [(p, m.grads[name]) for m in modules for name, p in _named(m)]
 
 
-def _changed(modules):
+def _changed(modules: Iterable[Trainable]) -> None:
     """Tells pylstm modules that their parameters were written."""
     for m in modules:
         changed = getattr(m, "_params_changed", None)
@@ -63,7 +83,7 @@ def _changed(modules):
 
 
 @contextlib.contextmanager
-def _locked(modules, parameters=True):
+def _locked(modules: Iterable[Trainable], parameters: bool = True) -> Iterator[None]:
     """Holds the modules' parameter locks alone (when parameters) and their
     gradient locks, so a step or a clip never runs beside a backward or
     another step on the same model (see pylstm._module._Sync). Locks are
@@ -80,7 +100,8 @@ def _locked(modules, parameters=True):
         yield
 
 
-def _check_number(name, value, low=0.0, high=math.inf, high_open=False):
+def _check_number(name: str, value: Any, low: float = 0.0, high: float = math.inf,
+                  high_open: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
         raise TypeError(f"{name}: expected a number, got {value!r}")
     if not (low <= value and (value < high if high_open else value <= high)):
@@ -102,9 +123,10 @@ class Optimizer:
     initial_lr: float | None
     _hyper: tuple[str, ...] = ("lr",)
 
-    def __init__(self, modules):
-        self.modules = _modules(modules)
-        self.state = [{} for _ in _pairs(self.modules)]
+    def __init__(self, modules: Modules) -> None:
+        self.modules: list[Trainable] = _modules(modules)
+        # Per parameter, in _pairs order: the update rule's buffers.
+        self.state: list[dict[str, Any]] = [{} for _ in _pairs(self.modules)]
         # The lr a schedule starts from (torch's param_group["initial_lr"]):
         # set by the first schedule attached, read by one resumed with last_epoch.
         self.initial_lr = None
@@ -112,18 +134,18 @@ class Optimizer:
     def __repr__(self) -> str:
         return _repr(self, self._hyper)
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         for m in self.modules:
             m.zero_grad()
 
-    def step(self):
+    def step(self) -> None:
         """One update of every parameter from its gradient. Safe beside other
         threads' backward calls and steps on the same modules: it holds their
         locks, so it sees complete gradients and no call sees it half done."""
         with _locked(self.modules):
             self._step()
 
-    def _step(self):  # pragma: no cover - abstract
+    def _step(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
 
@@ -147,13 +169,14 @@ class SGD(Optimizer):
 
     _hyper = ("lr", "momentum", "weight_decay")
 
-    def __init__(self, modules, lr, momentum=0.0, weight_decay=0.0):
+    def __init__(self, modules: Modules, lr: float, momentum: float = 0.0,
+                 weight_decay: float = 0.0) -> None:
         super().__init__(modules)
         self.lr = _check_number("lr", lr)
         self.momentum = _check_number("momentum", momentum)
         self.weight_decay = _check_number("weight_decay", weight_decay)
 
-    def _step(self):
+    def _step(self) -> None:
         try:
             for (p, g), st in zip(_pairs(self.modules), self.state):
                 d_p = g + self.weight_decay * p if self.weight_decay else g
@@ -191,7 +214,9 @@ class Adam(Optimizer):
 
     _hyper = ("lr", "betas", "eps", "weight_decay")
 
-    def __init__(self, modules, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    def __init__(self, modules: Modules, lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
         super().__init__(modules)
         self.lr = _check_number("lr", lr)
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
@@ -201,7 +226,7 @@ class Adam(Optimizer):
         self.eps = _check_number("eps", eps)
         self.weight_decay = _check_number("weight_decay", weight_decay)
 
-    def _step(self):
+    def _step(self) -> None:
         beta1, beta2 = self.betas
         try:
             for (p, g), st in zip(_pairs(self.modules), self.state):
@@ -224,7 +249,7 @@ class Adam(Optimizer):
             _changed(self.modules)
 
 
-def clip_grad_norm(modules, max_norm):
+def clip_grad_norm(modules: Modules, max_norm: float) -> float:
     """Scales every gradient so their joint L2 norm is at most max_norm.
 
     torch.nn.utils.clip_grad_norm_'s rule: with ``total`` the L2 norm of all
@@ -312,7 +337,7 @@ class LRScheduler:
         elif optimizer.initial_lr is None:
             raise ValueError("last_epoch: resuming a schedule needs optimizer.initial_lr "
                              "(set when the first schedule was attached)")
-        self.base_lrs: list[float] = [float(optimizer.initial_lr)]  # type: ignore[arg-type]
+        self.base_lrs: list[float] = [float(optimizer.initial_lr)]
         self.last_epoch = int(last_epoch)
         self._step_count = 0
         self._is_initial = True
@@ -513,11 +538,10 @@ class OneCycleLR(LRScheduler):
     @staticmethod
     def _set_momentum(optimizer: Optimizer, value: float) -> None:
         """beta1 for Adam, momentum for SGD (torch: "betas" or "momentum" in defaults)."""
-        betas = getattr(optimizer, "betas", None)
-        if betas is not None:
-            optimizer.betas = (value, betas[1])  # type: ignore[attr-defined]
+        if hasattr(optimizer, "betas") and optimizer.betas is not None:
+            optimizer.betas = (value, optimizer.betas[1])
         elif hasattr(optimizer, "momentum"):
-            optimizer.momentum = value  # type: ignore[attr-defined]
+            optimizer.momentum = value
         else:
             raise ValueError("cycle_momentum: the optimiser has neither momentum nor betas")
 
