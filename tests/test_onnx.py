@@ -2,6 +2,7 @@
 graphs written by torch.onnx.export rebuilt as pylstm models."""
 
 import itertools
+import os
 import subprocess
 import sys
 import warnings
@@ -436,6 +437,8 @@ def test_importing_pylstm_does_not_import_onnx():
     code = ("import sys, pylstm; assert 'onnx' not in sys.modules; "
             "f = pylstm.to_onnx; assert 'onnx' not in sys.modules; "
             "import pylstm.onnx; assert f is pylstm.onnx.to_onnx")
-    subprocess.run([sys.executable, "-c", code], check=True)
+    # From the tests' folder: at the repository root `python -c` would import
+    # the uncompiled source package instead of the installed one.
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=os.path.dirname(__file__))
 
 

@@ -5,6 +5,7 @@ configuration has one description (pylstm._config) that save/load and the
 torch interop share."""
 import ast
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -62,7 +63,10 @@ def test_import_pylstm_reaches_the_public_modules_without_optional_packages():
             " pylstm.plot.gates, pylstm.losses.mse, pylstm.optim.Adam, pylstm.io.save]\n"
             "print([m for m in ('torch', 'keras', 'matplotlib', 'sklearn', 'safetensors')"
             " if m in sys.modules])\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # From the tests' folder: at the repository root `python -c` would import
+    # the uncompiled source package instead of the installed one.
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                       cwd=os.path.dirname(__file__))
     assert r.stdout.strip() == "[]", r.stdout + r.stderr
 
 
