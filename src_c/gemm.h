@@ -97,6 +97,23 @@ PYLSTM_INTERNAL void pylstm_gemm_pack_b_groups_f32(size_t N, size_t K, const flo
 PYLSTM_INTERNAL void pylstm_gemm_pack_b_groups_f64(size_t N, size_t K, const double *B,
                                                    size_t ldb, size_t group, size_t group_stride,
                                                    void *packed);
+/* pylstm_gemm_packed_groups_*(M, N, K, A, lda, packed, accumulate, C, ldc,
+ * group, group_stride, work): pylstm_gemm_packed_* with trans_a = 0, except
+ * that column n of the product is stored at column
+ * (n / group) * group_stride + n % group of C (the mirror of
+ * pack_b_groups: a part's four gate blocks written into the gates in place).
+ * Each element is computed as by pylstm_gemm_packed_* (with accumulate, C
+ * plus the sum of each depth block in turn), so it does not depend on the
+ * grouping; M = 1 goes through the micro-kernel, not the gemv. */
+PYLSTM_INTERNAL void pylstm_gemm_packed_groups_f32(size_t M, size_t N, size_t K, const float *A,
+                                                   size_t lda, const void *packed, int accumulate,
+                                                   float *C, size_t ldc, size_t group,
+                                                   size_t group_stride, void *work);
+PYLSTM_INTERNAL void pylstm_gemm_packed_groups_f64(size_t M, size_t N, size_t K,
+                                                   const double *A, size_t lda,
+                                                   const void *packed, int accumulate, double *C,
+                                                   size_t ldc, size_t group, size_t group_stride,
+                                                   void *work);
 PYLSTM_INTERNAL void pylstm_gemm_packed_f32(int trans_a, size_t M, size_t N, size_t K,
                                             const float *A, size_t lda, const void *packed,
                                             int accumulate, float *C, size_t ldc, void *work);

@@ -132,38 +132,63 @@ static void FN(pack_b_)(int trans_b, size_t kc, size_t nc, const REAL *B, size_t
     }
 }
 
+#ifndef PYLSTM_GEMM_COLS_DEFINED
+#define PYLSTM_GEMM_COLS_DEFINED
+/* Where the columns of a block of C go: column j of the block (product
+ * column col0 + j) is stored at offset cols_at() of the row; group = 0 for
+ * the plain layout (offset col0 + j), else in groups (gemm.h,
+ * pylstm_gemm_packed_groups_*). */
+typedef struct {
+    size_t col0, group, stride;
+} gemm_cols;
+
+static size_t cols_at(const gemm_cols *cols, size_t j) {
+    j += cols->col0;
+    return cols->group ? j / cols->group * cols->stride + j % cols->group : j;
+}
+
+/* Whether columns j .. j+n-1 of the block are stored contiguously. */
+static int cols_contiguous(const gemm_cols *cols, size_t j, size_t n) {
+    return !cols->group || (cols->col0 + j) % cols->group + n <= cols->group;
+}
+#endif
+
 /* The two inner loops over one mc x nc block of C at depth kc. The A panel of
  * rows ir starts at a + ir*a_rstep with k stride sa; the B panel of columns
  * jr at b + jr*b_cstep with k stride sb, except a partial last panel, which
  * is read from b_edge (packed, stride NR) when b_edge is not NULL. Partial
- * tiles go through a scratch tile so the kernel can always write NR columns. */
+ * tiles, and tiles whose columns are not contiguous in C (cols), go through a
+ * scratch tile so the kernel can always write NR contiguous columns; either
+ * way an element becomes C + (its sum over the depth block) or that sum. */
 static void FN(inner_)(const BLK *bk, size_t mc, size_t nc, size_t kc, const REAL *a,
                        size_t a_rstep, size_t sa, const REAL *b, size_t b_cstep, size_t sb,
-                       const REAL *b_edge, int accumulate, REAL *C, size_t ldc) {
+                       const REAL *b_edge, int accumulate, REAL *C, size_t ldc,
+                       const gemm_cols *cols) {
     REAL tile[PYLSTM_GEMM_MR_MAX * PYLSTM_GEMM_NR_MAX];
     const size_t MR = bk->mr, NR = bk->nr;
     size_t ir, jr, i, j;
     for (jr = 0; jr < nc; jr += NR) {
         const size_t n = nc - jr < NR ? nc - jr : NR;
         const REAL *bp = b + jr * b_cstep;
+        const int direct = n == NR && cols_contiguous(cols, jr, NR);
         size_t sbp = sb;
         if (n < NR && b_edge) bp = b_edge, sbp = NR;
         for (ir = 0; ir < mc; ir += MR) {
             const size_t m = mc - ir < MR ? mc - ir : MR;
             const REAL *ap = a + ir * a_rstep;
-            REAL *c = C + ir * ldc + jr;
-            if (n == NR) {
-                bk->ukr(kc, ap, sa, bp, sbp, c, ldc, accumulate, (int)m);
+            REAL *c = C + ir * ldc;
+            if (direct) {
+                bk->ukr(kc, ap, sa, bp, sbp, c + cols_at(cols, jr), ldc, accumulate, (int)m);
                 continue;
             }
             bk->ukr(kc, ap, sa, bp, sbp, tile, NR, 0, (int)m);
             for (i = 0; i < m; ++i) {
                 REAL *ci = c + i * ldc;
                 const REAL *t = tile + i * NR;
-                if (accumulate)
-                    for (j = 0; j < n; ++j) ci[j] += t[j];
-                else
-                    for (j = 0; j < n; ++j) ci[j] = t[j];
+                for (j = 0; j < n; ++j) {
+                    REAL *e = ci + cols_at(cols, jr + j);
+                    *e = accumulate ? *e + t[j] : t[j];
+                }
             }
         }
     }
@@ -173,19 +198,20 @@ static void FN(inner_)(const BLK *bk, size_t mc, size_t nc, size_t kc, const REA
  * in place (see the top of this file). */
 static void FN(rows_)(const BLK *bk, int trans_a, size_t M, size_t nc, size_t kc, const REAL *A,
                       size_t lda, REAL *pa, const REAL *b, size_t b_cstep, size_t sb,
-                      const REAL *b_edge, int accumulate, REAL *C, size_t ldc) {
+                      const REAL *b_edge, int accumulate, REAL *C, size_t ldc,
+                      const gemm_cols *cols) {
     size_t ic;
     if (M == 1 || (trans_a && M <= bk->mr)) {
         /* A is offset to depth pc already: op(A)(i, k) = A[k*lda + i] or A[k]. */
         FN(inner_)(bk, M, nc, kc, A, 1, trans_a ? lda : 1, b, b_cstep, sb, b_edge, accumulate,
-                   C, ldc);
+                   C, ldc, cols);
         return;
     }
     for (ic = 0; ic < M; ic += bk->mc) {
         const size_t mc = M - ic < bk->mc ? M - ic : bk->mc;
         FN(pack_a_)(trans_a, mc, kc, trans_a ? A + ic : A + ic * lda, lda, bk->mr, pa);
         FN(inner_)(bk, mc, nc, kc, pa, kc, bk->mr, b, b_cstep, sb, b_edge, accumulate,
-                   C + ic * ldc, ldc);
+                   C + ic * ldc, ldc, cols);
     }
 }
 
@@ -244,6 +270,7 @@ void FN(pylstm_gemm_)(int trans_a, int trans_b, size_t M, size_t N, size_t K, co
     pb = (REAL *)((char *)work + gemm_round_up(bk->mc * bk->kc * sizeof(REAL)));
     for (jc = 0; jc < N; jc += bk->nc) {
         const size_t nc = N - jc < bk->nc ? N - jc : bk->nc;
+        const gemm_cols cols = {0, 0, 0};
         for (pc = 0; pc < K; pc += bk->kc) {
             const size_t kc = K - pc < bk->kc ? K - pc : bk->kc;
             const REAL *Ap = trans_a ? A + pc * lda : A + pc;
@@ -253,7 +280,7 @@ void FN(pylstm_gemm_)(int trans_a, int trans_b, size_t M, size_t N, size_t K, co
                 const REAL *Bp = B + pc * ldb + jc;
                 if (rem) FN(pack_b_)(0, kc, rem, Bp + (nc - rem), ldb, 0, 0, bk->nr, pb);
                 FN(rows_)(bk, trans_a, M, nc, kc, Ap, lda, pa, Bp, 1, ldb, rem ? pb : NULL, acc,
-                          C + jc, ldc);
+                          C + jc, ldc, &cols);
             } else {
                 FN(pack_b_)(trans_b, kc, nc, trans_b ? B + jc * ldb + pc : B + pc * ldb + jc,
                             ldb, 0, 0, bk->nr, pb);
@@ -261,7 +288,7 @@ void FN(pylstm_gemm_)(int trans_a, int trans_b, size_t M, size_t N, size_t K, co
                     FN(gemv_block_)(bk, kc, nc, Ap, pb, acc, C + jc, 0);
                 else
                     FN(rows_)(bk, trans_a, M, nc, kc, Ap, lda, pa, pb, kc, bk->nr, NULL, acc,
-                              C + jc, ldc);
+                              C + jc, ldc, &cols);
             }
         }
     }
@@ -311,24 +338,26 @@ void FN(pylstm_gemm_pack_b_groups_)(size_t N, size_t K, const REAL *B, size_t ld
  * buffer whose recorded kernel this process cannot run. */
 static void FN(packed_scalar_)(const packed_header *h, int trans_a, size_t M, size_t N, size_t K,
                                const REAL *A, size_t lda, const REAL *pb, int accumulate,
-                               REAL *C, size_t ldc) {
+                               REAL *C, size_t ldc, const gemm_cols *cols) {
     const size_t NR = h->nr, KC = h->kc, npad = (N + NR - 1) / NR * NR;
     size_t i, j, k;
     for (i = 0; i < M; ++i)
         for (j = 0; j < N; ++j) {
-            REAL s = 0;
+            REAL s = 0, *e = C + i * ldc + cols_at(cols, j);
             for (k = 0; k < K; ++k) {
                 const size_t k0 = k / KC * KC, kc = K - k0 < KC ? K - k0 : KC;
                 const REAL b = pb[k0 * npad + j / NR * NR * kc + (k - k0) * NR + j % NR];
                 s += (trans_a ? A[k * lda + i] : A[i * lda + k]) * b;
             }
-            C[i * ldc + j] = accumulate ? C[i * ldc + j] + s : s;
+            *e = accumulate ? *e + s : s;
         }
 }
 
-void FN(pylstm_gemm_packed_)(int trans_a, size_t M, size_t N, size_t K, const REAL *A,
+/* pylstm_gemm_packed_ with the columns of C placed as `cols` says (col0 = 0
+ * on entry: set here to each column chunk's start). */
+static void FN(packed_cols_)(int trans_a, size_t M, size_t N, size_t K, const REAL *A,
                              size_t lda, const void *packed, int accumulate, REAL *C, size_t ldc,
-                             void *work) {
+                             void *work, gemm_cols cols) {
     const packed_header *h = (const packed_header *)packed;
     const REAL *pb = (const REAL *)((const char *)packed + PACKED_HEADER_BYTES);
     const pylstm_gemm_kernel_t *kern = pylstm_gemm_kernel_by_id(h->kernel);
@@ -342,7 +371,7 @@ void FN(pylstm_gemm_packed_)(int trans_a, size_t M, size_t N, size_t K, const RE
     }
     if (kern) FN(blocking_)(kern, &blk);
     if (!kern || bk->nr != h->nr || bk->kc != h->kc) {
-        FN(packed_scalar_)(h, trans_a, M, N, K, A, lda, pb, accumulate, C, ldc);
+        FN(packed_scalar_)(h, trans_a, M, N, K, A, lda, pb, accumulate, C, ldc, &cols);
         return;
     }
     npad = (N + bk->nr - 1) / bk->nr * bk->nr;
@@ -350,17 +379,33 @@ void FN(pylstm_gemm_packed_)(int trans_a, size_t M, size_t N, size_t K, const RE
      * in cache when M is large; the packed panels of a chunk are contiguous. */
     for (jc = 0; jc < N; jc += bk->nc) {
         const size_t nc = N - jc < bk->nc ? N - jc : bk->nc;
+        cols.col0 = jc;
         for (pc = 0; pc < K; pc += bk->kc) {
             const size_t kc = K - pc < bk->kc ? K - pc : bk->kc;
-            if (M == 1 && (!trans_a || lda == 1))
+            if (M == 1 && (!trans_a || lda == 1) && !cols.group)
                 FN(gemv_block_)(bk, kc, nc, A + pc, pb + pc * npad + jc * kc,
                                 pc ? 1 : accumulate, C + jc, 0);
             else
                 FN(rows_)(bk, trans_a, M, nc, kc, trans_a ? A + pc * lda : A + pc, lda,
                           (REAL *)work, pb + pc * npad + jc * kc, kc, bk->nr, NULL,
-                          pc ? 1 : accumulate, C + jc, ldc);
+                          pc ? 1 : accumulate, C, ldc, &cols);
         }
     }
+}
+
+void FN(pylstm_gemm_packed_)(int trans_a, size_t M, size_t N, size_t K, const REAL *A,
+                             size_t lda, const void *packed, int accumulate, REAL *C, size_t ldc,
+                             void *work) {
+    const gemm_cols cols = {0, 0, 0};
+    FN(packed_cols_)(trans_a, M, N, K, A, lda, packed, accumulate, C, ldc, work, cols);
+}
+
+void FN(pylstm_gemm_packed_groups_)(size_t M, size_t N, size_t K, const REAL *A, size_t lda,
+                                    const void *packed, int accumulate, REAL *C, size_t ldc,
+                                    size_t group, size_t group_stride, void *work) {
+    gemm_cols cols;
+    cols.col0 = 0, cols.group = group, cols.stride = group_stride;
+    FN(packed_cols_)(0, M, N, K, A, lda, packed, accumulate, C, ldc, work, cols);
 }
 
 /* ---- products split between threads ------------------------------------ */

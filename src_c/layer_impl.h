@@ -122,26 +122,31 @@ static void FN(step_job_)(void *vctx, size_t part, size_t nparts) {
     size_t j0, j1, k, b, j;
     pylstm_split(H, PYLSTM_SLICE_GRAIN, part, nparts, &j0, &j1);
     if (j0 >= j1) return;
-    {
-        /* The product goes to a scratch row block and is then added to the
-         * input projection, in the same way for any number of parts, so the
-         * rounding (and the result) does not depend on the thread count.
-         * Part p's block starts at B * 4 * j0 (its gates side by side). */
+    if (B > 1) {
+        /* The product of the part's units' gate blocks accumulates into the
+         * input projection in place (column n of the part's operand is gate
+         * n / width, unit j0 + n % width): gates + the sum of each depth
+         * block, whatever the split, so the result does not depend on the
+         * thread count. The micro-kernel asks for the gate rows (far out in
+         * L3 or memory by now) before its depth loop; a scratch product
+         * added afterwards waited for them. */
         const size_t width = j1 - j0;
-        REAL *tmp = c->tmp + B * 4 * j0;
-        /* A batch of one reads W_hh^T in alternating directions (gemm.h). */
-        if (B == 1)
-            FN(pylstm_gemv_packed_)(4 * width, R, c->h_prev, c->pk_hh + part * c->pk_stride, tmp,
-                                    (int)(c->t & 1));
-        else
-            GEMM_PACKED(0, B, 4 * width, R, c->h_prev, R, c->pk_hh + part * c->pk_stride, 0,
-                        tmp, 4 * width, c->gemm_work + part * p->gemm_stride);
-        for (b = 0; b < B; ++b)
-            for (k = 0; k < 4; ++k) {
-                REAL *g = c->gates + b * G4 + k * H + j0;
-                const REAL *add = tmp + b * 4 * width + k * width;
-                for (j = 0; j < width; ++j) g[j] += add[j];
-            }
+        FN(pylstm_gemm_packed_groups_)(B, 4 * width, R, c->h_prev, R,
+                                       c->pk_hh + part * c->pk_stride, 1, c->gates + j0, G4,
+                                       width, H, c->gemm_work + part * p->gemm_stride);
+    } else {
+        /* A batch of one reads W_hh^T in alternating directions (gemm.h),
+         * into a scratch row then added: gates + the whole sum, for any
+         * number of parts. Part p's row starts at 4 * j0. */
+        const size_t width = j1 - j0;
+        REAL *tmp = c->tmp + 4 * j0;
+        FN(pylstm_gemv_packed_)(4 * width, R, c->h_prev, c->pk_hh + part * c->pk_stride, tmp,
+                                (int)(c->t & 1));
+        for (k = 0; k < 4; ++k) {
+            REAL *g = c->gates + k * H + j0;
+            const REAL *add = tmp + k * width;
+            for (j = 0; j < width; ++j) g[j] += add[j];
+        }
     }
     FN(pylstm_gates_fwd_)(B, H, j0, j1, c->t, c->lengths, c->bias, c->gates, c->c_prev,
                           c->c_cur, c->m);

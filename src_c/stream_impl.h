@@ -88,21 +88,23 @@ pylstm_status FN(pylstm_stream_step_)(const pylstm_model_desc *desc, const void 
         const stream_layer_plan *lp = l ? &p->upper : &p->first;
         const unsigned char *blk = s + layer_offset(p, l);
         REAL *hl = h + l * B * p->R, *cl = c + l * B * p->H;
-        /* The recurrent product is added to the input projection afterwards,
-         * as layer_impl.h does, so the rounding is the model's exactly. */
+        /* The recurrent product is added to the input projection as
+         * layer_impl.h does (B > 1: accumulated into it, depth block by depth
+         * block; B = 1: the whole sum added afterwards), so the rounding is
+         * the model's exactly. */
         if (B > 1) {
             GEMM_PACKED(0, B, p->G4, K, in, K, blk + lp->ih, 0, gates, p->G4, gemm_work);
-            GEMM_PACKED(0, B, p->G4, p->R, hl, p->R, blk + lp->hh, 0, rec, p->G4, gemm_work);
-        } else if (!backward) {
-            FN(pylstm_gemv_packed_)(p->G4, K, in, blk + lp->ih, gates, 0);
-            FN(pylstm_gemv_packed_)(p->G4, p->R, hl, blk + lp->hh, rec, 0);
+            GEMM_PACKED(0, B, p->G4, p->R, hl, p->R, blk + lp->hh, 1, gates, p->G4, gemm_work);
         } else {
-            FN(pylstm_gemv_packed_)(p->G4, p->R, hl, blk + lp->hh, rec, 1);
-            FN(pylstm_gemv_packed_)(p->G4, K, in, blk + lp->ih, gates, 1);
-        }
-        {
             size_t k;
-            for (k = 0; k < B * p->G4; ++k) gates[k] += rec[k];
+            if (!backward) {
+                FN(pylstm_gemv_packed_)(p->G4, K, in, blk + lp->ih, gates, 0);
+                FN(pylstm_gemv_packed_)(p->G4, p->R, hl, blk + lp->hh, rec, 0);
+            } else {
+                FN(pylstm_gemv_packed_)(p->G4, p->R, hl, blk + lp->hh, rec, 1);
+                FN(pylstm_gemv_packed_)(p->G4, K, in, blk + lp->ih, gates, 1);
+            }
+            for (k = 0; k < p->G4; ++k) gates[k] += rec[k];
         }
         /* h_{t-1} of this layer has been read for the last time: without a
          * projection m = h_t goes straight into it. c is updated element by

@@ -159,6 +159,66 @@ static void run_case(int dbl, int packed, int ta, int tb, size_t M, size_t N, si
     free(A.p), free(B.p), free(C.p), free(R.p), free(Aa.p), free(Ba.p), free(Ra.p);
 }
 
+/* The grouped-columns product (pylstm_gemm_packed_groups_*: column n at
+ * (n / group) * stride + n % group of C, stride = group + 3 leaving a gap that
+ * must keep its sentinel) against the same product with one group (plain
+ * columns): bit for bit, since the layer's result must not depend on how
+ * its columns are grouped into parts; and, for M > 1, against
+ * pylstm_gemm_packed_* bit for bit (M = 1 there takes the gemv, compared to
+ * the reference by run_case). accumulate 1 onto random C. */
+static void grouped_case(int dbl, size_t M, size_t N, size_t K, size_t group, int forge) {
+    const size_t stride = group + 3, ngroups = (N + group - 1) / group, ldg = ngroups * stride;
+    const double sentinel = 1234.5;
+    buf B = buf_new(dbl, N * K), A = buf_new(dbl, M * K), C0 = buf_new(dbl, M * N);
+    buf One = buf_new(dbl, M * N), Plain = buf_new(dbl, M * N), G = buf_new(dbl, M * ldg);
+    size_t bytes = dbl ? pylstm_gemm_packed_b_size_f64(N, K) : pylstm_gemm_packed_b_size_f32(N, K);
+    char *raw = malloc(bytes + PYLSTM_ALIGN), msg[200];
+    void *pk;
+    size_t i, n, bad = 0;
+    if (!raw) exit(2);
+    pk = pylstm_align_ptr(raw);
+    fill(B, N, K, K);
+    fill(A, M, K, K);
+    fill(C0, M, N, N);
+    for (i = 0; i < M * N; ++i) set(One, i, get(C0, i)), set(Plain, i, get(C0, i));
+    for (i = 0; i < M * ldg; ++i) {
+        const size_t col = i % ldg, n0 = col / stride * group + col % stride;
+        set(G, i, col % stride < group && n0 < N ? get(C0, i / ldg * N + n0) : sentinel);
+    }
+    if (dbl)
+        pylstm_gemm_pack_b_f64(1, N, K, B.p, K, pk);
+    else
+        pylstm_gemm_pack_b_f32(1, N, K, B.p, K, pk);
+    if (forge) {
+        int bogus = 99; /* as in run_case */
+        memcpy((char *)pk + 8, &bogus, sizeof bogus);
+    }
+    if (dbl) {
+        pylstm_gemm_packed_groups_f64(M, N, K, A.p, K, pk, 1, G.p, ldg, group, stride, work_area);
+        pylstm_gemm_packed_groups_f64(M, N, K, A.p, K, pk, 1, One.p, N, N, N, work_area);
+        pylstm_gemm_packed_f64(0, M, N, K, A.p, K, pk, 1, Plain.p, N, work_area);
+    } else {
+        pylstm_gemm_packed_groups_f32(M, N, K, A.p, K, pk, 1, G.p, ldg, group, stride, work_area);
+        pylstm_gemm_packed_groups_f32(M, N, K, A.p, K, pk, 1, One.p, N, N, N, work_area);
+        pylstm_gemm_packed_f32(0, M, N, K, A.p, K, pk, 1, Plain.p, N, work_area);
+    }
+    for (i = 0; i < M * ldg; ++i) {
+        const size_t col = i % ldg, n0 = col / stride * group + col % stride;
+        const int inside = col % stride < group && n0 < N;
+        const double got = get(G, i), want = inside ? get(One, i / ldg * N + n0) : sentinel;
+        if (got != want && !bad++) {
+            sprintf(msg, "%s grouped M=%lu N=%lu K=%lu group=%lu%s: element %lu = %.9g, want %.9g",
+                    dbl ? "f64" : "f32", (unsigned long)M, (unsigned long)N, (unsigned long)K,
+                    (unsigned long)group, forge ? " forged" : "", (unsigned long)i, got, want);
+            fail(msg);
+        }
+    }
+    for (n = 0; M > 1 && n < M * N; ++n)
+        if (get(One, n) != get(Plain, n) && !bad++) fail("grouped product differs from packed");
+    if (!bad) ++n_pass;
+    free(raw), free(B.p), free(A.p), free(C0.p), free(One.p), free(Plain.p), free(G.p);
+}
+
 static const size_t small_dims[] = {1, 2, 3, 4, 5, 7, 8, 11, 12, 13, 16, 17, 23, 31, 32, 33, 37, 48, 61, 64, 65, 97, 128};
 #define N_SMALL (sizeof small_dims / sizeof small_dims[0])
 
@@ -199,6 +259,15 @@ static void test_kernel(const char *name) {
             run_case(dbl, 1, (int)rnd(0, 1), (int)rnd(0, 1), 1 + rnd(0, 39), 1 + rnd(0, 299),
                      KC + 1 + rnd(0, 49), (int)rnd(0, 1), all[i], 0);
         }
+        /* columns grouped as a layer part's gate blocks: groups of whole
+         * panels and groups that cut panels, one and two depth blocks */
+        for (n = 0; n < 6; ++n) {
+            const size_t NR = dbl ? k->f64.nr : k->f32.nr;
+            const size_t group = n % 2 ? NR : 1 + rnd(0, NR + 20);
+            grouped_case(dbl, n < 2 ? 1 + rnd(0, 2) : 2 + rnd(0, 2 * MR), 4 * group,
+                         n < 3 ? 1 + rnd(0, 64) : KC + 1 + rnd(0, 40), group, 0);
+        }
+        grouped_case(dbl, 3, 4 * 13, KC + 5, 13, 1);
         run_case(dbl, 1, 0, 1, 5, 37, KC + 9, 1, NULL, 1);
         run_case(dbl, 1, 1, 0, 3, 70, 11, 0, NULL, 1);
         /* zero-sized M or N: nothing happens (the sentinel check covers C) */
