@@ -307,7 +307,14 @@ void pylstm_pool_run(pylstm_job_fn fn, void *ctx, size_t nparts) {
                     /* the same handshake as the workers' sleep, with
                      * caller_asleep and unfinished */
                     plx_lock(&pool.lock);
-                    STORE(&pool.caller_asleep, 1);
+                    /* An atomic add, not a store: the handshake needs this
+                     * write ordered before the load of unfinished below, and
+                     * a read-modify-write is a full barrier everywhere. A
+                     * sequentially consistent store should do, but qemu-user
+                     * running aarch64 code on an x86-64 host lets its stlr
+                     * pass the next ldar: the last worker then missed
+                     * caller_asleep, never signalled, and test_pool hung. */
+                    (void)ADD(&pool.caller_asleep, 1);
                     while (LOAD(&pool.unfinished) != 0) plx_wait(&pool.done, &pool.lock);
                     STORE(&pool.caller_asleep, 0);
                     plx_unlock(&pool.lock);

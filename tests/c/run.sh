@@ -8,6 +8,7 @@
 #   EXTRA_FLAGS  more compiler and linker flags, e.g. -static
 #   RUNNER       a command to run each test under, e.g. qemu-aarch64 or wine
 #   EXE          the programs' file name suffix, e.g. .exe
+#   TEST_TIMEOUT seconds a test may run (default 900; needs coreutils' timeout)
 #   SKIP         test names not to run on this platform, and SKIP_WHY the
 #                reason, printed (for an emulator's own bugs, never for ours)
 # Each test must exit 0 and print "N passed, N failed" last with N failed = 0;
@@ -34,6 +35,8 @@ while read -r path _; do
 done < src_c/sources.txt
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+limit=()
+if command -v timeout > /dev/null; then limit=(timeout "${TEST_TIMEOUT:-900}"); fi
 shopt -s nullglob
 status=0 programs=0 passed=0 failed=0
 for src in tests/c/test_*.c; do
@@ -46,7 +49,8 @@ for src in tests/c/test_*.c; do
   echo "== $name ($mode, $cc${RUNNER:+, under $RUNNER})"
   "$cc" "${flags[@]}" "${extra[@]}" "$src" "${core[@]}" -lm -o "$exe"
   rc=0   # the runner's status (pipefail); tr drops the \r of Windows line ends
-  "${runner[@]}" "$exe" 2>&1 | tr -d '\r' | tee "$out/$name.log" || rc=$?
+  # A hung test fails after TEST_TIMEOUT seconds instead of holding CI.
+  "${limit[@]}" "${runner[@]}" "$exe" 2>&1 | tr -d '\r' | tee "$out/$name.log" || rc=$?
   programs=$((programs + 1))
   if [[ "$(tail -n 1 "$out/$name.log")" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
     passed=$((passed + BASH_REMATCH[1])) failed=$((failed + BASH_REMATCH[2]))
