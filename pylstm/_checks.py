@@ -3,6 +3,7 @@ the core expects, or raise an exception naming the argument."""
 
 from __future__ import annotations
 
+import importlib
 import operator
 import sys
 from collections.abc import Iterable
@@ -119,3 +120,13 @@ def as_lengths(lengths: ArrayLike, T: int, B: int) -> NDArray[np.int64]:
         raise ValueError(f"lengths: expected every length in 1..{T} (the sequence length), "
                          f"got min {arr.min()}, max {arr.max()}")
     return arr
+
+
+def import_optional(module: str, hint: str) -> Any:
+    """An optional package's module (torch, keras, onnx, mpi4py, ...), imported
+    when a function first needs it; without it, ImportError saying `hint`
+    (which package or extra to install)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise ImportError(hint) from e

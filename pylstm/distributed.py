@@ -33,18 +33,15 @@ from typing import Any
 
 import numpy as np
 
+from ._checks import import_optional
 from .optim import _changed, _locked, _modules, _named, _pairs
 
 __all__ = ["allreduce_grads", "broadcast_parameters"]
 
 
 def _mpi() -> Any:
-    try:
-        from mpi4py import MPI
-    except ImportError as e:
-        raise ImportError("pylstm.distributed needs mpi4py: pip install pylstm[mpi] "
-                          "(it builds against an MPI library such as Open MPI)") from e
-    return MPI
+    return import_optional("mpi4py.MPI", "pylstm.distributed needs mpi4py: pip install "
+                           "pylstm[mpi] (it builds against an MPI library such as Open MPI)")
 
 
 def _targets(model_or_params: Any, what: str) -> tuple[list[Any], list[np.ndarray]]:

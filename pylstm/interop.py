@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from ._checks import float_dtype as _float_dtype
+from ._checks import import_optional
 from .cell import LSTMCell
 from .lstm import LSTM
 
@@ -312,11 +313,8 @@ def to_keras(model: LSTM, *, return_state: bool = False) -> Any:
     if return_state and model.num_layers > 1:
         raise ValueError(f"return_state: only for a one-layer model (a keras.Sequential passes "
                          f"one tensor between layers), got num_layers={model.num_layers}")
-    try:
-        import keras
-    except ImportError as e:
-        raise ImportError("to_keras needs Keras 3: pip install keras (and a backend: torch, "
-                          "jax or tensorflow, chosen by KERAS_BACKEND)") from e
+    keras = import_optional("keras", "to_keras needs Keras 3: pip install keras (and a "
+                            "backend: torch, jax or tensorflow, chosen by KERAS_BACKEND)")
     state = model.state_dict()
     dtype = str(model.dtype)
     H, D = model.hidden_size, model.num_directions

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Un
 
 import numpy as np
 
+from ._checks import import_optional
 from .cell import LSTMCell
 from .estimators import LSTMClassifier, LSTMRegressor
 from .lstm import LSTM
@@ -47,12 +48,8 @@ _FROM_ONNX_GATES = (0, 2, 3, 1)
 
 
 def _import_onnx() -> Any:
-    try:
-        import onnx
-    except ImportError as e:
-        raise ImportError("pylstm.to_onnx / from_onnx need the onnx package: "
-                          "pip install 'pylstm[onnx]'") from e
-    return onnx
+    return import_optional("onnx", "pylstm.to_onnx / from_onnx need the onnx package: "
+                           "pip install 'pylstm[onnx]'")
 
 
 def _reorder(w: np.ndarray, order: Sequence[int]) -> np.ndarray:
