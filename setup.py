@@ -11,6 +11,7 @@ with /arch:AVX2 or /arch:AVX512.
 
 The package's version is the C header's PYLSTM_VERSION_MAJOR.MINOR.PATCH.
 """
+import glob
 import re
 
 import numpy
@@ -65,13 +66,21 @@ def read_sources():
     return files
 
 
+def core_headers():
+    """Every header of the core: a change to one rebuilds all of its objects
+    and relinks the extension (setuptools tracks only the .c files, so an
+    in-place rebuild after editing, say, layer_impl.h kept the old code)."""
+    return sorted(glob.glob("src_c/*.h") + glob.glob("src_c/include/*.h"))
+
+
 def core_libraries(compiler_type, plat_name):
     """The core as setuptools library entries (name, build_info) for a compiler
     and a target platform (e.g. "win-amd64", "win-arm64", "linux-x86_64")."""
     files = read_sources()
 
     def library(name, sources, cflags):
-        return (name, {"sources": sources, "include_dirs": CORE_INCLUDE_DIRS, "cflags": cflags})
+        return (name, {"sources": sources, "include_dirs": CORE_INCLUDE_DIRS, "cflags": cflags,
+                       "obj_deps": {"": core_headers()}})
 
     if compiler_type != "msvc":
         return [library("pylstm_core", [path for path, _ in files], GCC_CFLAGS)]
@@ -120,6 +129,9 @@ class BuildExt(build_ext):
 ext = Extension(
     "pylstm._core",
     sources=["pylstm/_core.pyx"],
+    # relink when the core changes (it is a static library setuptools does not
+    # track)
+    depends=[path for path, _ in read_sources()] + core_headers(),
     include_dirs=["src_c/include", numpy.get_include()],
     # NumPy 2 at build time, NumPy >= 1.23 at run time (pyproject's dependency).
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),

@@ -1,10 +1,11 @@
 """pylstm against PyTorch and ONNX Runtime on a fixed grid of LSTM shapes (GRID below).
 
 float32, one LSTM layer, the same weights in all three libraries, the libraries
-interleaved in one process (so machine drift hits them alike), median wall time
-per call, at each thread count (1 and 2 by default; torch's set_num_threads and
-ORT's intra_op_num_threads are set to pylstm's in every row). Peers that are not
-installed show "—".
+interleaved in one process (so machine drift hits them alike), each timing
+sample after a short sleep (--settle, so one library's spinning pool threads do
+not slow the next one), median wall time per call, at each thread count (1 and
+2 by default; torch's set_num_threads and ORT's intra_op_num_threads are set to
+pylstm's in every row). Peers that are not installed show "—".
 
     python benchmarks/bench.py                      # whole grid, 1 and 2 threads
     python benchmarks/bench.py --cases stream small --threads 1 --json out.json
@@ -183,13 +184,19 @@ def time_calls(fn, min_seconds):
             return elapsed / n
 
 
-def measure(runners, repeats, min_seconds):
+def measure(runners, repeats, min_seconds, settle):
+    """Median seconds per call of each runner over `repeats` rounds; in each
+    round every runner is timed once, in turn, after `settle` seconds of
+    sleep: a thread pool may keep spinning for a while after its library's
+    last call (onnxruntime's for about 40 ms, torch's OpenMP for about 10 ms
+    on a 2-core machine), taking a core from whatever runs next."""
     for fn in runners.values():  # warm up
         for _ in range(3):
             fn()
     samples = {k: [] for k in runners}
     for _ in range(repeats):
         for k, fn in runners.items():  # interleaved
+            time.sleep(settle)
             samples[k].append(time_calls(fn, min_seconds))
     return {k: statistics.median(v) for k, v in samples.items()}
 
@@ -319,6 +326,9 @@ def main(argv=None):
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     ap.add_argument("--repeats", type=int, default=7, help="interleaved rounds (median)")
     ap.add_argument("--min-seconds", type=float, default=0.2, help="per timing sample")
+    ap.add_argument("--settle", type=float, default=0.1,
+                    help="seconds of sleep before each timing sample, for the previous "
+                         "library's spinning threads to stop")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     args = ap.parse_args(argv)
@@ -341,14 +351,15 @@ def main(argv=None):
         for case in args.cases:
             print(f"measuring {case} at {threads} thread(s)...", file=sys.stderr, flush=True)
             runners = make_runners(case, threads, torch, ort)
-            times = measure(runners, args.repeats, args.min_seconds)
+            times = measure(runners, args.repeats, args.min_seconds, args.settle)
             rows += rows_of(case, threads, times,
                             STREAM_ENTRIES if GRID[case][0] == 1 else ENTRIES)
     print_table(rows, args.markdown)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": info, "repeats": args.repeats,
-                       "min_seconds": args.min_seconds, "rows": rows}, f, indent=1)
+                       "min_seconds": args.min_seconds, "settle": args.settle, "rows": rows},
+                      f, indent=1)
 
 
 if __name__ == "__main__":

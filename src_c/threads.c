@@ -9,11 +9,11 @@
  * scratch (threads.h), so which thread runs which part changes nothing.
  *
  * Waiting, by workers for a job and by the caller for parts still running
- * elsewhere, spins for at most PYLSTM_SPIN_NS nanoseconds of clock time (a
- * few microseconds: the gap between two LSTM steps) and then sleeps on a
- * condition variable. On a quiet machine the spin catches the next step
- * without a wake-up; on a busy one a waiting thread gives its core back
- * almost at once instead of taking it from a thread that has work (the way
+ * elsewhere, spins for a bounded time (5-50 microseconds of clock time, an
+ * eighth of a part's time: about the gap between two LSTM steps' jobs) and
+ * then sleeps on a condition variable. On a quiet machine the spin catches
+ * the next step without a wake-up; on a busy one a waiting thread gives its
+ * core back soon instead of taking it from a thread that has work (the way
  * OpenMP runtimes bound their spin time).
  *
  * This is the core's one piece of global mutable state besides CPU detection;
@@ -30,8 +30,18 @@
 
 #define PYLSTM_MAX_THREADS 64
 
-/* The longest a waiting thread spins before it sleeps. */
+/* How long a waiting thread spins before it sleeps: an eighth of the time
+ * the caller's last part took, within these bounds. The gap a waiter sees
+ * between two jobs of a step loop is the parts' imbalance, which grows with
+ * their length, while a wake-up costs about the same for any job (tens of
+ * microseconds in a VM). A fixed 5 us made a thread sleep at almost every
+ * step of the medium forward at 2 threads (parts of ~170 us): 19.7 ms, 18.4
+ * with this bound (a 200 us spin: 17.6 ms, but 2 threads then ran the demo
+ * 1.3x slower than 1 thread with both cores busy, benchmarks/busy.py);
+ * spinning at most an eighth of the work keeps what a busy machine loses to
+ * it small. */
 #define PYLSTM_SPIN_NS 5000
+#define PYLSTM_SPIN_MAX_NS 50000
 
 void pylstm_split(size_t count, size_t grain, size_t part, size_t nparts, size_t *lo,
                   size_t *hi) {
@@ -151,13 +161,14 @@ typedef struct {
     plx_atomic quit;
     pylstm_job_fn fn;      /* written before the claim counter is reset */
     void *ctx;
+    plx_atomic spin_ns;    /* the current spin bound (PYLSTM_SPIN_NS) */
 } pylstm_pool;
 
 static pylstm_pool pool = {PLX_MUTEX_INIT, PLX_COND_INIT, PLX_COND_INIT, PLX_MUTEX_INIT,
-                           {0}, 1, 1, 0, 0, 0, 0, 0, 0, 0, NULL, NULL};
+                           {0}, 1, 1, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, PYLSTM_SPIN_NS};
 
 /* A bounded busy wait: spin_more pauses once and returns 0 when the waiter
- * has spun for about PYLSTM_SPIN_NS. A pause takes from a few to ~100 ns
+ * has spun for about pool.spin_ns. A pause takes from a few to ~100 ns
  * depending on the CPU (90 ns on the 2-core AMD EPYC VM this was measured
  * on, where the former bound of 100,000 pauses was 9 ms), so the time is read
  * on a clock (tens of nanoseconds), once per 8 pauses, starting after the
@@ -171,7 +182,7 @@ static int spin_more(spin_budget *b) {
     if ((++b->count & 7) == 0) {
         const double now = plx_now_ns();
         if (b->count == 8)
-            b->deadline = now + PYLSTM_SPIN_NS;
+            b->deadline = now + (double)LOAD(&pool.spin_ns);
         else if (now >= b->deadline)
             return 0;
     }
@@ -298,8 +309,17 @@ void pylstm_pool_run(pylstm_job_fn fn, void *ctx, size_t nparts) {
             }
             /* The caller takes parts like any worker, so a job never waits
              * for a worker to wake up or be scheduled, only for parts a
-             * worker has already started. */
-            if (run_parts() < (long)nparts && LOAD(&pool.unfinished) != 0) {
+             * worker has already started. Its time per part sets the spin
+             * bound. */
+            const double start = plx_now_ns();
+            const long ran = run_parts();
+            if (ran > 0) {
+                const double spin = (plx_now_ns() - start) / (double)ran / 8;
+                STORE(&pool.spin_ns, (long)(spin < PYLSTM_SPIN_NS       ? PYLSTM_SPIN_NS
+                                            : spin > PYLSTM_SPIN_MAX_NS ? PYLSTM_SPIN_MAX_NS
+                                                                        : spin));
+            }
+            if (ran < (long)nparts && LOAD(&pool.unfinished) != 0) {
                 spin_budget budget = {0, 0};
                 while (LOAD(&pool.unfinished) != 0 && spin_more(&budget))
                     ;
