@@ -9,9 +9,9 @@
  * scratch (threads.h), so which thread runs which part changes nothing.
  *
  * Waiting, by workers for a job and by the caller for parts still running
- * elsewhere, spins for a bounded time (5-50 microseconds of clock time, an
- * eighth of a part's time: about the gap between two LSTM steps' jobs) and
- * then sleeps on a condition variable. On a quiet machine the spin catches
+ * elsewhere, spins for a bounded time (microseconds of clock time, scaled to
+ * the parts' length: about the gap between two LSTM steps' jobs) and then
+ * sleeps on a condition variable. On a quiet machine the spin catches
  * the next step without a wake-up; on a busy one a waiting thread gives its
  * core back soon instead of taking it from a thread that has work (the way
  * OpenMP runtimes bound their spin time).
@@ -30,18 +30,28 @@
 
 #define PYLSTM_MAX_THREADS 64
 
-/* How long a waiting thread spins before it sleeps: an eighth of the time
- * the caller's last part took, within these bounds. The gap a waiter sees
- * between two jobs of a step loop is the parts' imbalance, which grows with
- * their length, while a wake-up costs about the same for any job (tens of
- * microseconds in a VM). A fixed 5 us made a thread sleep at almost every
- * step of the medium forward at 2 threads (parts of ~170 us): 19.7 ms, 18.4
- * with this bound (a 200 us spin: 17.6 ms, but 2 threads then ran the demo
- * 1.3x slower than 1 thread with both cores busy, benchmarks/busy.py);
- * spinning at most an eighth of the work keeps what a busy machine loses to
- * it small. */
+/* How long a waiting thread spins before it sleeps, from the time the
+ * caller's last part took: a worker waiting for the next job an eighth of it
+ * (5-50 us), the caller waiting for parts still running half of it (5-200
+ * us). The gap between two jobs of a step loop is the parts' imbalance, which
+ * grows with their length, while a wake-up costs about the same for any job
+ * (50-100 us in a VM). Sleeps also feed themselves: a worker woken late
+ * starts its part late, the caller's wait then outlasts its spin and it
+ * sleeps too, the worker's next wait outlasts its own, and so on. With a
+ * fixed 5 us the medium forward at 2 threads (parts of ~170 us) fell into
+ * that, one sleep per step on both threads: 19.7 ms, and 28 ms in stretches
+ * of seconds; with the worker's bound alone 18.4 ms, still with the 28 ms
+ * stretches; the caller's longer wait breaks the chain: 17.8-18.2 ms with
+ * a few sleeps per call. The worker's bound stays small because spinning
+ * costs most where the cores are busy (a 200 us worker spin made 2 threads
+ * 1.3x slower than 1 on the demo with both cores busy, benchmarks/busy.py);
+ * the caller spins only while a part it waits for is running. A worker that
+ * found every part of a job taken waits up to a whole part (5-200 us) for the
+ * next: woken too late, it could otherwise miss job after job (the medium
+ * forward then ran at its 1-thread speed, 33 ms, for a fifth of a second). */
 #define PYLSTM_SPIN_NS 5000
 #define PYLSTM_SPIN_MAX_NS 50000
+#define PYLSTM_WAIT_MAX_NS 200000
 
 void pylstm_split(size_t count, size_t grain, size_t part, size_t nparts, size_t *lo,
                   size_t *hi) {
@@ -161,11 +171,14 @@ typedef struct {
     plx_atomic quit;
     pylstm_job_fn fn;      /* written before the claim counter is reset */
     void *ctx;
-    plx_atomic spin_ns;    /* the current spin bound (PYLSTM_SPIN_NS) */
+    plx_atomic spin_ns;    /* a worker's spin bound for the next job */
+    plx_atomic wait_ns;    /* the caller's spin bound for parts running */
+    plx_atomic late_ns;    /* a worker's after a job it had no part of */
 } pylstm_pool;
 
 static pylstm_pool pool = {PLX_MUTEX_INIT, PLX_COND_INIT, PLX_COND_INIT, PLX_MUTEX_INIT,
-                           {0}, 1, 1, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, PYLSTM_SPIN_NS};
+                           {0}, 1, 1, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, PYLSTM_SPIN_NS,
+                           PYLSTM_SPIN_NS, PYLSTM_SPIN_NS};
 
 /* A bounded busy wait: spin_more pauses once and returns 0 when the waiter
  * has spun for about pool.spin_ns. A pause takes from a few to ~100 ns
@@ -176,13 +189,18 @@ static pylstm_pool pool = {PLX_MUTEX_INIT, PLX_COND_INIT, PLX_COND_INIT, PLX_MUT
 typedef struct {
     unsigned count;
     double deadline;
+    const plx_atomic *bound; /* nanoseconds: pool.spin_ns or pool.wait_ns */
 } spin_budget;
+
+static long spin_bound(double ns, double most) {
+    return (long)(ns < PYLSTM_SPIN_NS ? PYLSTM_SPIN_NS : ns > most ? most : ns);
+}
 
 static int spin_more(spin_budget *b) {
     if ((++b->count & 7) == 0) {
         const double now = plx_now_ns();
         if (b->count == 8)
-            b->deadline = now + (double)LOAD(&pool.spin_ns);
+            b->deadline = now + (double)LOAD((plx_atomic *)b->bound);
         else if (now >= b->deadline)
             return 0;
     }
@@ -214,10 +232,13 @@ static void worker_loop(void) {
     /* Not the current generation: a job may have started before this thread
      * ran and still have parts to claim. start_gen was written before the
      * thread was created, which orders it before this read. */
-    long seen = pool.start_gen;
+    long seen = pool.start_gen, ran = 1;
     for (;;) {
         long gen;
-        spin_budget budget = {0, 0};
+        /* A worker that came too late for any part of the last job (woken
+         * after the caller had claimed them all) waits longer: otherwise it
+         * could keep missing every job, each time waking late again. */
+        spin_budget budget = {0, 0, ran ? &pool.spin_ns : &pool.late_ns};
         while ((gen = LOAD(&pool.generation)) == seen && !LOAD(&pool.quit) && spin_more(&budget))
             ;
         if (gen == seen && !LOAD(&pool.quit)) {
@@ -233,7 +254,7 @@ static void worker_loop(void) {
         }
         if (LOAD(&pool.quit)) return;
         seen = gen;
-        (void)run_parts();
+        ran = run_parts();
     }
 }
 
@@ -314,13 +335,13 @@ void pylstm_pool_run(pylstm_job_fn fn, void *ctx, size_t nparts) {
             const double start = plx_now_ns();
             const long ran = run_parts();
             if (ran > 0) {
-                const double spin = (plx_now_ns() - start) / (double)ran / 8;
-                STORE(&pool.spin_ns, (long)(spin < PYLSTM_SPIN_NS       ? PYLSTM_SPIN_NS
-                                            : spin > PYLSTM_SPIN_MAX_NS ? PYLSTM_SPIN_MAX_NS
-                                                                        : spin));
+                const double part = (plx_now_ns() - start) / (double)ran;
+                STORE(&pool.spin_ns, spin_bound(part / 8, PYLSTM_SPIN_MAX_NS));
+                STORE(&pool.wait_ns, spin_bound(part / 2, PYLSTM_WAIT_MAX_NS));
+                STORE(&pool.late_ns, spin_bound(part, PYLSTM_WAIT_MAX_NS));
             }
             if (ran < (long)nparts && LOAD(&pool.unfinished) != 0) {
-                spin_budget budget = {0, 0};
+                spin_budget budget = {0, 0, &pool.wait_ns};
                 while (LOAD(&pool.unfinished) != 0 && spin_more(&budget))
                     ;
                 if (LOAD(&pool.unfinished) != 0) {
