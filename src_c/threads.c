@@ -171,17 +171,15 @@ typedef struct {
     plx_atomic quit;
     pylstm_job_fn fn;      /* written before the claim counter is reset */
     void *ctx;
-    plx_atomic spin_ns;    /* a worker's spin bound for the next job */
-    plx_atomic wait_ns;    /* the caller's spin bound for parts running */
-    plx_atomic late_ns;    /* a worker's after a job it had no part of */
+    plx_atomic part_ns;    /* the caller's time per part in its last job */
 } pylstm_pool;
 
 static pylstm_pool pool = {PLX_MUTEX_INIT, PLX_COND_INIT, PLX_COND_INIT, PLX_MUTEX_INIT,
-                           {0}, 1, 1, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, PYLSTM_SPIN_NS,
-                           PYLSTM_SPIN_NS, PYLSTM_SPIN_NS};
+                           {0}, 1, 1, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, 0};
 
 /* A bounded busy wait: spin_more pauses once and returns 0 when the waiter
- * has spun for about pool.spin_ns. A pause takes from a few to ~100 ns
+ * has spun for about `share` of pool.part_ns, within PYLSTM_SPIN_NS..`most`
+ * nanoseconds. A pause takes from a few to ~100 ns
  * depending on the CPU (90 ns on the 2-core AMD EPYC VM this was measured
  * on, where the former bound of 100,000 pauses was 9 ms), so the time is read
  * on a clock (tens of nanoseconds), once per 8 pauses, starting after the
@@ -189,19 +187,17 @@ static pylstm_pool pool = {PLX_MUTEX_INIT, PLX_COND_INIT, PLX_COND_INIT, PLX_MUT
 typedef struct {
     unsigned count;
     double deadline;
-    const plx_atomic *bound; /* nanoseconds: pool.spin_ns or pool.wait_ns */
+    double share, most; /* the bound: share * pool.part_ns, at most `most` ns */
 } spin_budget;
-
-static long spin_bound(double ns, double most) {
-    return (long)(ns < PYLSTM_SPIN_NS ? PYLSTM_SPIN_NS : ns > most ? most : ns);
-}
 
 static int spin_more(spin_budget *b) {
     if ((++b->count & 7) == 0) {
         const double now = plx_now_ns();
-        if (b->count == 8)
-            b->deadline = now + (double)LOAD((plx_atomic *)b->bound);
-        else if (now >= b->deadline)
+        if (b->count == 8) {
+            const double ns = b->share * (double)LOAD(&pool.part_ns);
+            b->deadline = now +
+                          (ns < PYLSTM_SPIN_NS ? PYLSTM_SPIN_NS : ns > b->most ? b->most : ns);
+        } else if (now >= b->deadline)
             return 0;
     }
     plx_pause();
@@ -238,7 +234,8 @@ static void worker_loop(void) {
         /* A worker that came too late for any part of the last job (woken
          * after the caller had claimed them all) waits longer: otherwise it
          * could keep missing every job, each time waking late again. */
-        spin_budget budget = {0, 0, ran ? &pool.spin_ns : &pool.late_ns};
+        spin_budget budget = {0, 0, 0.125, PYLSTM_SPIN_MAX_NS};
+        if (!ran) budget.share = 1.0, budget.most = PYLSTM_WAIT_MAX_NS;
         while ((gen = LOAD(&pool.generation)) == seen && !LOAD(&pool.quit) && spin_more(&budget))
             ;
         if (gen == seen && !LOAD(&pool.quit)) {
@@ -335,13 +332,12 @@ void pylstm_pool_run(pylstm_job_fn fn, void *ctx, size_t nparts) {
             const double start = plx_now_ns();
             const long ran = run_parts();
             if (ran > 0) {
+                /* capped well inside a 32-bit long (Win32's LONG) */
                 const double part = (plx_now_ns() - start) / (double)ran;
-                STORE(&pool.spin_ns, spin_bound(part / 8, PYLSTM_SPIN_MAX_NS));
-                STORE(&pool.wait_ns, spin_bound(part / 2, PYLSTM_WAIT_MAX_NS));
-                STORE(&pool.late_ns, spin_bound(part, PYLSTM_WAIT_MAX_NS));
+                STORE(&pool.part_ns, (long)(part < 1e9 ? part : 1e9));
             }
             if (ran < (long)nparts && LOAD(&pool.unfinished) != 0) {
-                spin_budget budget = {0, 0, &pool.wait_ns};
+                spin_budget budget = {0, 0, 0.5, PYLSTM_WAIT_MAX_NS};
                 while (LOAD(&pool.unfinished) != 0 && spin_more(&budget))
                     ;
                 if (LOAD(&pool.unfinished) != 0) {
