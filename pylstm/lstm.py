@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 import threading
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -62,6 +63,18 @@ class _Cache:
     unbatched: bool
     batch_first: bool
     out_shape: tuple[int, ...]
+
+    def __del__(self) -> None:
+        # The reserve goes back to its model for the next forward_train, so a
+        # training loop does not take (and fault in) fresh pages every step,
+        # unless something still refers to it: the slot, the local name and
+        # getrefcount's argument are the three references counted here.
+        try:
+            reserve, owner = self.reserve, self.owner
+        except AttributeError:  # forward_train failed before filling the cache
+            return
+        if sys.getrefcount(reserve) == 3:
+            owner._reserves.give(reserve)
 
 
 class _WorkPool:
@@ -140,6 +153,7 @@ class LSTM(Module):
     proj_size: int
     _rng: np.random.Generator
     _work: _WorkPool
+    _reserves: _WorkPool
     _weights: Any  # _core.weights(...): the C pointers of the parameter arrays
     _sizes: dict[tuple[int, int, int], tuple[int, int, int, int]]
     _handle: tuple[int, _core.Handle] | None
@@ -192,6 +206,7 @@ class LSTM(Module):
                     p[H:2 * H] = 0
         self.grads = {name: np.zeros_like(p) for name, p in self._params.items()}
         self._work = _WorkPool()
+        self._reserves = _WorkPool()  # the reserves of dead forward_train caches
         # The parameter arrays are never replaced (load_state_dict copies into
         # them), so their C pointers are collected once.
         self._weights = _core.weights(*self._dims(), self._groups(self._params))
@@ -421,7 +436,7 @@ class LSTM(Module):
         y, h_n, c_n = self._outputs(T, B)
         f64, I, H, P, L, bidir = self._dims()
         _, work_size, reserve_size, _ = self._sizes_for(T, B)
-        reserve = np.empty(reserve_size, np.uint8)
+        reserve = self._reserves.take(reserve_size)
         seed = int(self._rng.integers(0, 2**63)) if self.dropout > 0 else 0
         work = self._work.take(work_size)
         try:

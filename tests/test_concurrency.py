@@ -4,6 +4,7 @@ or refused with a clear error (one stream stepped from two threads).
 
 References: the same calls made one after another in a single thread."""
 import threading
+import weakref
 
 import numpy as np
 import pytest
@@ -97,6 +98,51 @@ def test_backward_while_another_adds_uses_its_own_buffers():
     want = sequential_grads(model, [(x, dy)])
     for name, g in model.grads.items():
         np.testing.assert_allclose(g, want[name], rtol=1e-12, atol=1e-14, err_msg=name)
+
+
+def one_backward(model, x, dy):
+    """dx and the parameter gradients of one forward_train + backward on a
+    fresh copy of model: the reference for a cache that shares nothing."""
+    ref = pylstm.LSTM(model.input_size, model.hidden_size, dtype=model.dtype, seed=0)
+    ref.load_state_dict(model.state_dict())
+    _, _, cache = ref.forward_train(x)
+    dx, _ = ref.backward(cache, dy)
+    return dx, ref.grads
+
+
+def test_live_caches_never_share_a_reserve():
+    # A dead cache's reserve is reused by the next forward_train (no fresh
+    # pages per training step); the caches still alive keep theirs.
+    model = pylstm.LSTM(7, 33, dtype=np.float64, seed=0)
+    batches = make_batches(4)
+    caches = [model.forward_train(x)[2] for x, _ in batches[:3]]
+    del caches[1]  # its reserve goes back to the model ...
+    caches.insert(1, model.forward_train(batches[3][0])[2])  # ... and is taken here
+    order = [0, 3, 2]
+    for k in (2, 1, 0):  # backward of the newest first
+        x, dy = batches[order[k]]
+        model.zero_grad()
+        dx, _ = model.backward(caches[k], dy)
+        want_dx, want_grads = one_backward(model, x, dy)
+        np.testing.assert_array_equal(dx, want_dx)
+        for name, g in model.grads.items():
+            np.testing.assert_array_equal(g, want_grads[name], err_msg=name)
+
+
+def test_a_dead_caches_reserve_is_reused_unless_still_referenced():
+    model = pylstm.LSTM(7, 33, seed=0)
+    (x, _), = make_batches(1, dtype=np.float32)
+    cache = model.forward_train(x)[2]
+    reserve = weakref.ref(cache.reserve)
+    del cache
+    cache = model.forward_train(x)[2]
+    assert cache.reserve is reserve()
+    kept = cache.reserve  # a reference of its own: not reused
+    saved = kept.copy()
+    del cache
+    other = model.forward_train(2 * x)[2]
+    assert other.reserve is not kept
+    np.testing.assert_array_equal(kept, saved)
 
 
 @pytest.mark.parametrize("make", [lambda: pylstm.LSTMCell(5, 9, dtype=np.float64, seed=0),
