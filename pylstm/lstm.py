@@ -429,7 +429,9 @@ class LSTM(Module):
         Returns
         -------
         output, (h_n, c_n) : as from calling the model
-        cache : opaque object for backward
+        cache : opaque object for backward; it holds every step's gates and
+            states, and once it is garbage the model keeps that memory (up
+            to two caches' worth) for its next forward_train
         """
         x, h0, c0, lengths, unbatched = self._shapes_in(x, hx, lengths)
         T, B, _ = x.shape
