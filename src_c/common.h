@@ -15,6 +15,13 @@
 #define PYLSTM_INTERNAL
 #endif
 
+/* C99's restrict; MSVC, in its default C mode, knows only its own spelling. */
+#if defined(_MSC_VER) && !defined(__clang__)
+#define PYLSTM_RESTRICT __restrict
+#else
+#define PYLSTM_RESTRICT restrict
+#endif
+
 /* Every sub-buffer carved out of a caller's workspace starts on this boundary
  * (one cache line, and the widest vector register). */
 #define PYLSTM_ALIGN 64
