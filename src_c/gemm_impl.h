@@ -73,18 +73,31 @@ static void FN(transpose_)(size_t m, size_t kc, const REAL *src, size_t ld, REAL
 
 /* Packs the kc x n matrix src (row-major, ld) into panels of w columns:
  * panel q at dst + q*kc (q a multiple of w), element (k, j) at [k*w + j].
- * Row by row, each row once for all panels: a panel at a time would walk kc
- * rows ld apart per panel (a TLB miss per row when ld is a page). */
+ * By blocks of COPY_ROWS rows, each block once for all panels: a panel at a
+ * time over all kc rows would walk rows ld apart per panel (a TLB miss per
+ * row when ld is a page), and a row at a time for all panels scattered each
+ * row's stores over every panel (the packing of the weight gradients' A,
+ * n = 192 rows of dgates^T, ran at about 4.5 GB/s). A block's rows stay in
+ * L1 while its panels are written, each a contiguous run. */
+#define COPY_ROWS 16
 static void FN(copy_panels_)(size_t kc, size_t n, const REAL *src, size_t ld, size_t w,
                              REAL *dst) {
-    size_t k, q, j;
-    for (k = 0; k < kc; ++k, src += ld)
+    size_t k0, k, q, j;
+    for (k0 = 0; k0 < kc; k0 += COPY_ROWS) {
+        const size_t k1 = kc - k0 < COPY_ROWS ? kc : k0 + COPY_ROWS;
         for (q = 0; q < n; q += w) {
             const size_t m = n - q < w ? n - q : w;
-            REAL *d = dst + q * kc + k * w;
-            for (j = 0; j < m; ++j) d[j] = src[q + j];
+            for (k = k0; k < k1; ++k) {
+                /* restrict: a copy the compiler vectorises without first
+                 * checking, for each short run, whether d overlaps s */
+                REAL *PYLSTM_RESTRICT d = dst + q * kc + k * w;
+                const REAL *PYLSTM_RESTRICT s = src + k * ld + q;
+                for (j = 0; j < m; ++j) d[j] = s[j];
+            }
         }
+    }
 }
+#undef COPY_ROWS
 
 /* Packs op(A) rows [0, mc) x depth [0, kc) (A already offset to the block's
  * corner) into panels of mr rows: panel p at pa + p*kc (p a multiple of mr),
