@@ -287,13 +287,6 @@ typedef struct {
     const unsigned char *pk_hhb;
     size_t pk_stride;
     unsigned char *gemm_work;
-    /* back_step_job_ only: finish step t_fin (its dgates, and dh before it
-     * for padding rows) into dh_prev, then start step t unless `last` */
-    size_t t_fin;
-    int finish, last;
-    const REAL *dgates_fin, *dh_fin;
-    const REAL *dy;
-    size_t lddy;
 } FN(back_ctx_);
 
 /* Gate derivatives of one step for the hidden units of one part. */
@@ -306,57 +299,21 @@ static void FN(back_gates_job_)(void *vctx, size_t part, size_t nparts) {
                               c->c_cur, c->dm, c->dc, c->dgates);
 }
 
-/* dh_{t-1} = dgates_t W_hh for columns n0..n1 of h, part `part`'s slice. */
-static void FN(back_dh_part_)(const FN(back_ctx_) *c, size_t t, const REAL *dgates, size_t part,
-                              size_t n0, size_t n1) {
-    const pylstm_layer_plan *p = c->p;
-    /* A batch of one reads W_hh in alternating directions (gemm.h). */
-    if (p->B == 1)
-        FN(pylstm_gemv_packed_)(n1 - n0, 4 * p->H, dgates, c->pk_hhb + part * c->pk_stride,
-                                c->dh_prev + n0, (int)(t & 1));
-    else
-        GEMM_PACKED(0, p->B, n1 - n0, 4 * p->H, dgates, 4 * p->H,
-                    c->pk_hhb + part * c->pk_stride, 0, c->dh_prev + n0, p->R,
-                    c->gemm_work + part * p->gemm_stride);
-}
-
 /* dh_{t-1} = dgates W_hh for the columns of h of one part. */
 static void FN(back_dh_job_)(void *vctx, size_t part, size_t nparts) {
     const FN(back_ctx_) *c = (const FN(back_ctx_) *)vctx;
+    const pylstm_layer_plan *p = c->p;
     size_t n0, n1;
-    pylstm_split(c->p->R, PYLSTM_SLICE_GRAIN, part, nparts, &n0, &n1);
-    if (n0 < n1) FN(back_dh_part_)(c, c->t, c->dgates, part, n0, n1);
-}
-
-/* Without a projection (R = H), one job per step instead of two: part p
- * finishes the step before for its columns of h (the product with the
- * dgates every part completed in the previous job, and the padding rows'
- * pass-through), adds dy_t to them, and computes the gate derivatives of the
- * same hidden units, which read only those columns. Every element goes
- * through the same operations as with back_gates_job_ and back_dh_job_, so
- * the results are the same; the threads meet once per step, not twice. */
-static void FN(back_step_job_)(void *vctx, size_t part, size_t nparts) {
-    const FN(back_ctx_) *c = (const FN(back_ctx_) *)vctx;
-    const size_t B = c->p->B, H = c->p->H;
-    REAL *dh = c->dh_prev;
-    size_t j0, j1, b, j;
-    pylstm_split(H, PYLSTM_SLICE_GRAIN, part, nparts, &j0, &j1);
-    if (j0 >= j1) return;
-    if (c->finish) {
-        FN(back_dh_part_)(c, c->t_fin, c->dgates_fin, part, j0, j1);
-        for (b = 0; b < B; ++b)
-            if (!FN(is_active_)(c->lengths, b, c->t_fin))
-                for (j = j0; j < j1; ++j) dh[b * H + j] = c->dh_fin[b * H + j];
-    }
-    if (c->last) return;
-    if (c->dy)
-        for (b = 0; b < B; ++b) {
-            const REAL *dyb = c->dy + (c->t * B + b) * c->lddy;
-            if (!FN(is_active_)(c->lengths, b, c->t)) continue;
-            for (j = j0; j < j1; ++j) dh[b * H + j] += dyb[j];
-        }
-    FN(pylstm_gates_bwd_)(B, H, j0, j1, c->t, c->lengths, c->gates, c->c_prev, c->c_cur, dh,
-                          c->dc, c->dgates);
+    pylstm_split(p->R, PYLSTM_SLICE_GRAIN, part, nparts, &n0, &n1);
+    if (n0 >= n1) return;
+    /* A batch of one reads W_hh in alternating directions (gemm.h). */
+    if (p->B == 1)
+        FN(pylstm_gemv_packed_)(n1 - n0, 4 * p->H, c->dgates, c->pk_hhb + part * c->pk_stride,
+                                c->dh_prev + n0, (int)(c->t & 1));
+    else
+        GEMM_PACKED(0, p->B, n1 - n0, 4 * p->H, c->dgates, 4 * p->H,
+                    c->pk_hhb + part * c->pk_stride, 0, c->dh_prev + n0, p->R,
+                    c->gemm_work + part * p->gemm_stride);
 }
 
 typedef struct {
@@ -419,34 +376,7 @@ void FN(pylstm_layer_back_)(const pylstm_layer_plan *p, const WEIGHTS *w, int re
     for (j = 0; j < B * H; ++j) dc[j] = dc_n ? dc_n[j] : 0;
 
     bc.p = p, bc.lengths = lengths, bc.dc = dc, bc.pk_hhb = pk_hhb, bc.gemm_work = gemm_work;
-    if (!P) {
-        /* one job per step (back_step_job_), split as the product: T + 1
-         * jobs, the last one finishing step T - 1's dh */
-        REAL *dh_slot[2];
-        dh_slot[0] = dh, dh_slot[1] = dh_other;
-        bc.dy = dy, bc.lddy = lddy;
-        for (s = 0; s <= T; ++s) {
-            const size_t t = reverse ? s : T - 1 - s;
-            bc.finish = s > 0, bc.last = s == T;
-            bc.dh_prev = dh_slot[s & 1];
-            if (s > 0) {
-                bc.t_fin = reverse ? s - 1 : T - s;
-                bc.dgates_fin = dgates_all + bc.t_fin * B * G4;
-                bc.dh_fin = dh_slot[(s - 1) & 1];
-            }
-            if (s < T) {
-                const size_t prev = reverse ? t + 1 : t, cur = reverse ? t : t + 1;
-                bc.t = t;
-                bc.gates = gates_all + t * B * G4;
-                bc.c_prev = c_slots + prev * B * H;
-                bc.c_cur = c_slots + cur * B * H;
-                bc.dgates = dgates_all + t * B * G4;
-            }
-            pylstm_pool_run(FN(back_step_job_), &bc, dh_parts);
-        }
-        dh = dh_slot[T & 1];
-    }
-    for (s = 0; P && s < T; ++s) {
+    for (s = 0; s < T; ++s) {
         /* Steps in the opposite order of the forward pass. */
         const size_t t = reverse ? s : T - 1 - s;
         const size_t prev = reverse ? t + 1 : t, cur = reverse ? t : t + 1;
