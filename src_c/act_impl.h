@@ -45,10 +45,6 @@ TARGET void NAME(gates_fwd)(size_t B, size_t H, size_t j0, size_t j1, size_t t,
     }
 }
 
-/* Backward of the same step. From the saved i, f, g, o (gates), c_prev, c_cur,
- * dm = dL/dm and dc = dL/dc_t (updated in place to dL/dc_{t-1}), writes
- * dgates = dL/d(pre-activations) (zero on padding rows, whose dc passes
- * through unchanged), for hidden units j0 <= j < j1. */
 /* The arithmetic of gates_bwd over n units of one row (tc: tanh(c_t), in
  * dout on entry). The pointers are restrict: otherwise the compiler has to
  * assume each store may change a later load and keeps the loop scalar (it
@@ -75,6 +71,10 @@ static TARGET void NAME(gates_bwd_row)(size_t n, const REAL *PYLSTM_RESTRICT gi,
     }
 }
 
+/* Backward of the same step. From the saved i, f, g, o (gates), c_prev, c_cur,
+ * dm = dL/dm and dc = dL/dc_t (updated in place to dL/dc_{t-1}), writes
+ * dgates = dL/d(pre-activations) (zero on padding rows, whose dc passes
+ * through unchanged), for hidden units j0 <= j < j1. */
 TARGET void NAME(gates_bwd)(size_t B, size_t H, size_t j0, size_t j1, size_t t,
                             const int64_t *lengths, const REAL *gates, const REAL *c_prev,
                             const REAL *c_cur, const REAL *dm, REAL *dc, REAL *dgates) {
