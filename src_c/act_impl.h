@@ -2,31 +2,50 @@
  * (element type, ISA) with these macros set:
  *   REAL, NAME(x) (the function name), VSIGMOID(n, x, y) and VTANH(n, x, y)
  *   (y[k] = f(x[k]) over n contiguous values; y may equal x), TARGET (an ISA
- *   target attribute or nothing).
+ *   target attribute or nothing);
+ *   optionally VGATES_ROW(n, H, rec, bias, g, cp, cc, m): one row of
+ *   gates_fwd's work below in a single pass, with exactly the operations of
+ *   its passes (so the same bits; tests/c/test_act.c checks it).
  * Nonlinearities run as passes over contiguous stretches of one row (in L1),
  * the remaining arithmetic as plain loops the compiler vectorises. */
 
+/* g[k H + j] += rec[k n + j] for the four gates of n units. */
+static TARGET void NAME(add_rec)(size_t n, size_t H, const REAL *rec, REAL *g) {
+    size_t k, j;
+    for (k = 0; k < 4; ++k)
+        for (j = 0; j < n; ++j) g[k * H + j] += rec[k * n + j];
+}
+
 /* Forward, for hidden units j0 <= j < j1 of every row: gates (B, 4H) holds the
- * pre-activations of i, f, g, o (less the bias (4H), added here while the row
- * is in L1; NULL for none) on entry and their values on exit;
+ * pre-activations of i, f, g, o on entry and their values on exit, less two
+ * terms added here while the row is in L1, in this order: rec, a product kept
+ * apart (NULL for none; row b's gate k of unit j at
+ * rec[(4b + k)(j1 - j0) + j - j0]), then the bias (4H; NULL for none).
  * c_cur = f * c_prev + i * g; m = o * tanh(c_cur). Padding rows
- * (t >= lengths[b]) carry c_prev over and set m to 0. */
+ * (t >= lengths[b]) get rec only, carry c_prev over and set m to 0. c_cur may
+ * be c_prev. */
 TARGET void NAME(gates_fwd)(size_t B, size_t H, size_t j0, size_t j1, size_t t,
-                            const int64_t *lengths, const REAL *bias, REAL *gates,
-                            const REAL *c_prev, REAL *c_cur, REAL *m) {
+                            const int64_t *lengths, const REAL *bias, const REAL *rec,
+                            REAL *gates, const REAL *c_prev, REAL *c_cur, REAL *m) {
     const size_t n = j1 - j0;
     size_t b, j;
     for (b = 0; b < B; ++b) {
-        REAL *gi = gates + b * 4 * H, *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H;
-        const REAL *cp = c_prev + b * H;
+        REAL *gi = gates + b * 4 * H;
+        const REAL *cp = c_prev + b * H, *rb = rec ? rec + b * 4 * n : NULL;
         REAL *cc = c_cur + b * H, *mb = m + b * H;
         if (lengths && (int64_t)t >= lengths[b]) {
+            if (rb) NAME(add_rec)(n, H, rb, gi + j0);
             for (j = j0; j < j1; ++j) {
                 cc[j] = cp[j];
                 mb[j] = 0;
             }
             continue;
         }
+#ifdef VGATES_ROW
+        VGATES_ROW(n, H, rb, bias ? bias + j0 : NULL, gi + j0, cp + j0, cc + j0, mb + j0);
+#else
+        REAL *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H;
+        if (rb) NAME(add_rec)(n, H, rb, gi + j0);
         if (bias) {
             size_t k;
             for (k = 0; k < 4; ++k) {
@@ -42,6 +61,7 @@ TARGET void NAME(gates_fwd)(size_t B, size_t H, size_t j0, size_t j1, size_t t,
         for (j = j0; j < j1; ++j) cc[j] = gf[j] * cp[j] + gi[j] * gg[j];
         VTANH(n, cc + j0, mb + j0);
         for (j = j0; j < j1; ++j) mb[j] *= go[j];
+#endif
     }
 }
 

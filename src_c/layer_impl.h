@@ -119,7 +119,8 @@ static void FN(step_job_)(void *vctx, size_t part, size_t nparts) {
     const FN(step_ctx_) *c = (const FN(step_ctx_) *)vctx;
     const pylstm_layer_plan *p = c->p;
     const size_t B = p->B, H = p->H, R = p->R, G4 = 4 * H;
-    size_t j0, j1, k, b, j;
+    const REAL *rec = NULL;
+    size_t j0, j1, b, j;
     pylstm_split(H, PYLSTM_SLICE_GRAIN, part, nparts, &j0, &j1);
     if (j0 >= j1) return;
     if (B > 1) {
@@ -136,19 +137,14 @@ static void FN(step_job_)(void *vctx, size_t part, size_t nparts) {
                                        width, H, c->gemm_work + part * p->gemm_stride);
     } else {
         /* A batch of one reads W_hh^T in alternating directions (gemm.h),
-         * into a scratch row then added: gates + the whole sum, for any
-         * number of parts. Part p's row starts at 4 * j0. */
-        const size_t width = j1 - j0;
+         * into a scratch row that the gate loop adds: gates + the whole sum,
+         * for any number of parts. Part p's row starts at 4 * j0. */
         REAL *tmp = c->tmp + 4 * j0;
-        FN(pylstm_gemv_packed_)(4 * width, R, c->h_prev, c->pk_hh + part * c->pk_stride, tmp,
-                                (int)(c->t & 1));
-        for (k = 0; k < 4; ++k) {
-            REAL *g = c->gates + k * H + j0;
-            const REAL *add = tmp + k * width;
-            for (j = 0; j < width; ++j) g[j] += add[j];
-        }
+        FN(pylstm_gemv_packed_)(4 * (j1 - j0), R, c->h_prev, c->pk_hh + part * c->pk_stride,
+                                tmp, (int)(c->t & 1));
+        rec = tmp;
     }
-    FN(pylstm_gates_fwd_)(B, H, j0, j1, c->t, c->lengths, c->bias, c->gates, c->c_prev,
+    FN(pylstm_gates_fwd_)(B, H, j0, j1, c->t, c->lengths, c->bias, rec, c->gates, c->c_prev,
                           c->c_cur, c->m);
     if (p->P) return;
     /* m is h_t itself (written into its slot); copy to y, or on padding rows

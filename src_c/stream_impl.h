@@ -90,13 +90,12 @@ pylstm_status FN(pylstm_stream_step_)(const pylstm_model_desc *desc, const void 
         REAL *hl = h + l * B * p->R, *cl = c + l * B * p->H;
         /* The recurrent product is added to the input projection as
          * layer_impl.h does (B > 1: accumulated into it, depth block by depth
-         * block; B = 1: the whole sum added afterwards), so the rounding is
-         * the model's exactly. */
+         * block; B = 1: the whole sum kept apart and added by the gate loop),
+         * so the rounding is the model's exactly. */
         if (B > 1) {
             GEMM_PACKED(0, B, p->G4, K, in, K, blk + lp->ih, 0, gates, p->G4, gemm_work);
             GEMM_PACKED(0, B, p->G4, p->R, hl, p->R, blk + lp->hh, 1, gates, p->G4, gemm_work);
         } else {
-            size_t k;
             if (!backward) {
                 FN(pylstm_gemv_packed_)(p->G4, K, in, blk + lp->ih, gates, 0);
                 FN(pylstm_gemv_packed_)(p->G4, p->R, hl, blk + lp->hh, rec, 0);
@@ -104,14 +103,13 @@ pylstm_status FN(pylstm_stream_step_)(const pylstm_model_desc *desc, const void 
                 FN(pylstm_gemv_packed_)(p->G4, p->R, hl, blk + lp->hh, rec, 1);
                 FN(pylstm_gemv_packed_)(p->G4, K, in, blk + lp->ih, gates, 1);
             }
-            for (k = 0; k < p->G4; ++k) gates[k] += rec[k];
         }
         /* h_{t-1} of this layer has been read for the last time: without a
          * projection m = h_t goes straight into it. c is updated element by
          * element, so c_{t-1} and c_t may share storage. */
         FN(pylstm_gates_fwd_)(B, p->H, 0, p->H, 0, NULL,
                               record_has_bias(blk) ? (const REAL *)(blk + lp->bias) : NULL,
-                              gates, cl, cl, p->P ? m : hl);
+                              B > 1 ? NULL : rec, gates, cl, cl, p->P ? m : hl);
         if (p->P) GEMM_PACKED(0, B, p->P, p->H, m, p->H, blk + lp->hr, 0, hl, p->R, gemm_work);
         in = hl, K = p->R;
     }

@@ -1,7 +1,7 @@
 /* The float32 sigmoid/tanh approximations of act.c against libm (in double),
  * for every kernel ISA this CPU runs: error in float32 ulps of the true value,
  * exact saturation, NaN propagation, and the fused gate loop against a scalar
- * recomputation; the float64 vector versions against libm in float64 ulps
+ * recomputation and, bit for bit, against the array functions' passes; the float64 vector versions against libm in float64 ulps
  * (dense grids, tails, subnormal results, +-0, +-inf, NaN) and their gate
  * loops against the libm instance. Prints "N passed, N failed" last.
  * Build: cc -std=c99 -Isrc_c/include -Isrc_c tests/c/test_act.c src_c/x.c -lm */
@@ -94,7 +94,7 @@ static void test_kernel(const char *kernel) {
                 ref_c[b * H + j] = f * c_prev[b * H + j] + i * gg;
                 ref_m[b * H + j] = o * tanh(ref_c[b * H + j]);
             }
-        pylstm_gates_fwd_f32(B, H, 0, H, 2, lengths, NULL, gates, c_prev, c_cur, m);
+        pylstm_gates_fwd_f32(B, H, 0, H, 2, lengths, NULL, NULL, gates, c_prev, c_cur, m);
         for (b = 0; b < B; ++b)
             for (j = 0; j < H; ++j) {
                 if (b == 1) { /* padding row: state carried, output 0 */
@@ -109,6 +109,49 @@ static void test_kernel(const char *kernel) {
         check_kernel(worst < 2e-6, "fused forward step matches double recomputation", kernel,
                      worst);
         check_kernel(pad_ok, "padding rows carry the state", kernel, 0);
+    }
+
+    /* With a kept-apart product (rec) and a bias, over units j0..j1 that start
+     * and end off every vector boundary: bit for bit the composition of the
+     * array functions above, which is what the loop promises (AVX2 and
+     * AVX-512 do it in one pass); a padding row gets rec only. */
+    {
+        enum { B = 3, H = 45, J0 = 3, J1 = 44, W = J1 - J0 };
+        static float gates[B * 4 * H], want[B * 4 * H], rec[B * 4 * W], bias[4 * H];
+        static float c_prev[B * H], c_cur[B * H], m[B * H], want_c[B * H], want_m[B * H];
+        int64_t lengths[B] = {4, 2, 4};
+        size_t b, j, g;
+        for (k = 0; k < B * 4 * H; ++k) gates[k] = want[k] = (float)sin(0.29 * (double)k) * 5.0f;
+        for (k = 0; k < B * 4 * W; ++k) rec[k] = (float)cos(0.17 * (double)k) * 3.0f;
+        for (k = 0; k < 4 * H; ++k) bias[k] = (float)sin(0.53 * (double)k);
+        for (k = 0; k < B * H; ++k) {
+            c_prev[k] = (float)cos(0.23 * (double)k) * 2.0f;
+            c_cur[k] = m[k] = want_c[k] = want_m[k] = -7.0f; /* outside J0..J1: untouched */
+        }
+        for (b = 0; b < B; ++b) {
+            float *row = want + b * 4 * H;
+            for (g = 0; g < 4; ++g)
+                for (j = J0; j < J1; ++j) row[g * H + j] += rec[(b * 4 + g) * W + j - J0];
+            if (b == 1) {
+                for (j = J0; j < J1; ++j) want_c[b * H + j] = c_prev[b * H + j], want_m[b * H + j] = 0;
+                continue;
+            }
+            for (g = 0; g < 4; ++g)
+                for (j = J0; j < J1; ++j) row[g * H + j] += bias[g * H + j];
+            pylstm_sigmoid_array_f32(W, row + J0, row + J0);
+            pylstm_sigmoid_array_f32(W, row + H + J0, row + H + J0);
+            pylstm_tanh_array_f32(W, row + 2 * H + J0, row + 2 * H + J0);
+            pylstm_sigmoid_array_f32(W, row + 3 * H + J0, row + 3 * H + J0);
+            for (j = J0; j < J1; ++j)
+                want_c[b * H + j] = row[H + j] * c_prev[b * H + j] + row[j] * row[2 * H + j];
+            pylstm_tanh_array_f32(W, want_c + b * H + J0, want_m + b * H + J0);
+            for (j = J0; j < J1; ++j) want_m[b * H + j] *= row[3 * H + j];
+        }
+        pylstm_gates_fwd_f32(B, H, J0, J1, 3, lengths, bias, rec, gates, c_prev, c_cur, m);
+        check_kernel(memcmp(gates, want, sizeof gates) == 0 &&
+                         memcmp(c_cur, want_c, sizeof c_cur) == 0 &&
+                         memcmp(m, want_m, sizeof m) == 0,
+                     "gate loop with rec and bias: the array passes' bits", kernel, 0);
     }
 }
 
@@ -192,8 +235,8 @@ static void test_kernel_f64(const char *kernel) {
             dm[k] = sin(0.7 * (double)k);
             dc[k] = dc_ref[k] = cos(0.3 * (double)k);
         }
-        pylstm_gates_fwd_f64(B, H, 0, H, 0, NULL, NULL, gates, c_prev, c_cur, m);
-        pylstm_gates_fwd_f64_base(B, H, 0, H, 0, NULL, NULL, g_ref, c_prev, c_ref, m_ref);
+        pylstm_gates_fwd_f64(B, H, 0, H, 0, NULL, NULL, NULL, gates, c_prev, c_cur, m);
+        pylstm_gates_fwd_f64_base(B, H, 0, H, 0, NULL, NULL, NULL, g_ref, c_prev, c_ref, m_ref);
         pylstm_gates_bwd_f64(B, H, 0, H, 0, NULL, g_ref, c_prev, c_ref, dm, dc, dg);
         pylstm_gates_bwd_f64_base(B, H, 0, H, 0, NULL, g_ref, c_prev, c_ref, dm, dc_ref, dg_ref);
         for (k = 0; k < B * H; ++k) {
