@@ -63,59 +63,16 @@ PYLSTM_TARGET("avx2,fma") void pylstm_tanh_array_f32_avx2(size_t n, const float 
     for (; k < n; ++k) y[k] = tanh_f32(x[k]);
 }
 
-/* One row of gates_fwd (act_impl.h's VGATES_ROW) in one pass of 8 units at a
- * time: the operations of its passes in their order, so the same bits,
- * without storing and reloading the row between them. The last n % 8 units
- * go through the scalar functions, as in the array forms above. */
-PYLSTM_TARGET("avx2,fma") static void gates_row_f32_avx2(size_t n, size_t H, const float *rec,
-                                                        const float *bias, float *g,
-                                                        const float *cp, float *cc, float *m) {
-    size_t j, k;
-    for (j = 0; j + 8 <= n; j += 8) {
-        __m256 v[4], c;
-        for (k = 0; k < 4; ++k) {
-            v[k] = _mm256_loadu_ps(g + k * H + j);
-            if (rec) v[k] = _mm256_add_ps(v[k], _mm256_loadu_ps(rec + k * n + j));
-            if (bias) v[k] = _mm256_add_ps(v[k], _mm256_loadu_ps(bias + k * H + j));
-        }
-        v[0] = sigmoid_avx2(v[0]);
-        v[1] = sigmoid_avx2(v[1]);
-        v[2] = tanh_avx2(v[2]);
-        v[3] = sigmoid_avx2(v[3]);
-        for (k = 0; k < 4; ++k) _mm256_storeu_ps(g + k * H + j, v[k]);
-        c = _mm256_add_ps(_mm256_mul_ps(v[1], _mm256_loadu_ps(cp + j)), _mm256_mul_ps(v[0], v[2]));
-        _mm256_storeu_ps(cc + j, c);
-        _mm256_storeu_ps(m + j, _mm256_mul_ps(tanh_avx2(c), v[3]));
-    }
-    for (; j < n; ++j) {
-        float v[4], c;
-        for (k = 0; k < 4; ++k) {
-            v[k] = g[k * H + j];
-            if (rec) v[k] += rec[k * n + j];
-            if (bias) v[k] += bias[k * H + j];
-        }
-        g[j] = v[0] = sigmoid_f32(v[0]);
-        g[H + j] = v[1] = sigmoid_f32(v[1]);
-        g[2 * H + j] = v[2] = tanh_f32(v[2]);
-        g[3 * H + j] = v[3] = sigmoid_f32(v[3]);
-        c = v[1] * cp[j] + v[0] * v[2];
-        cc[j] = c;
-        m[j] = tanh_f32(c) * v[3];
-    }
-}
-
 #define REAL float
 #define TARGET PYLSTM_TARGET("avx2,fma")
 #define NAME(x) pylstm_##x##_f32_avx2
 #define VSIGMOID pylstm_sigmoid_array_f32_avx2
 #define VTANH pylstm_tanh_array_f32_avx2
-#define VGATES_ROW gates_row_f32_avx2
 #include "act_impl.h"
 #undef TARGET
 #undef NAME
 #undef VSIGMOID
 #undef VTANH
-#undef VGATES_ROW
 #undef REAL
 
 #define VD __m256d

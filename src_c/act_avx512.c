@@ -69,45 +69,16 @@ PYLSTM_TARGET("avx512f") void pylstm_tanh_array_f32_avx512(size_t n, const float
     }
 }
 
-/* One row of gates_fwd (act_impl.h's VGATES_ROW) in one pass of 16 units at
- * a time, tail masked: the operations of its passes in their order, so the
- * same bits, without storing and reloading the row between them. */
-PYLSTM_TARGET("avx512f") static void gates_row_f32_avx512(size_t n, size_t H, const float *rec,
-                                                          const float *bias, float *g,
-                                                          const float *cp, float *cc, float *m) {
-    size_t j, k;
-    for (j = 0; j < n; j += 16) {
-        const __mmask16 mk = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1);
-        __m512 v[4], c;
-        for (k = 0; k < 4; ++k) {
-            v[k] = _mm512_maskz_loadu_ps(mk, g + k * H + j);
-            if (rec) v[k] = _mm512_add_ps(v[k], _mm512_maskz_loadu_ps(mk, rec + k * n + j));
-            if (bias) v[k] = _mm512_add_ps(v[k], _mm512_maskz_loadu_ps(mk, bias + k * H + j));
-        }
-        v[0] = sigmoid_avx512(v[0]);
-        v[1] = sigmoid_avx512(v[1]);
-        v[2] = tanh_avx512(v[2]);
-        v[3] = sigmoid_avx512(v[3]);
-        for (k = 0; k < 4; ++k) _mm512_mask_storeu_ps(g + k * H + j, mk, v[k]);
-        c = _mm512_add_ps(_mm512_mul_ps(v[1], _mm512_maskz_loadu_ps(mk, cp + j)),
-                          _mm512_mul_ps(v[0], v[2]));
-        _mm512_mask_storeu_ps(cc + j, mk, c);
-        _mm512_mask_storeu_ps(m + j, mk, _mm512_mul_ps(tanh_avx512(c), v[3]));
-    }
-}
-
 #define REAL float
 #define TARGET PYLSTM_TARGET("avx512f,avx2,fma")
 #define NAME(x) pylstm_##x##_f32_avx512
 #define VSIGMOID pylstm_sigmoid_array_f32_avx512
 #define VTANH pylstm_tanh_array_f32_avx512
-#define VGATES_ROW gates_row_f32_avx512
 #include "act_impl.h"
 #undef TARGET
 #undef NAME
 #undef VSIGMOID
 #undef VTANH
-#undef VGATES_ROW
 #undef REAL
 
 #define VD __m512d

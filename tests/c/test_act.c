@@ -112,9 +112,9 @@ static void test_kernel(const char *kernel) {
     }
 
     /* With a kept-apart product (rec) and a bias, over units j0..j1 that start
-     * and end off every vector boundary: bit for bit the composition of the
-     * array functions above, which is what the loop promises (AVX2 and
-     * AVX-512 do it in one pass); a padding row gets rec only. */
+     * and end off every vector boundary: bit for bit (g + rec) + bias through
+     * the array functions above, the rounding the layers and the stream step
+     * share; a padding row gets rec only. */
     {
         enum { B = 3, H = 45, J0 = 3, J1 = 44, W = J1 - J0 };
         static float gates[B * 4 * H], want[B * 4 * H], rec[B * 4 * W], bias[4 * H];
@@ -151,7 +151,7 @@ static void test_kernel(const char *kernel) {
         check_kernel(memcmp(gates, want, sizeof gates) == 0 &&
                          memcmp(c_cur, want_c, sizeof c_cur) == 0 &&
                          memcmp(m, want_m, sizeof m) == 0,
-                     "gate loop with rec and bias: the array passes' bits", kernel, 0);
+                     "gate loop with rec and bias: (g + rec) + bias, then the passes", kernel, 0);
     }
 }
 
