@@ -99,19 +99,45 @@ static void FN(copy_panels_)(size_t kc, size_t n, const REAL *src, size_t ld, si
 }
 #undef COPY_ROWS
 
+/* The height of the row tile that starts at row ir of mc: mr, or the rows
+ * left when fewer. A last tile of one or two rows would take the kernels'
+ * short-tile path (depth split four ways, one load per FMA), which is slower:
+ * with AVX2 (mr = 6) a 32 x 1024 x 256 product ran at 103 GFLOP/s against
+ * 108-110 for 24, 28, 30 and 36 rows. So when mr + 1 or mr + 2 rows are
+ * left (and at least 6), they go as two tiles of about half each. Depends
+ * only on mc, mr and ir: row blocks start at multiples of mr (MC and the
+ * thread split's PYLSTM_ROW_GRAIN are), so a row gets the same tile, and the
+ * same rounding, however the rows are split (rows_ keeps a last block from
+ * being only those one or two rows). */
+#ifndef PYLSTM_GEMM_TILE_ROWS_DEFINED
+#define PYLSTM_GEMM_TILE_ROWS_DEFINED
+static size_t tile_rows_(size_t mc, size_t mr, size_t ir) {
+    const size_t left = mc - ir;
+    if (left > mr && left <= mr + 2 && left >= 6) return (left + 1) / 2;
+    return left < mr ? left : mr;
+}
+#endif
+
 /* Packs op(A) rows [0, mc) x depth [0, kc) (A already offset to the block's
- * corner) into panels of mr rows: panel p at pa + p*kc (p a multiple of mr),
- * element (i, k) at [k*mr + i]. Rows past the last panel's end are left
- * unwritten: micro-kernels read only the m rows they are given. */
+ * corner) into one panel per row tile (tile_rows_): the tile of m rows at
+ * row p at pa + p*kc, element (i, k) at [k*m + i]. */
 static void FN(pack_a_)(int trans_a, size_t mc, size_t kc, const REAL *A, size_t lda, size_t mr,
                         REAL *pa) {
-    size_t p;
+    size_t p = 0, m;
     if (trans_a) {
-        FN(copy_panels_)(kc, mc, A, lda, mr, pa);
+        /* the full tiles in one call, which copies by blocks of rows */
+        while (p < mc && tile_rows_(mc, mr, p) == mr) p += mr;
+        if (p) FN(copy_panels_)(kc, p, A, lda, mr, pa);
+        for (; p < mc; p += m) {
+            m = tile_rows_(mc, mr, p);
+            FN(copy_panels_)(kc, m, A + p, lda, m, pa + p * kc);
+        }
         return;
     }
-    for (p = 0; p < mc; p += mr)
-        FN(transpose_)(mc - p < mr ? mc - p : mr, kc, A + p * lda, lda, pa + p * kc, mr);
+    for (; p < mc; p += m) {
+        m = tile_rows_(mc, mr, p);
+        FN(transpose_)(m, kc, A + p * lda, lda, pa + p * kc, m);
+    }
 }
 
 /* Packs op(B) depth [0, kc) x columns [0, nc) into panels of nr columns:
@@ -166,8 +192,10 @@ static int cols_contiguous(const gemm_cols *cols, size_t j, size_t n) {
 }
 #endif
 
-/* The two inner loops over one mc x nc block of C at depth kc. The A panel of
- * rows ir starts at a + ir*a_rstep with k stride sa; the B panel of columns
+/* The two inner loops over one mc x nc block of C at depth kc, in row tiles
+ * of tile_rows_. The A panel of rows ir starts at a + ir*a_rstep with k
+ * stride sa, or, for sa = 0 (pack_a_'s panels), the tile's height; the B
+ * panel of columns
  * jr at b + jr*b_cstep with k stride sb, except a partial last panel, which
  * is read from b_edge (packed, stride NR) when b_edge is not NULL. Partial
  * tiles, and tiles whose columns are not contiguous in C (cols), go through a
@@ -179,22 +207,24 @@ static void FN(inner_)(const BLK *bk, size_t mc, size_t nc, size_t kc, const REA
                        const gemm_cols *cols) {
     REAL tile[PYLSTM_GEMM_MR_MAX * PYLSTM_GEMM_NR_MAX];
     const size_t MR = bk->mr, NR = bk->nr;
-    size_t ir, jr, i, j;
+    size_t ir, jr, i, j, m;
     for (jr = 0; jr < nc; jr += NR) {
         const size_t n = nc - jr < NR ? nc - jr : NR;
         const REAL *bp = b + jr * b_cstep;
         const int direct = n == NR && cols_contiguous(cols, jr, NR);
         size_t sbp = sb;
         if (n < NR && b_edge) bp = b_edge, sbp = NR;
-        for (ir = 0; ir < mc; ir += MR) {
-            const size_t m = mc - ir < MR ? mc - ir : MR;
+        for (ir = 0; ir < mc; ir += m) {
             const REAL *ap = a + ir * a_rstep;
             REAL *c = C + ir * ldc;
+            size_t sap;
+            m = tile_rows_(mc, MR, ir);
+            sap = sa ? sa : m;
             if (direct) {
-                bk->ukr(kc, ap, sa, bp, sbp, c + cols_at(cols, jr), ldc, accumulate, (int)m);
+                bk->ukr(kc, ap, sap, bp, sbp, c + cols_at(cols, jr), ldc, accumulate, (int)m);
                 continue;
             }
-            bk->ukr(kc, ap, sa, bp, sbp, tile, NR, 0, (int)m);
+            bk->ukr(kc, ap, sap, bp, sbp, tile, NR, 0, (int)m);
             for (i = 0; i < m; ++i) {
                 REAL *ci = c + i * ldc;
                 const REAL *t = tile + i * NR;
@@ -213,18 +243,23 @@ static void FN(rows_)(const BLK *bk, int trans_a, size_t M, size_t nc, size_t kc
                       size_t lda, REAL *pa, const REAL *b, size_t b_cstep, size_t sb,
                       const REAL *b_edge, int accumulate, REAL *C, size_t ldc,
                       const gemm_cols *cols) {
-    size_t ic;
+    size_t ic, mc;
     if (M == 1 || (trans_a && M <= bk->mr)) {
         /* A is offset to depth pc already: op(A)(i, k) = A[k*lda + i] or A[k]. */
         FN(inner_)(bk, M, nc, kc, A, 1, trans_a ? lda : 1, b, b_cstep, sb, b_edge, accumulate,
                    C, ldc, cols);
         return;
     }
-    for (ic = 0; ic < M; ic += bk->mc) {
-        const size_t mc = M - ic < bk->mc ? M - ic : bk->mc;
+    for (ic = 0; ic < M; ic += mc) {
+        mc = M - ic < bk->mc ? M - ic : bk->mc;
+        /* A last block of one or two rows would get a short tile whatever
+         * tile_rows_ does; one tile earlier it ends, the last block has
+         * mr + 1 or mr + 2 rows, wherever the blocks started (a row chunk of
+         * the thread split or this block loop). */
+        if (M - ic - mc <= 2 && M - ic > mc && mc > bk->mr) mc -= bk->mr;
         FN(pack_a_)(trans_a, mc, kc, trans_a ? A + ic : A + ic * lda, lda, bk->mr, pa);
-        FN(inner_)(bk, mc, nc, kc, pa, kc, bk->mr, b, b_cstep, sb, b_edge, accumulate,
-                   C + ic * ldc, ldc, cols);
+        FN(inner_)(bk, mc, nc, kc, pa, kc, 0, b, b_cstep, sb, b_edge, accumulate, C + ic * ldc,
+                   ldc, cols);
     }
 }
 

@@ -224,6 +224,47 @@ static const size_t small_dims[] = {1, 2, 3, 4, 5, 7, 8, 11, 12, 13, 16, 17, 23,
 
 static size_t pick(void) { return small_dims[rnd(0, N_SMALL - 1)]; }
 
+/* A row of a product does not depend on how many rows there are: for M from
+ * 3 to 150, every row of op(A)[:M] B is bit for bit that row of the
+ * 150-row product. Rows in tiles of three or more rows are each one chain of
+ * multiply-adds in depth order; only tiles of one or two rows split the depth
+ * (gemm_kernel_impl.h), and gemm_impl.h's tile_rows_ and rows_ never leave
+ * such a tile at the end of a product of three or more rows, nor of a cache
+ * block (the small-caches run makes MC smaller than 150). */
+static void rows_case(int dbl, int ta) {
+    enum { MMAX = 150, N = 53, K = 37 };
+    const size_t es = dbl ? sizeof(double) : sizeof(float);
+    buf A = buf_new(dbl, MMAX * K), B = buf_new(dbl, K * N), C = buf_new(dbl, MMAX * N),
+        F = buf_new(dbl, MMAX * N);
+    size_t M, i, bad = 0;
+    char msg[128];
+    fill(A, MMAX, K, K); /* ta: read as the K x MMAX transpose, its first M columns */
+    fill(B, K, N, N);
+    for (M = 3; M <= MMAX; ++M) {
+        buf out = M == MMAX ? F : C;
+        if (dbl)
+            pylstm_gemm_f64(ta, 0, M, N, K, A.p, ta ? MMAX : K, B.p, N, 0, out.p, N, work_area);
+        else
+            pylstm_gemm_f32(ta, 0, M, N, K, A.p, ta ? MMAX : K, B.p, N, 0, out.p, N, work_area);
+    }
+    for (M = 3; M < MMAX; ++M) {
+        if (dbl)
+            pylstm_gemm_f64(ta, 0, M, N, K, A.p, ta ? MMAX : K, B.p, N, 0, C.p, N, work_area);
+        else
+            pylstm_gemm_f32(ta, 0, M, N, K, A.p, ta ? MMAX : K, B.p, N, 0, C.p, N, work_area);
+        for (i = 0; i < M; ++i)
+            if (memcmp((char *)C.p + i * N * es, (char *)F.p + i * N * es, N * es) != 0) {
+                if (!bad++) {
+                    snprintf(msg, sizeof msg, "%s ta=%d: row %lu of %lu rows differs from the same row of %d",
+                             dbl ? "f64" : "f32", ta, (unsigned long)i, (unsigned long)M, MMAX);
+                    fail(msg);
+                }
+            }
+    }
+    if (!bad) ++n_pass;
+    free(A.p), free(B.p), free(C.p), free(F.p);
+}
+
 static void test_kernel(const char *name) {
     static const char *const all[] = {"ref", "avx2", "avx512", "neon"};
     const pylstm_gemm_kernel_t *k = pylstm_gemm_active();
@@ -268,6 +309,8 @@ static void test_kernel(const char *name) {
                          n < 3 ? 1 + rnd(0, 64) : KC + 1 + rnd(0, 40), group, 0);
         }
         grouped_case(dbl, 3, 4 * 13, KC + 5, 13, 1);
+        rows_case(dbl, 0);
+        rows_case(dbl, 1);
         run_case(dbl, 1, 0, 1, 5, 37, KC + 9, 1, NULL, 1);
         run_case(dbl, 1, 1, 0, 3, 70, 11, 0, NULL, 1);
         /* zero-sized M or N: nothing happens (the sentinel check covers C) */
