@@ -43,7 +43,8 @@ static void FN(blocking_)(const pylstm_gemm_kernel_t *kern, BLK *bk) {
     }
     if (l2 && bk->mc * bk->kc * es > l2 / 2) {
         const size_t mc = l2 / 2 / (bk->kc * es) / bk->mr * bk->mr;
-        bk->mc = mc > bk->mr ? mc : bk->mr;
+        /* at least two tiles, so that rows_ can end a block one tile early */
+        bk->mc = mc > 2 * bk->mr ? mc : 2 * bk->mr;
     }
     if (l3 && bk->kc * bk->nc * es > l3 / 2) {
         const size_t nc = l3 / 2 / (bk->kc * es) / bk->nr * bk->nr;
