@@ -25,9 +25,11 @@ SOURCES = "src_c/sources.txt"
 CORE_INCLUDE_DIRS = ["src_c/include", "src_c"]
 
 # -g0: no debug information in the wheel (Python's own flags ask for -g),
-# which keeps the wheel well under 1 MB.
+# which keeps the wheel well under 1 MB. -ffp-contract=off: no fused
+# multiply-adds the code did not ask for, so that gcc and clang (the macOS
+# wheels) build the same kernel to the same results (src_c/common.h).
 GCC_CFLAGS = ["-std=c99", "-O3", "-g0", "-fPIC", "-pthread", "-fvisibility=hidden", "-Wall",
-              "-Wextra"]
+              "-Wextra", "-ffp-contract=off"]
 # /GL-: no whole-program optimization for the core, so that link-time code
 # generation can never inline a function compiled with /arch:AVX2 or AVX512
 # into one that runs before the CPU check. _CRT_SECURE_NO_WARNINGS: the core

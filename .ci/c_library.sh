@@ -7,9 +7,11 @@
 #     README.md's "Using the C library" section, built with pkg-config and with
 #     a tiny CMake project using find_package(pylstm) (shared and static), run
 #     on examples/data/model.safetensors; all builds must print the same numbers;
-#  3. the Rust and Go examples built against the gcc install (pkg-config) and
+#  3. the gcc and clang builds print the same results, bit for bit, for each
+#     kernel this CPU has (tests/c/fingerprint.c);
+#  4. the Rust and Go examples built against the gcc install (pkg-config) and
 #     run against the reference Python wrote;
-#  4. if a Python environment with pylstm is at .venv (as .ci/run makes it):
+#  5. if a Python environment with pylstm is at .venv (as .ci/run makes it):
 #     examples/make_reference.py --check, so the stored data stays reproducible,
 #     and the README program's numbers against Python's.
 # Installs clang, golang-go, pkg-config, cmake and cargo with apt-get if missing.
@@ -100,6 +102,22 @@ EOF
   done
   echo "README program ($cc; pkg-config, CMake shared, CMake static agree):" \
     "$(tr '\n' ' ' <"$out/pkg-config.txt")"
+done
+
+echo "== gcc and clang builds: the same bits for every kernel"
+for kernel in ref avx2 avx512 neon; do
+  # A kernel the CPU lacks falls back to a lower one: then both builds print
+  # that one's results, still comparable.
+  for cc in gcc clang; do
+    PYLSTM_KERNEL=$kernel "$tmp/build-$cc/tests/c/fingerprint" >"$tmp/bits-$cc-$kernel.txt"
+  done
+  if ! cmp -s "$tmp/bits-gcc-$kernel.txt" "$tmp/bits-clang-$kernel.txt"; then
+    echo "PYLSTM_KERNEL=$kernel: gcc and clang builds compute different results" >&2
+    diff "$tmp/bits-gcc-$kernel.txt" "$tmp/bits-clang-$kernel.txt" >&2 || true
+    exit 1
+  fi
+  echo "PYLSTM_KERNEL=$kernel ($(head -n 1 "$tmp/bits-gcc-$kernel.txt")):" \
+    "$(grep -c ' y=' "$tmp/bits-gcc-$kernel.txt") cases identical"
 done
 
 echo "== Rust and Go examples against the gcc install"

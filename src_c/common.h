@@ -9,6 +9,22 @@
 
 #include "pylstm.h"
 
+/* No floating-point contraction: a * b + c is a rounded product and a rounded
+ * sum, never one fused multiply-add, unless the code asks for an FMA itself
+ * (the kernels' intrinsics). Compilers differ in what they contract by
+ * default (clang fuses within an expression wherever the ISA has an FMA,
+ * gcc in GNU mode across statements, gcc in ISO mode and MSVC 2022 not at
+ * all), so without this the same kernel built by two of them gives results
+ * that differ in the last bits. Every C file of the core includes this
+ * header first; the builds (setup.py, CMakeLists.txt) also pass
+ * -ffp-contract=off to gcc and clang, which gcc, ignoring this pragma,
+ * needs. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(_MSC_VER)
+#pragma fp_contract(off)
+#endif
+
 #if defined(__GNUC__) && !defined(_WIN32)
 #define PYLSTM_INTERNAL __attribute__((visibility("hidden")))
 #else

@@ -27,3 +27,4 @@ double fmin(double, double);
 #define isnan(x) __builtin_isnan(x)
 #define isinf(x) __builtin_isinf(x)
 #define isfinite(x) __builtin_isfinite(x)
+#define signbit(x) __builtin_signbit(x)

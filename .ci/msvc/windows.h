@@ -10,6 +10,7 @@ typedef void *HANDLE, *LPVOID;
 typedef const char *LPCCH;
 typedef unsigned short *LPWSTR;
 typedef unsigned __int64 SIZE_T;
+typedef union { struct { DWORD LowPart; LONG HighPart; } u; long long QuadPart; } LARGE_INTEGER;
 typedef struct { void *Ptr; } SRWLOCK, *PSRWLOCK;
 typedef struct { void *Ptr; } CONDITION_VARIABLE, *PCONDITION_VARIABLE;
 #define SRWLOCK_INIT {0}
@@ -28,6 +29,8 @@ void WINAPI WakeConditionVariable(PCONDITION_VARIABLE);
 HANDLE WINAPI CreateThread(void *, SIZE_T, LPTHREAD_START_ROUTINE, LPVOID, DWORD, DWORD *);
 DWORD WINAPI WaitForSingleObject(HANDLE, DWORD);
 BOOL WINAPI CloseHandle(HANDLE);
+BOOL WINAPI QueryPerformanceCounter(LARGE_INTEGER *);
+BOOL WINAPI QueryPerformanceFrequency(LARGE_INTEGER *);
 int WINAPI MultiByteToWideChar(UINT, DWORD, LPCCH, int, LPWSTR, int);
 LONG _InterlockedCompareExchange(LONG volatile *, LONG, LONG);
 LONG _InterlockedExchange(LONG volatile *, LONG);
