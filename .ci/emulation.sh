@@ -5,7 +5,8 @@
 #     installed package, with Python itself run by qemu-user as a Nehalem
 #     (SSE4.2, no AVX: the reference kernel) and as a Haswell (AVX2 + FMA: the
 #     avx2 kernel); qemu 7.2 emulates no AVX-512, the native runs cover it;
-#  2. aarch64: the C tests cross-compiled, run by qemu-aarch64 (NEON kernel);
+#  2. aarch64: the C tests cross-compiled, run by qemu-aarch64 (NEON kernel),
+#     and gcc and clang builds computing the same bits;
 #  3. Windows: the C tests cross-compiled with MinGW-w64 (Win32 threads), run
 #     by wine (no display needed: they are console programs).
 # Every step says what it checks; any failure ends the script with status 1.
@@ -33,13 +34,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step "Debian packages: qemu-user, aarch64 and MinGW-w64 cross compilers, wine"
+step "Debian packages: qemu-user, aarch64 and MinGW-w64 cross compilers, wine, clang"
 packages=()
 command -v qemu-x86_64 > /dev/null || packages+=(qemu-user)
 command -v aarch64-linux-gnu-gcc > /dev/null ||
   packages+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)   # libc6-dev: for -static
 command -v x86_64-w64-mingw32-gcc-win32 > /dev/null || packages+=(gcc-mingw-w64-x86-64-win32)
 command -v wine > /dev/null || packages+=(wine wine64)
+command -v clang > /dev/null || packages+=(clang)
 if ((${#packages[@]})); then
   echo "installing ${packages[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -147,6 +149,31 @@ SKIP=test_fork SKIP_WHY="qemu-user aborts in fork() after threads (an emulator b
 CC=aarch64-linux-gnu-gcc EXTRA_FLAGS=-static RUNNER=qemu-aarch64 tests/c/run.sh plain |
   tee "$work/aarch64.log" || fail "C tests on aarch64"
 expect_kernel "$work/aarch64.log" neon
+step_done
+
+step "aarch64: gcc and clang builds compute the same bits (tests/c/fingerprint.c, NEON and ref)"
+# What the Linux aarch64 wheels (gcc) and the macOS arm64 ones (clang) do
+# with the same kernel; NEON has FMA in its baseline, so a contracting build
+# would differ here in every case.
+for cc in gcc clang; do
+  case $cc in
+    gcc) compile=(aarch64-linux-gnu-gcc) ;;
+    clang) compile=(clang --target=aarch64-linux-gnu --sysroot=/usr/aarch64-linux-gnu) ;;
+  esac
+  "${compile[@]}" -std=c99 -O2 -pthread -static -Wall -Wextra -pedantic -Werror \
+    -Isrc_c/include -Isrc_c tests/c/fingerprint.c src_c/*.c -lm -o "$work/fingerprint-$cc" ||
+    fail "fingerprint with $cc for aarch64"
+done
+for kernel in neon ref; do
+  for cc in gcc clang; do
+    PYLSTM_KERNEL=$kernel qemu-aarch64 "$work/fingerprint-$cc" >"$work/bits-$cc-$kernel.txt" ||
+      fail "fingerprint ($cc, $kernel) on aarch64"
+  done
+  cmp -s "$work/bits-gcc-$kernel.txt" "$work/bits-clang-$kernel.txt" ||
+    fail "aarch64, PYLSTM_KERNEL=$kernel: gcc and clang builds compute different results"
+  echo "PYLSTM_KERNEL=$kernel ($(head -n 1 "$work/bits-gcc-$kernel.txt")):" \
+    "$(grep -c ' y=' "$work/bits-gcc-$kernel.txt") cases identical"
+done
 step_done
 
 step "Windows: the C tests, cross-compiled with MinGW-w64 (Win32 threads, static), under wine"
