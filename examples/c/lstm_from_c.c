@@ -1,5 +1,6 @@
-// Build from the repository root:
-//   cc -std=c99 -O2 -pthread -Isrc_c/include examples/c/lstm_from_c.c src_c/*.c -lm
+// Build from the repository root (-O3: the core's gate loops are written for
+// the compiler's vectoriser; -ffp-contract=off as CONTRIBUTING.md explains):
+//   cc -std=c99 -O3 -ffp-contract=off -pthread -Isrc_c/include examples/c/lstm_from_c.c src_c/*.c -lm
 
 /* Using pylstm's core from C alone: a 2-layer LSTM run over a sequence with
  * pylstm_model_forward_f32, then the same input fed step by step through the
