@@ -187,9 +187,11 @@ static size_t cols_at(const gemm_cols *cols, size_t j) {
     return cols->group ? j / cols->group * cols->stride + j % cols->group : j;
 }
 
-/* Whether columns j .. j+n-1 of the block are stored contiguously. */
+/* Whether columns j .. j+n-1 of the block are stored contiguously (groups
+ * group_stride apart with group_stride = group are: one part's gates). */
 static int cols_contiguous(const gemm_cols *cols, size_t j, size_t n) {
-    return !cols->group || (cols->col0 + j) % cols->group + n <= cols->group;
+    return !cols->group || cols->stride == cols->group ||
+           (cols->col0 + j) % cols->group + n <= cols->group;
 }
 #endif
 
@@ -207,14 +209,20 @@ static void FN(inner_)(const BLK *bk, size_t mc, size_t nc, size_t kc, const REA
                        const REAL *b_edge, int accumulate, REAL *C, size_t ldc,
                        const gemm_cols *cols) {
     REAL tile[PYLSTM_GEMM_MR_MAX * PYLSTM_GEMM_NR_MAX];
+    size_t at[PYLSTM_GEMM_NR_MAX]; /* a scattered panel's column offsets */
     const size_t MR = bk->mr, NR = bk->nr;
     size_t ir, jr, i, j, m;
     for (jr = 0; jr < nc; jr += NR) {
         const size_t n = nc - jr < NR ? nc - jr : NR;
         const REAL *bp = b + jr * b_cstep;
-        const int direct = n == NR && cols_contiguous(cols, jr, NR);
+        const int contiguous = cols_contiguous(cols, jr, n), direct = n == NR && contiguous;
+        const size_t at0 = cols_at(cols, jr);
         size_t sbp = sb;
         if (n < NR && b_edge) bp = b_edge, sbp = NR;
+        /* offsets found once per panel, not once per element (a division
+         * each: it was 18% of a step loop with H = 100) */
+        if (!contiguous)
+            for (j = 0; j < n; ++j) at[j] = cols_at(cols, jr + j);
         for (ir = 0; ir < mc; ir += m) {
             const REAL *ap = a + ir * a_rstep;
             REAL *c = C + ir * ldc;
@@ -222,17 +230,21 @@ static void FN(inner_)(const BLK *bk, size_t mc, size_t nc, size_t kc, const REA
             m = tile_rows_(mc, MR, ir);
             sap = sa ? sa : m;
             if (direct) {
-                bk->ukr(kc, ap, sap, bp, sbp, c + cols_at(cols, jr), ldc, accumulate, (int)m);
+                bk->ukr(kc, ap, sap, bp, sbp, c + at0, ldc, accumulate, (int)m);
                 continue;
             }
             bk->ukr(kc, ap, sap, bp, sbp, tile, NR, 0, (int)m);
             for (i = 0; i < m; ++i) {
-                REAL *ci = c + i * ldc;
-                const REAL *t = tile + i * NR;
-                for (j = 0; j < n; ++j) {
-                    REAL *e = ci + cols_at(cols, jr + j);
-                    *e = accumulate ? *e + t[j] : t[j];
-                }
+                REAL *PYLSTM_RESTRICT ci = c + i * ldc;
+                const REAL *PYLSTM_RESTRICT t = tile + i * NR;
+                if (contiguous && accumulate)
+                    for (j = 0; j < n; ++j) ci[at0 + j] += t[j];
+                else if (contiguous)
+                    for (j = 0; j < n; ++j) ci[at0 + j] = t[j];
+                else if (accumulate)
+                    for (j = 0; j < n; ++j) ci[at[j]] += t[j];
+                else
+                    for (j = 0; j < n; ++j) ci[at[j]] = t[j];
             }
         }
     }

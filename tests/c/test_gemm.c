@@ -160,14 +160,15 @@ static void run_case(int dbl, int packed, int ta, int tb, size_t M, size_t N, si
 }
 
 /* The grouped-columns product (pylstm_gemm_packed_groups_*: column n at
- * (n / group) * stride + n % group of C, stride = group + 3 leaving a gap that
- * must keep its sentinel) against the same product with one group (plain
+ * (n / group) * stride + n % group of C, stride = group + gap; a gap must keep
+ * its sentinel, and gap 0 is a single part's gates, contiguous) against the same product with one group (plain
  * columns): bit for bit, since the layer's result must not depend on how
  * its columns are grouped into parts; and, for M > 1, against
  * pylstm_gemm_packed_* bit for bit (M = 1 there takes the gemv, compared to
  * the reference by run_case). accumulate 1 onto random C. */
-static void grouped_case(int dbl, size_t M, size_t N, size_t K, size_t group, int forge) {
-    const size_t stride = group + 3, ngroups = (N + group - 1) / group, ldg = ngroups * stride;
+static void grouped_case(int dbl, size_t M, size_t N, size_t K, size_t group, size_t gap,
+                         int forge) {
+    const size_t stride = group + gap, ngroups = (N + group - 1) / group, ldg = ngroups * stride;
     const double sentinel = 1234.5;
     buf B = buf_new(dbl, N * K), A = buf_new(dbl, M * K), C0 = buf_new(dbl, M * N);
     buf One = buf_new(dbl, M * N), Plain = buf_new(dbl, M * N), G = buf_new(dbl, M * ldg);
@@ -207,9 +208,12 @@ static void grouped_case(int dbl, size_t M, size_t N, size_t K, size_t group, in
         const int inside = col % stride < group && n0 < N;
         const double got = get(G, i), want = inside ? get(One, i / ldg * N + n0) : sentinel;
         if (got != want && !bad++) {
-            sprintf(msg, "%s grouped M=%lu N=%lu K=%lu group=%lu%s: element %lu = %.9g, want %.9g",
+            sprintf(msg,
+                    "%s grouped M=%lu N=%lu K=%lu group=%lu gap=%lu%s: element %lu = %.9g, "
+                    "want %.9g",
                     dbl ? "f64" : "f32", (unsigned long)M, (unsigned long)N, (unsigned long)K,
-                    (unsigned long)group, forge ? " forged" : "", (unsigned long)i, got, want);
+                    (unsigned long)group, (unsigned long)gap, forge ? " forged" : "",
+                    (unsigned long)i, got, want);
             fail(msg);
         }
     }
@@ -306,9 +310,10 @@ static void test_kernel(const char *name) {
             const size_t NR = dbl ? k->f64.nr : k->f32.nr;
             const size_t group = n % 2 ? NR : 1 + rnd(0, NR + 20);
             grouped_case(dbl, n < 2 ? 1 + rnd(0, 2) : 2 + rnd(0, 2 * MR), 4 * group,
-                         n < 3 ? 1 + rnd(0, 64) : KC + 1 + rnd(0, 40), group, 0);
+                         n < 3 ? 1 + rnd(0, 64) : KC + 1 + rnd(0, 40), group, n == 4 ? 0 : 3,
+                         0);
         }
-        grouped_case(dbl, 3, 4 * 13, KC + 5, 13, 1);
+        grouped_case(dbl, 3, 4 * 13, KC + 5, 13, 3, 1);
         rows_case(dbl, 0);
         rows_case(dbl, 1);
         run_case(dbl, 1, 0, 1, 5, 37, KC + 9, 1, NULL, 1);
