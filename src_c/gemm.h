@@ -156,9 +156,12 @@ PYLSTM_INTERNAL size_t pylstm_gemm_packed_b_bytes(size_t esize, size_t N, size_t
  * trans_a = 0, split by row blocks only (the threads share the packed B). */
 #define PYLSTM_GEMM_PAR_MIN 2097152.0
 
-/* Rows of a product are split between threads in multiples of this: a
- * multiple of every micro-kernel's row tile (MR = 12, 6, 8, 4 in gemm_*.c). */
-#define PYLSTM_ROW_GRAIN 96
+/* Rows of a product are split between threads in multiples of this: the
+ * least common multiple of every micro-kernel's row tile (MR = 12, 6, 8, 4
+ * in gemm_*.c). It was 96: a weight gradient of H = 64 (256 rows, 64
+ * columns) then had too few rows to split, and too few columns, and ran on
+ * one thread; 400 rows (H = 100) split 288 / 112. */
+#define PYLSTM_ROW_GRAIN 24
 
 #define PYLSTM_DECLARE_GEMM_PAR(REAL, SUFFIX)                                                   \
     PYLSTM_INTERNAL void pylstm_gemm_par_##SUFFIX(                                              \
