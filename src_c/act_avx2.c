@@ -9,11 +9,12 @@
 #if PYLSTM_HAVE_X86
 #include <immintrin.h>
 
-/* The same algorithm as exp_f32, 8 lanes (AVX2 + FMA). max/min return their
- * second operand for NaN, so NaN lanes are clamped like x = lo and put back
- * at the end. */
+/* The same algorithm as exp_f32, 8 lanes (AVX2 + FMA). max and min return
+ * their second operand when either is NaN, so with x second a NaN lane
+ * stays NaN through the clamp and the polynomial (times any 2^n), with no
+ * select at the end. */
 PYLSTM_TARGET("avx2,fma") PYLSTM_ALWAYS_INLINE __m256 exp_avx2(__m256 x) {
-    const __m256 xc = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
+    const __m256 xc = _mm256_min_ps(_mm256_set1_ps(88.3f), _mm256_max_ps(_mm256_set1_ps(-87.3f), x));
     const __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)),
                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), xc);
@@ -27,8 +28,7 @@ PYLSTM_TARGET("avx2,fma") PYLSTM_ALWAYS_INLINE __m256 exp_avx2(__m256 x) {
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
     p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
     e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    p = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-    return _mm256_blendv_ps(p, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
 PYLSTM_TARGET("avx2,fma") PYLSTM_ALWAYS_INLINE __m256 sigmoid_avx2(__m256 x) {
