@@ -187,8 +187,9 @@ static size_t cols_at(const gemm_cols *cols, size_t j) {
     return cols->group ? j / cols->group * cols->stride + j % cols->group : j;
 }
 
-/* Whether columns j .. j+n-1 of the block are stored contiguously (groups
- * group_stride apart with group_stride = group are: one part's gates). */
+/* Whether columns j .. j+n-1 of the block are stored contiguously: always
+ * when the groups follow each other (stride = group: the gates of a step
+ * computed as one part), else when the columns lie in one group. */
 static int cols_contiguous(const gemm_cols *cols, size_t j, size_t n) {
     return !cols->group || cols->stride == cols->group ||
            (cols->col0 + j) % cols->group + n <= cols->group;
