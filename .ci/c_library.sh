@@ -105,20 +105,8 @@ EOF
 done
 
 echo "== gcc and clang builds: the same bits for every kernel"
-for kernel in ref avx2 avx512 neon; do
-  # A kernel the CPU lacks falls back to a lower one: then both builds print
-  # that one's results, still comparable.
-  for cc in gcc clang; do
-    PYLSTM_KERNEL=$kernel "$tmp/build-$cc/tests/c/fingerprint" >"$tmp/bits-$cc-$kernel.txt"
-  done
-  if ! cmp -s "$tmp/bits-gcc-$kernel.txt" "$tmp/bits-clang-$kernel.txt"; then
-    echo "PYLSTM_KERNEL=$kernel: gcc and clang builds compute different results" >&2
-    diff "$tmp/bits-gcc-$kernel.txt" "$tmp/bits-clang-$kernel.txt" >&2 || true
-    exit 1
-  fi
-  echo "PYLSTM_KERNEL=$kernel ($(head -n 1 "$tmp/bits-gcc-$kernel.txt")):" \
-    "$(grep -c ' y=' "$tmp/bits-gcc-$kernel.txt") cases identical"
-done
+.ci/same_bits.sh "" "$tmp/build-gcc/tests/c/fingerprint" "$tmp/build-clang/tests/c/fingerprint" \
+  ref avx2 avx512 neon
 
 echo "== Rust and Go examples against the gcc install"
 libdir=$(dirname "$(find "$tmp/prefix-gcc" -name pylstm.pc)")/..

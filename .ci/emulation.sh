@@ -164,16 +164,8 @@ for cc in gcc clang; do
     -Isrc_c/include -Isrc_c tests/c/fingerprint.c src_c/*.c -lm -o "$work/fingerprint-$cc" ||
     fail "fingerprint with $cc for aarch64"
 done
-for kernel in neon ref; do
-  for cc in gcc clang; do
-    PYLSTM_KERNEL=$kernel qemu-aarch64 "$work/fingerprint-$cc" >"$work/bits-$cc-$kernel.txt" ||
-      fail "fingerprint ($cc, $kernel) on aarch64"
-  done
-  cmp -s "$work/bits-gcc-$kernel.txt" "$work/bits-clang-$kernel.txt" ||
-    fail "aarch64, PYLSTM_KERNEL=$kernel: gcc and clang builds compute different results"
-  echo "PYLSTM_KERNEL=$kernel ($(head -n 1 "$work/bits-gcc-$kernel.txt")):" \
-    "$(grep -c ' y=' "$work/bits-gcc-$kernel.txt") cases identical"
-done
+.ci/same_bits.sh qemu-aarch64 "$work/fingerprint-gcc" "$work/fingerprint-clang" neon ref ||
+  fail "aarch64: gcc and clang builds compute different results"
 step_done
 
 step "Windows: the C tests, cross-compiled with MinGW-w64 (Win32 threads, static), under wine"
