@@ -83,9 +83,10 @@ static int act_isa(void) {
 #define DEFINE_DISPATCH(REAL, SUFFIX)                                                          \
     void pylstm_gates_fwd_##SUFFIX(size_t B, size_t H, size_t j0, size_t j1, size_t t,          \
                                    const int64_t *lengths, const REAL *bias, const REAL *rec,   \
-                                   REAL *gates, const REAL *c_prev, REAL *c_cur, REAL *m) {     \
+                                   REAL *gates, const REAL *c_prev, REAL *c_cur, REAL *m,      \
+                                   size_t ldm) {                                                \
         ACT_CALL(pylstm_gates_fwd, SUFFIX,                                                     \
-                 (B, H, j0, j1, t, lengths, bias, rec, gates, c_prev, c_cur, m))                \
+                 (B, H, j0, j1, t, lengths, bias, rec, gates, c_prev, c_cur, m, ldm))           \
     }                                                                                          \
     void pylstm_gates_bwd_##SUFFIX(size_t B, size_t H, size_t j0, size_t j1, size_t t,          \
                                    const int64_t *lengths, const REAL *gates,                   \

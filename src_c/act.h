@@ -35,7 +35,7 @@ static inline double pylstm_tanh_f64(double x) { return tanh(x); }
     PYLSTM_INTERNAL void pylstm_gates_fwd_##SUFFIX(                                            \
         size_t B, size_t H, size_t j0, size_t j1, size_t t, const int64_t *lengths,             \
         const REAL *bias, const REAL *rec, REAL *gates, const REAL *c_prev, REAL *c_cur,        \
-        REAL *m);                                                                               \
+        REAL *m, size_t ldm);                                                                  \
     PYLSTM_INTERNAL void pylstm_gates_bwd_##SUFFIX(                                            \
         size_t B, size_t H, size_t j0, size_t j1, size_t t, const int64_t *lengths,             \
         const REAL *gates, const REAL *c_prev, const REAL *c_cur, const REAL *dm, REAL *dc,     \

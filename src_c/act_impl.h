@@ -32,18 +32,18 @@ static TARGET void NAME(add_terms)(size_t n, size_t H, const REAL *PYLSTM_RESTRI
  * terms added here while the row is in L1, in this order: rec, a product kept
  * apart (NULL for none; row b's gate k of unit j at
  * rec[(4b + k)(j1 - j0) + j - j0]), then the bias (4H; NULL for none).
- * c_cur = f * c_prev + i * g; m = o * tanh(c_cur). Padding rows
- * (t >= lengths[b]) get rec only, carry c_prev over and set m to 0. c_cur may
- * be c_prev. */
+ * c_cur = f * c_prev + i * g; m = o * tanh(c_cur), row b at m + b * ldm
+ * (ldm >= H). Padding rows (t >= lengths[b]) get rec only, carry c_prev over
+ * and set m to 0. c_cur may be c_prev. */
 TARGET void NAME(gates_fwd)(size_t B, size_t H, size_t j0, size_t j1, size_t t,
                             const int64_t *lengths, const REAL *bias, const REAL *rec,
-                            REAL *gates, const REAL *c_prev, REAL *c_cur, REAL *m) {
+                            REAL *gates, const REAL *c_prev, REAL *c_cur, REAL *m, size_t ldm) {
     const size_t n = j1 - j0;
     size_t b, j;
     for (b = 0; b < B; ++b) {
         REAL *gi = gates + b * 4 * H, *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H;
         const REAL *cp = c_prev + b * H, *rb = rec ? rec + b * 4 * n : NULL;
-        REAL *cc = c_cur + b * H, *mb = m + b * H;
+        REAL *cc = c_cur + b * H, *mb = m + b * ldm;
         if (lengths && (int64_t)t >= lengths[b]) {
             NAME(add_terms)(n, H, rb, NULL, gi + j0);
             for (j = j0; j < j1; ++j) {

@@ -13,7 +13,8 @@
  *     reverse direction: prev = t + 1, cur = t       (slot T holds h0, c0)
  * so the inputs h_{t-1} of all steps, in time order, are the contiguous slots
  * 0..T-1 (forward) or 1..T (reverse): one matrix for the dW_hh GEMM. Inference
- * keeps only two slots, used alternately (prev and cur always differ by one).
+ * keeps only two slots, used alternately (prev and cur always differ by one);
+ * without projection or lengths it keeps h_t in y alone (pylstm_layer_run_).
  *
  * Padding steps (t >= lengths[b]) copy the state from prev to cur and write a
  * zero output row: torch's packed-sequence semantics. In backward they pass the
@@ -62,7 +63,8 @@ typedef struct {
     const int64_t *lengths;
     const REAL *h_prev, *c_prev, *bias;
     REAL *gates, *c_cur, *h_cur, *m, *y;
-    size_t ldy;
+    size_t ldy, ldh, ldm; /* row strides of h_prev and m (R or ldy, H or ldy) */
+    int h_in_y;           /* h_t is y's row t itself: nothing to copy */
     const unsigned char *pk_hh; /* packed W_hh^T: whole, or one slice per part */
     size_t pk_stride;           /* bytes between the parts' slices */
     REAL *tmp;                  /* the recurrent product h_{t-1} W_hh^T, (B, 4H) */
@@ -132,7 +134,7 @@ static void FN(step_job_)(void *vctx, size_t part, size_t nparts) {
          * L3 or memory by now) before its depth loop; a scratch product
          * added afterwards waited for them. */
         const size_t width = j1 - j0;
-        FN(pylstm_gemm_packed_groups_)(B, 4 * width, R, c->h_prev, R,
+        FN(pylstm_gemm_packed_groups_)(B, 4 * width, R, c->h_prev, c->ldh,
                                        c->pk_hh + part * c->pk_stride, 1, c->gates + j0, G4,
                                        width, H, c->gemm_work + part * p->gemm_stride);
     } else {
@@ -145,8 +147,8 @@ static void FN(step_job_)(void *vctx, size_t part, size_t nparts) {
         rec = tmp;
     }
     FN(pylstm_gates_fwd_)(B, H, j0, j1, c->t, c->lengths, c->bias, rec, c->gates, c->c_prev,
-                          c->c_cur, c->m);
-    if (p->P) return;
+                          c->c_cur, c->m, c->ldm);
+    if (p->P || c->h_in_y) return;
     /* m is h_t itself (written into its slot); copy to y, or on padding rows
      * carry h_{t-1} and output zero. */
     for (b = 0; b < B; ++b) {
@@ -179,6 +181,12 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w,
     size_t s, b, j;
     /* Slot index -> state buffer; inference folds T+1 slots onto two. */
     const size_t slot_mask = train ? ~(size_t)0 : 1;
+    /* Inference without projection or lengths keeps h_t nowhere but in y's
+     * row t: the gate loop writes it there, the next step's product reads it
+     * from there (row stride ldy), and no copy is made. Otherwise h_t goes to
+     * its slot and is copied to y (padding rows carry h over but output 0;
+     * training keeps every h_{t-1} for backward). */
+    const int h_in_y = !train && !P && !lengths && T > 0;
 
     if (train) {
         gates_all = (REAL *)(reserve + p->res_gates);
@@ -232,17 +240,28 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w,
     sc.p = p, sc.lengths = lengths, sc.y = y, sc.ldy = ldy, sc.pk_hh = hh;
     sc.bias = (w->b_ih || w->b_hh) ? bias : NULL;
     sc.gemm_work = gemm_work;
+    sc.h_in_y = h_in_y;
     for (s = 0; s < T; ++s) {
         const size_t t = reverse ? T - 1 - s : s;
         const size_t prev = reverse ? t + 1 : t, cur = reverse ? t : t + 1;
         sc.t = t;
-        sc.h_prev = h_slots + (prev & slot_mask) * B * R;
         sc.c_prev = c_slots + (prev & slot_mask) * B * H;
-        sc.h_cur = h_slots + (cur & slot_mask) * B * R;
         sc.c_cur = c_slots + (cur & slot_mask) * B * H;
         sc.gates = gates_all + t * B * G4;
-        /* Without projection o*tanh(c) is h itself, written straight to its slot. */
-        sc.m = P ? (train ? m_all + t * B * H : m_all) : sc.h_cur;
+        if (h_in_y) {
+            /* h_{t-1}: y's previous row, or h0's slot at the first step */
+            sc.h_prev = s ? y + (reverse ? t + 1 : t - 1) * B * ldy : h_slots + (prev & 1) * B * R;
+            sc.ldh = s ? ldy : R;
+            sc.h_cur = sc.m = y + t * B * ldy;
+            sc.ldm = ldy;
+        } else {
+            sc.h_prev = h_slots + (prev & slot_mask) * B * R;
+            sc.h_cur = h_slots + (cur & slot_mask) * B * R;
+            sc.ldh = R;
+            /* Without projection o*tanh(c) is h itself, written straight to its slot. */
+            sc.m = P ? (train ? m_all + t * B * H : m_all) : sc.h_cur;
+            sc.ldm = P ? H : R;
+        }
         pylstm_pool_run(FN(step_job_), &sc, step_parts);
         if (P) {
             GEMM_PACKED(0, B, P, H, sc.m, H, hr, 0, sc.h_cur, R, gemm_work);
@@ -263,10 +282,15 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w,
 
     {
         const size_t fin = reverse ? 0 : T;
-        const REAL *hf = h_slots + (fin & slot_mask) * B * R;
         const REAL *cf = c_slots + (fin & slot_mask) * B * H;
-        if (h_n)
+        if (h_n && h_in_y) {
+            const REAL *hf = y + (reverse ? 0 : T - 1) * B * ldy;
+            for (b = 0; b < B; ++b)
+                for (j = 0; j < R; ++j) h_n[b * R + j] = hf[b * ldy + j];
+        } else if (h_n) {
+            const REAL *hf = h_slots + (fin & slot_mask) * B * R;
             for (j = 0; j < B * R; ++j) h_n[j] = hf[j];
+        }
         if (c_n)
             for (j = 0; j < B * H; ++j) c_n[j] = cf[j];
     }

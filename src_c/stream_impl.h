@@ -109,7 +109,7 @@ pylstm_status FN(pylstm_stream_step_)(const pylstm_model_desc *desc, const void 
          * element, so c_{t-1} and c_t may share storage. */
         FN(pylstm_gates_fwd_)(B, p->H, 0, p->H, 0, NULL,
                               record_has_bias(blk) ? (const REAL *)(blk + lp->bias) : NULL,
-                              B > 1 ? NULL : rec, gates, cl, cl, p->P ? m : hl);
+                              B > 1 ? NULL : rec, gates, cl, cl, p->P ? m : hl, p->H);
         if (p->P) GEMM_PACKED(0, B, p->P, p->H, m, p->H, blk + lp->hr, 0, hl, p->R, gemm_work);
         in = hl, K = p->R;
     }

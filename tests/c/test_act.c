@@ -95,7 +95,7 @@ static void test_kernel(const char *kernel) {
                 ref_c[b * H + j] = f * c_prev[b * H + j] + i * gg;
                 ref_m[b * H + j] = o * tanh(ref_c[b * H + j]);
             }
-        pylstm_gates_fwd_f32(B, H, 0, H, 2, lengths, NULL, NULL, gates, c_prev, c_cur, m);
+        pylstm_gates_fwd_f32(B, H, 0, H, 2, lengths, NULL, NULL, gates, c_prev, c_cur, m, H);
         for (b = 0; b < B; ++b)
             for (j = 0; j < H; ++j) {
                 if (b == 1) { /* padding row: state carried, output 0 */
@@ -138,8 +138,8 @@ static void test_kernel(const char *kernel) {
                     *e += rec[(b * 4 + g) * W + j - J0];
                     if (b != 1) *e += bias[g * H + j];
                 }
-        pylstm_gates_fwd_f32(B, H, J0, J1, 3, lengths, NULL, NULL, want, c_prev, want_c, want_m);
-        pylstm_gates_fwd_f32(B, H, J0, J1, 3, lengths, bias, rec, gates, c_prev, c_cur, m);
+        pylstm_gates_fwd_f32(B, H, J0, J1, 3, lengths, NULL, NULL, want, c_prev, want_c, want_m, H);
+        pylstm_gates_fwd_f32(B, H, J0, J1, 3, lengths, bias, rec, gates, c_prev, c_cur, m, H);
         check_kernel(memcmp(gates, want, sizeof gates) == 0 &&
                          memcmp(c_cur, want_c, sizeof c_cur) == 0 &&
                          memcmp(m, want_m, sizeof m) == 0,
@@ -227,8 +227,9 @@ static void test_kernel_f64(const char *kernel) {
             dm[k] = sin(0.7 * (double)k);
             dc[k] = dc_ref[k] = cos(0.3 * (double)k);
         }
-        pylstm_gates_fwd_f64(B, H, 0, H, 0, NULL, NULL, NULL, gates, c_prev, c_cur, m);
-        pylstm_gates_fwd_f64_base(B, H, 0, H, 0, NULL, NULL, NULL, g_ref, c_prev, c_ref, m_ref);
+        pylstm_gates_fwd_f64(B, H, 0, H, 0, NULL, NULL, NULL, gates, c_prev, c_cur, m, H);
+        pylstm_gates_fwd_f64_base(B, H, 0, H, 0, NULL, NULL, NULL, g_ref, c_prev, c_ref, m_ref,
+                                  H);
         pylstm_gates_bwd_f64(B, H, 0, H, 0, NULL, g_ref, c_prev, c_ref, dm, dc, dg);
         pylstm_gates_bwd_f64_base(B, H, 0, H, 0, NULL, g_ref, c_prev, c_ref, dm, dc_ref, dg_ref);
         for (k = 0; k < B * H; ++k) {
