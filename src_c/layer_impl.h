@@ -304,19 +304,31 @@ typedef struct {
     const int64_t *lengths;
     const REAL *gates, *c_prev, *c_cur, *dm;
     REAL *dc, *dgates, *dh_prev;
+    REAL *db; /* the bias gradient's running sum (4H), NULL for none */
     const unsigned char *pk_hhb;
     size_t pk_stride;
     unsigned char *gemm_work;
 } FN(back_ctx_);
 
-/* Gate derivatives of one step for the hidden units of one part. */
+/* Gate derivatives of one step for the hidden units of one part, and their
+ * rows added to the bias gradient while they are in L1 (row by row, so each
+ * column's sum runs in the same order whatever the split; a pass over all of
+ * dgates after the loop read 13 MB back from L3 for the medium case). */
 static void FN(back_gates_job_)(void *vctx, size_t part, size_t nparts) {
     const FN(back_ctx_) *c = (const FN(back_ctx_) *)vctx;
-    size_t j0, j1;
-    pylstm_split(c->p->H, PYLSTM_SLICE_GRAIN, part, nparts, &j0, &j1);
-    if (j0 < j1)
-        FN(pylstm_gates_bwd_)(c->p->B, c->p->H, j0, j1, c->t, c->lengths, c->gates, c->c_prev,
-                              c->c_cur, c->dm, c->dc, c->dgates);
+    const size_t B = c->p->B, H = c->p->H;
+    size_t j0, j1, b, k, j;
+    pylstm_split(H, PYLSTM_SLICE_GRAIN, part, nparts, &j0, &j1);
+    if (j0 >= j1) return;
+    FN(pylstm_gates_bwd_)(B, H, j0, j1, c->t, c->lengths, c->gates, c->c_prev, c->c_cur, c->dm,
+                          c->dc, c->dgates);
+    if (!c->db) return;
+    for (b = 0; b < B; ++b)
+        for (k = 0; k < 4; ++k) {
+            REAL *PYLSTM_RESTRICT db = c->db + k * H;
+            const REAL *PYLSTM_RESTRICT row = c->dgates + b * 4 * H + k * H;
+            for (j = j0; j < j1; ++j) db[j] += row[j];
+        }
 }
 
 /* dh_{t-1} = dgates W_hh for the columns of h of one part. */
@@ -334,30 +346,6 @@ static void FN(back_dh_job_)(void *vctx, size_t part, size_t nparts) {
         GEMM_PACKED(0, p->B, n1 - n0, 4 * p->H, c->dgates, 4 * p->H,
                     c->pk_hhb + part * c->pk_stride, 0, c->dh_prev + n0, p->R,
                     c->gemm_work + part * p->gemm_stride);
-}
-
-typedef struct {
-    size_t rows, G4;
-    const REAL *dgates;
-    REAL *db, *b_ih, *b_hh;
-} FN(bias_ctx_);
-
-/* db_ih = db_hh = the sum of dgates over all steps and rows, for the columns
- * of one part (each column summed in row order whatever the split). */
-static void FN(bias_grad_job_)(void *vctx, size_t part, size_t nparts) {
-    const FN(bias_ctx_) *c = (const FN(bias_ctx_) *)vctx;
-    size_t j0, j1, j, s;
-    REAL *db = c->db;
-    pylstm_split(c->G4, PYLSTM_SLICE_GRAIN, part, nparts, &j0, &j1);
-    for (j = j0; j < j1; ++j) db[j] = 0;
-    for (s = 0; s < c->rows; ++s) {
-        const REAL *row = c->dgates + s * c->G4;
-        for (j = j0; j < j1; ++j) db[j] += row[j];
-    }
-    for (j = j0; j < j1; ++j) {
-        if (c->b_ih) c->b_ih[j] += db[j];
-        if (c->b_hh) c->b_hh[j] += db[j];
-    }
 }
 
 void FN(pylstm_layer_back_)(const pylstm_layer_plan *p, const WEIGHTS *w, int reverse,
@@ -396,6 +384,10 @@ void FN(pylstm_layer_back_)(const pylstm_layer_plan *p, const WEIGHTS *w, int re
     for (j = 0; j < B * H; ++j) dc[j] = dc_n ? dc_n[j] : 0;
 
     bc.p = p, bc.lengths = lengths, bc.dc = dc, bc.pk_hhb = pk_hhb, bc.gemm_work = gemm_work;
+    /* db_ih = db_hh = the sum of dgates over every step and row */
+    bc.db = g && (g->b_ih || g->b_hh) ? (REAL *)(work + p->wb_dbias) : NULL;
+    if (bc.db)
+        for (j = 0; j < G4; ++j) bc.db[j] = 0;
     for (s = 0; s < T; ++s) {
         /* Steps in the opposite order of the forward pass. */
         const size_t t = reverse ? s : T - 1 - s;
@@ -461,15 +453,9 @@ void FN(pylstm_layer_back_)(const pylstm_layer_plan *p, const WEIGHTS *w, int re
         if (P && g->W_hr)
             GEMM_PAR(p->nt, gemm_work, p->gemm_stride, 1, 0, P, H, T * B, dh_all, P, m_all, H, 1,
                      g->W_hr, H);
-        if (g->b_ih || g->b_hh) {
-            FN(bias_ctx_) c;
-            c.rows = T * B, c.G4 = G4, c.dgates = dgates_all;
-            c.db = (REAL *)(work + p->wb_dbias), c.b_ih = g->b_ih, c.b_hh = g->b_hh;
-            /* one add per element of dgates (medium: 3.2 M over 13 MB),
-             * worth splitting from the step loops' threshold on */
-            pylstm_pool_run(FN(bias_grad_job_), &c,
-                            FN(parts_for_)(p, (double)(T * B), (double)G4, 1.0,
-                                           PYLSTM_PAR_MIN_STEP));
+        for (j = 0; bc.db && j < G4; ++j) {
+            if (g->b_ih) g->b_ih[j] += bc.db[j];
+            if (g->b_hh) g->b_hh[j] += bc.db[j];
         }
     }
 }
