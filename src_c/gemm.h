@@ -153,7 +153,13 @@ PYLSTM_INTERNAL size_t pylstm_gemm_packed_b_bytes(size_t esize, size_t N, size_t
  * No element's value depends on the split, so results are bit-identical for
  * every nt (see gemm_impl.h for why each split keeps them so).
  * pylstm_gemm_packed_par_*: the same for pylstm_gemm_packed_* with
- * trans_a = 0, split by row blocks only (the threads share the packed B). */
+ * trans_a = 0, split by row blocks only (the threads share the packed B).
+ * pylstm_gemm_tn_pair_*(M, K, A, lda, N1, B1, ldb1, C1, ldc1, N2, B2, ldb2,
+ * C2, ldc2, accumulate, work): the two products C1 (+)= A^T B1 and
+ * C2 (+)= A^T B2 (A stored K x M, B1 and B2 row-major), bit for bit as two
+ * calls of the product above, with each block of A packed once for both;
+ * pylstm_gemm_tn_pair_par_* splits them between threads like
+ * pylstm_gemm_par_. */
 #define PYLSTM_GEMM_PAR_MIN 2097152.0
 
 /* Rows of a product are split between threads in multiples of this: the
@@ -167,10 +173,18 @@ PYLSTM_INTERNAL size_t pylstm_gemm_packed_b_bytes(size_t esize, size_t N, size_t
     PYLSTM_INTERNAL void pylstm_gemm_par_##SUFFIX(                                              \
         size_t nt, void *work, size_t work_stride, int trans_a, int trans_b, size_t M, size_t N, \
         size_t K, const REAL *A, size_t lda, const REAL *B, size_t ldb, int accumulate, REAL *C, \
-        size_t ldc);                                                                           \
+        size_t ldc);                                                                            \
     PYLSTM_INTERNAL void pylstm_gemm_packed_par_##SUFFIX(                                       \
-        size_t nt, void *work, size_t work_stride, size_t M, size_t N, size_t K, const REAL *A,  \
-        size_t lda, const void *packed, int accumulate, REAL *C, size_t ldc);
+        size_t nt, void *work, size_t work_stride, size_t M, size_t N, size_t K, const REAL *A, \
+        size_t lda, const void *packed, int accumulate, REAL *C, size_t ldc);                   \
+    PYLSTM_INTERNAL void pylstm_gemm_tn_pair_##SUFFIX(                                          \
+        size_t M, size_t K, const REAL *A, size_t lda, size_t N1, const REAL *B1, size_t ldb1,  \
+        REAL *C1, size_t ldc1, size_t N2, const REAL *B2, size_t ldb2, REAL *C2, size_t ldc2,   \
+        int accumulate, void *work);                                                            \
+    PYLSTM_INTERNAL void pylstm_gemm_tn_pair_par_##SUFFIX(                                      \
+        size_t nt, void *work, size_t work_stride, size_t M, size_t K, const REAL *A,           \
+        size_t lda, size_t N1, const REAL *B1, size_t ldb1, REAL *C1, size_t ldc1, size_t N2,   \
+        const REAL *B2, size_t ldb2, REAL *C2, size_t ldc2, int accumulate);
 PYLSTM_DECLARE_GEMM_PAR(float, f32)
 PYLSTM_DECLARE_GEMM_PAR(double, f64)
 

@@ -444,10 +444,15 @@ void FN(pylstm_layer_back_)(const pylstm_layer_plan *p, const WEIGHTS *w, int re
                  I, accumulate_dx, dx, lddx);
     if (g) {
         const REAL *h_prev_all = h_slots + (reverse ? B * R : 0);
-        if (g->W_ih)
+        /* dW_ih += dgates^T x and dW_hh += dgates^T h_prev share dgates^T */
+        if (g->W_ih && g->W_hh)
+            FN(pylstm_gemm_tn_pair_par_)(p->nt, gemm_work, p->gemm_stride, G4, T * B, dgates_all,
+                                         G4, I, x, ldx, g->W_ih, I, R, h_prev_all, R, g->W_hh,
+                                         R, 1);
+        else if (g->W_ih)
             GEMM_PAR(p->nt, gemm_work, p->gemm_stride, 1, 0, G4, I, T * B, dgates_all, G4, x, ldx,
                      1, g->W_ih, I);
-        if (g->W_hh)
+        else if (g->W_hh)
             GEMM_PAR(p->nt, gemm_work, p->gemm_stride, 1, 0, G4, R, T * B, dgates_all, G4,
                      h_prev_all, R, 1, g->W_hh, R);
         if (P && g->W_hr)

@@ -269,6 +269,47 @@ static void rows_case(int dbl, int ta) {
     free(A.p), free(B.p), free(C.p), free(F.p);
 }
 
+/* pylstm_gemm_tn_pair_ (two products sharing op(A) = A^T) gives bit for bit
+ * what two pylstm_gemm_ calls give, C's padding untouched: the shared path
+ * (two B blocks in the workspace), and the fallbacks (few rows; B blocks too
+ * wide together). */
+static void pair_case(int dbl, size_t M, size_t K, size_t N1, size_t N2, int accumulate) {
+    const size_t es = dbl ? sizeof(double) : sizeof(float), ld1 = N1 + 3, ld2 = N2 + 5;
+    buf A = buf_new(dbl, K * (M + 2)), B1 = buf_new(dbl, K * (N1 + 1)),
+        B2 = buf_new(dbl, K * (N2 + 2)), C1 = buf_new(dbl, M * ld1), C2 = buf_new(dbl, M * ld2),
+        D1 = buf_new(dbl, M * ld1), D2 = buf_new(dbl, M * ld2);
+    size_t i;
+    char msg[160];
+    fill(A, K, M, M + 2);
+    fill(B1, K, N1, N1 + 1);
+    fill(B2, K, N2, N2 + 2);
+    for (i = 0; i < M * ld1; ++i) set(C1, i, i % ld1 < N1 ? urand() : 12345.0);
+    for (i = 0; i < M * ld2; ++i) set(C2, i, i % ld2 < N2 ? urand() : 12345.0);
+    memcpy(D1.p, C1.p, M * ld1 * es);
+    memcpy(D2.p, C2.p, M * ld2 * es);
+    if (dbl) {
+        pylstm_gemm_f64(1, 0, M, N1, K, A.p, M + 2, B1.p, N1 + 1, accumulate, C1.p, ld1, work_area);
+        pylstm_gemm_f64(1, 0, M, N2, K, A.p, M + 2, B2.p, N2 + 2, accumulate, C2.p, ld2, work_area);
+        pylstm_gemm_tn_pair_f64(M, K, A.p, M + 2, N1, B1.p, N1 + 1, D1.p, ld1, N2, B2.p, N2 + 2,
+                                D2.p, ld2, accumulate, work_area);
+    } else {
+        pylstm_gemm_f32(1, 0, M, N1, K, A.p, M + 2, B1.p, N1 + 1, accumulate, C1.p, ld1, work_area);
+        pylstm_gemm_f32(1, 0, M, N2, K, A.p, M + 2, B2.p, N2 + 2, accumulate, C2.p, ld2, work_area);
+        pylstm_gemm_tn_pair_f32(M, K, A.p, M + 2, N1, B1.p, N1 + 1, D1.p, ld1, N2, B2.p, N2 + 2,
+                                D2.p, ld2, accumulate, work_area);
+    }
+    if (memcmp(C1.p, D1.p, M * ld1 * es) != 0 || memcmp(C2.p, D2.p, M * ld2 * es) != 0) {
+        snprintf(msg, sizeof msg,
+                 "%s pair M=%lu K=%lu N1=%lu N2=%lu acc=%d: not the two products' bits",
+                 dbl ? "f64" : "f32", (unsigned long)M, (unsigned long)K, (unsigned long)N1,
+                 (unsigned long)N2, accumulate);
+        fail(msg);
+    } else {
+        ++n_pass;
+    }
+    free(A.p), free(B1.p), free(B2.p), free(C1.p), free(C2.p), free(D1.p), free(D2.p);
+}
+
 static void test_kernel(const char *name) {
     static const char *const all[] = {"ref", "avx2", "avx512", "neon"};
     const pylstm_gemm_kernel_t *k = pylstm_gemm_active();
@@ -316,6 +357,10 @@ static void test_kernel(const char *name) {
         grouped_case(dbl, 3, 4 * 13, KC + 5, 13, 3, 1);
         rows_case(dbl, 0);
         rows_case(dbl, 1);
+        pair_case(dbl, MC + MR + 1, 2 * KC + 7, 37, 64, 1);
+        pair_case(dbl, 4 * 50, 300, 40, 50, 0);
+        pair_case(dbl, 9, 100, 20, 30, 1);                   /* few rows: two products */
+        pair_case(dbl, 2 * MR + 40, 50, NC / 2 + 1, NC / 2, 1); /* B blocks too wide together */
         run_case(dbl, 1, 0, 1, 5, 37, KC + 9, 1, NULL, 1);
         run_case(dbl, 1, 1, 0, 3, 70, 11, 0, NULL, 1);
         /* zero-sized M or N: nothing happens (the sentinel check covers C) */
