@@ -263,6 +263,26 @@ static void FN(inner_)(const BLK *bk, size_t mc, size_t nc, size_t kc, const REA
     }
 }
 
+/* The height of the row block that starts at row ic of M: MC, or the rows
+ * left. A last block of one or two rows would get a short tile whatever
+ * tile_rows_ does; one tile earlier it ends, the last block has mr + 1 or
+ * mr + 2 rows, wherever the blocks started (a row chunk of the thread split
+ * or the block loop). */
+static size_t FN(row_block_)(const BLK *bk, size_t M, size_t ic) {
+    size_t mc = M - ic < bk->mc ? M - ic : bk->mc;
+    if (M - ic - mc <= 2 && M - ic > mc && mc > bk->mr) mc -= bk->mr;
+    return mc;
+}
+
+/* Whether a product reads B in place rather than packed: a row-major B
+ * (trans_b = 0) against few rows, whose packed panels would be used only a
+ * few times. Measured on Zen 5 (dh = dG * W_hh, 32 x 256 x 1024): 122 -> 216
+ * GFLOP/s f32 AVX-512; at M = 64 reading in place was no longer faster for
+ * f64 and AVX2 (a TLB miss per k row when ldb is a page), hence 32. */
+static int FN(b_in_place_)(const BLK *bk, int trans_b, size_t M) {
+    return !trans_b && (M <= 32 || M <= bk->mr);
+}
+
 /* The rows [0, M) loop at one depth block, with op(A) packed into pa or read
  * in place (see the top of this file). */
 static void FN(rows_)(const BLK *bk, int trans_a, size_t M, size_t nc, size_t kc, const REAL *A,
@@ -277,12 +297,7 @@ static void FN(rows_)(const BLK *bk, int trans_a, size_t M, size_t nc, size_t kc
         return;
     }
     for (ic = 0; ic < M; ic += mc) {
-        mc = M - ic < bk->mc ? M - ic : bk->mc;
-        /* A last block of one or two rows would get a short tile whatever
-         * tile_rows_ does; one tile earlier it ends, the last block has
-         * mr + 1 or mr + 2 rows, wherever the blocks started (a row chunk of
-         * the thread split or this block loop). */
-        if (M - ic - mc <= 2 && M - ic > mc && mc > bk->mr) mc -= bk->mr;
+        mc = FN(row_block_)(bk, M, ic);
         FN(pack_a_)(trans_a, mc, kc, trans_a ? A + ic : A + ic * lda, lda, bk->mr, pa);
         FN(inner_)(bk, mc, nc, kc, pa, kc, 0, b, b_cstep, sb, b_edge, accumulate, C + ic * ldc,
                    ldc, cols);
@@ -327,11 +342,7 @@ void FN(pylstm_gemm_)(int trans_a, int trans_b, size_t M, size_t N, size_t K, co
     BLK blk;
     const BLK *bk = &blk;
     REAL *pa = (REAL *)work, *pb;
-    /* Few rows: each packed B panel would be used only a few times, so a
-     * row-major B is read in place (only a partial last panel is packed).
-     * Measured on Zen 5 (dh = dG * W_hh, 32 x 256 x 1024): 122 -> 216 GFLOP/s
-     * f32 AVX-512; at M = 64 reading in place was no longer faster for f64
-     * and AVX2 (a TLB miss per k row when ldb is a page), hence 32. */
+    /* B read in place: only a partial last panel is packed */
     int direct_b;
     size_t jc, pc;
     if (M == 0 || N == 0) return;
@@ -340,7 +351,7 @@ void FN(pylstm_gemm_)(int trans_a, int trans_b, size_t M, size_t N, size_t K, co
         return;
     }
     FN(blocking_)(pylstm_gemm_active(), &blk);
-    direct_b = !trans_b && (M <= 32 || M <= bk->mr);
+    direct_b = FN(b_in_place_)(bk, trans_b, M);
     pb = (REAL *)((char *)work + gemm_round_up(bk->mc * bk->kc * sizeof(REAL)));
     for (jc = 0; jc < N; jc += bk->nc) {
         const size_t nc = N - jc < bk->nc ? N - jc : bk->nc;
@@ -387,7 +398,7 @@ void FN(pylstm_gemm_tn_pair_)(size_t M, size_t K, const REAL *A, size_t lda, siz
     size_t np1, pc, ic, mc;
     FN(blocking_)(pylstm_gemm_active(), &blk);
     np1 = (N1 + bk->nr - 1) / bk->nr * bk->nr;
-    if (M <= 32 || M <= bk->mr || N1 == 0 || N2 == 0 || K == 0 ||
+    if (FN(b_in_place_)(bk, 0, M) || N1 == 0 || N2 == 0 || K == 0 ||
         np1 + (N2 + bk->nr - 1) / bk->nr * bk->nr > bk->nc) {
         FN(pylstm_gemm_)(1, 0, M, N1, K, A, lda, B1, ldb1, accumulate, C1, ldc1, work);
         FN(pylstm_gemm_)(1, 0, M, N2, K, A, lda, B2, ldb2, accumulate, C2, ldc2, work);
@@ -402,8 +413,7 @@ void FN(pylstm_gemm_tn_pair_)(size_t M, size_t K, const REAL *A, size_t lda, siz
         FN(pack_b_)(0, kc, N2, B2 + pc * ldb2, ldb2, 0, 0, bk->nr, pb2);
         /* rows_'s row blocks (for trans_a and M > mr) */
         for (ic = 0; ic < M; ic += mc) {
-            mc = M - ic < bk->mc ? M - ic : bk->mc;
-            if (M - ic - mc <= 2 && M - ic > mc && mc > bk->mr) mc -= bk->mr;
+            mc = FN(row_block_)(bk, M, ic);
             FN(pack_a_)(1, mc, kc, A + pc * lda + ic, lda, bk->mr, pa);
             FN(inner_)(bk, mc, N1, kc, pa, kc, 0, pb1, kc, bk->nr, NULL, acc, C1 + ic * ldc1,
                        ldc1, &cols);
