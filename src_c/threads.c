@@ -31,11 +31,17 @@
 #define PYLSTM_MAX_THREADS 64
 
 /* How long a waiting thread spins before it sleeps, from the time the
- * caller's last part took: a worker waiting for the next job an eighth of it
- * (5-50 us), the caller waiting for parts still running half of it (5-200
- * us). The gap between two jobs of a step loop is the parts' imbalance, which
- * grows with their length, while a wake-up costs about the same for any job
- * (50-100 us in a VM). Sleeps also feed themselves: a worker woken late
+ * caller's last part took and the time the longest part of the last job took
+ * (the span): a worker waiting for the next job until the span has passed
+ * since it started its part, and an eighth of a part more (5-50 us); the
+ * caller waiting for parts still running until the span has passed, and half
+ * a part more (5-200 us). The gap between two jobs of a step loop is the
+ * parts' imbalance, which grows with their length, while a wake-up costs
+ * about the same for any job (50-100 us in a VM). Bounds from the caller's
+ * part alone put to sleep every step the thread with the smaller part when
+ * the parts differ by more than the bound (B = 64, H = 80 at 2 threads: parts
+ * of 48 and 32 units; the forward's median 1.20-1.22 ms, with the span
+ * 1.02 ms). Sleeps also feed themselves: a worker woken late
  * starts its part late, the caller's wait then outlasts its spin and it
  * sleeps too, the worker's next wait outlasts its own, and so on. With a
  * fixed 5 us the medium forward at 2 threads (parts of ~170 us) fell into
@@ -172,29 +178,31 @@ typedef struct {
     pylstm_job_fn fn;      /* written before the claim counter is reset */
     void *ctx;
     plx_atomic part_ns;    /* the caller's time per part in its last job */
+    plx_atomic span_ns;    /* the longest any thread has spent on the parts
+                              of the current job so far */
+    plx_atomic last_span_ns; /* the same of the previous job */
 } pylstm_pool;
 
 static pylstm_pool pool = {PLX_MUTEX_INIT, PLX_COND_INIT, PLX_COND_INIT, PLX_MUTEX_INIT,
-                           {0}, 1, 1, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, 0};
+                           {0}, 1, 1, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, 0};
 
 /* A bounded busy wait: spin_more pauses once and returns 0 when the waiter
- * has spun for about `share` of pool.part_ns, within PYLSTM_SPIN_NS..`most`
- * nanoseconds. A pause takes from a few to ~100 ns
- * depending on the CPU (90 ns on the 2-core AMD EPYC VM this was measured
- * on, where the former bound of 100,000 pauses was 9 ms), so the time is read
- * on a clock (tens of nanoseconds), once per 8 pauses, starting after the
- * first 8 (most waits end sooner). */
+ * has spun for about `ns` nanoseconds, within PYLSTM_SPIN_NS..`most`. A
+ * pause takes from a few to ~100 ns depending on the CPU (90 ns on the 2-core
+ * AMD EPYC VM this was measured on, where the former bound of 100,000 pauses
+ * was 9 ms), so the time is read on a clock (tens of nanoseconds), once per 8
+ * pauses, starting after the first 8 (most waits end sooner). */
 typedef struct {
     unsigned count;
     double deadline;
-    double share, most; /* the bound: share * pool.part_ns, at most `most` ns */
+    double ns, most;
 } spin_budget;
 
 static int spin_more(spin_budget *b) {
     if ((++b->count & 7) == 0) {
         const double now = plx_now_ns();
         if (b->count == 8) {
-            const double ns = b->share * (double)LOAD(&pool.part_ns);
+            const double ns = b->ns;
             b->deadline = now +
                           (ns < PYLSTM_SPIN_NS ? PYLSTM_SPIN_NS : ns > b->most ? b->most : ns);
         } else if (now >= b->deadline)
@@ -207,15 +215,22 @@ static int spin_more(spin_budget *b) {
 /* Claims and runs parts of the current job until none is left; returns the
  * number of parts run. The claim's acquire pairs with the release of the
  * counter's reset, so fn and ctx are those of the job the part belongs to,
- * and that job cannot end (nor fn change) before this part is counted done. */
-static long run_parts(void) {
+ * and that job cannot end (nor fn change) before this part is counted done.
+ * Before counting a part done it raises span_ns to the time since `start`
+ * (when this thread turned to the job), so span_ns ends up about the longest
+ * time a thread worked on the job: a maximum taken by a load and a store, not
+ * atomically, which is enough for an estimate that only sets spin bounds. */
+static long run_parts(double start) {
     long ran = 0;
     for (;;) {
         const long c = ADD(&pool.claims, 1) - 1;
         const long part = c & CLAIM_MASK, nparts = c >> CLAIM_BITS;
+        double ns;
         if (part >= nparts) return ran;
         pool.fn(pool.ctx, (size_t)part, (size_t)nparts);
         ++ran;
+        ns = plx_now_ns() - start;
+        if (ns > (double)LOAD(&pool.span_ns)) STORE(&pool.span_ns, (long)(ns < 1e9 ? ns : 1e9));
         if (ADD(&pool.unfinished, -1) == 0 && LOAD(&pool.caller_asleep)) {
             plx_lock(&pool.lock);
             plx_signal(&pool.done);
@@ -229,13 +244,21 @@ static void worker_loop(void) {
      * ran and still have parts to claim. start_gen was written before the
      * thread was created, which orders it before this read. */
     long seen = pool.start_gen, ran = 1;
+    double busy = 0; /* this thread's time on the last job */
     for (;;) {
         long gen;
-        /* A worker that came too late for any part of the last job (woken
-         * after the caller had claimed them all) waits longer: otherwise it
-         * could keep missing every job, each time waking late again. */
-        spin_budget budget = {0, 0, 0.125, PYLSTM_SPIN_MAX_NS};
-        if (!ran) budget.share = 1.0, budget.most = PYLSTM_WAIT_MAX_NS;
+        double start;
+        /* The next job comes when the longest part of this one ends: spin
+         * until then (on the last job's figures), and an eighth of a part
+         * more. A worker that came too late for any part of the last job
+         * (woken after the caller had claimed them all) waits longer:
+         * otherwise it could keep missing every job, each time waking late
+         * again. */
+        const double part = (double)LOAD(&pool.part_ns);
+        const double lag = (double)LOAD(&pool.last_span_ns) - busy;
+        spin_budget budget = {0, 0, 0, PYLSTM_SPIN_MAX_NS};
+        budget.ns = (lag > 0 ? lag : 0) + 0.125 * part;
+        if (!ran) budget.ns = part, budget.most = PYLSTM_WAIT_MAX_NS;
         while ((gen = LOAD(&pool.generation)) == seen && !LOAD(&pool.quit) && spin_more(&budget))
             ;
         if (gen == seen && !LOAD(&pool.quit)) {
@@ -251,7 +274,9 @@ static void worker_loop(void) {
         }
         if (LOAD(&pool.quit)) return;
         seen = gen;
-        ran = run_parts();
+        start = plx_now_ns();
+        ran = run_parts(start);
+        busy = plx_now_ns() - start;
     }
 }
 
@@ -317,6 +342,8 @@ void pylstm_pool_run(pylstm_job_fn fn, void *ctx, size_t nparts) {
         if (pool.n < (size_t)LOAD(&pool.want)) start_workers();
         if (pool.n > 1) {
             pool.fn = fn, pool.ctx = ctx;
+            STORE(&pool.last_span_ns, LOAD(&pool.span_ns));
+            STORE(&pool.span_ns, 0);
             STORE(&pool.unfinished, (long)nparts);
             STORE(&pool.claims, (long)nparts << CLAIM_BITS);
             (void)ADD(&pool.generation, 1);
@@ -327,17 +354,23 @@ void pylstm_pool_run(pylstm_job_fn fn, void *ctx, size_t nparts) {
             }
             /* The caller takes parts like any worker, so a job never waits
              * for a worker to wake up or be scheduled, only for parts a
-             * worker has already started. Its time per part sets the spin
-             * bound. */
+             * worker has already started. It spins until the longest part
+             * should end (on the last job's figures: parts of unequal
+             * sizes, say 64 and 36 hidden units, leave the thread with the
+             * smaller waiting every step) and half its time per part more. */
             const double start = plx_now_ns();
-            const long ran = run_parts();
+            const long ran = run_parts(start);
+            const double busy = plx_now_ns() - start;
+            double part = (double)LOAD(&pool.part_ns);
             if (ran > 0) {
                 /* capped well inside a 32-bit long (Win32's LONG) */
-                const double part = (plx_now_ns() - start) / (double)ran;
+                part = busy / (double)ran;
                 STORE(&pool.part_ns, (long)(part < 1e9 ? part : 1e9));
             }
             if (ran < (long)nparts && LOAD(&pool.unfinished) != 0) {
-                spin_budget budget = {0, 0, 0.5, PYLSTM_WAIT_MAX_NS};
+                const double lag = (double)LOAD(&pool.last_span_ns) - busy;
+                spin_budget budget = {0, 0, 0, PYLSTM_WAIT_MAX_NS};
+                budget.ns = (lag > 0 ? lag : 0) + 0.5 * part;
                 while (LOAD(&pool.unfinished) != 0 && spin_more(&budget))
                     ;
                 if (LOAD(&pool.unfinished) != 0) {
