@@ -63,8 +63,12 @@ void pylstm_split(size_t count, size_t grain, size_t part, size_t nparts, size_t
                   size_t *hi) {
     size_t chunks = (count + grain - 1) / grain;
     size_t per = chunks / nparts, extra = chunks % nparts;
-    size_t first = part * per + (part < extra ? part : extra);
-    size_t n = per + (part < extra ? 1 : 0);
+    /* The parts with a chunk more are the last ones, which end with the
+     * last chunk, the one that may be partial: 100 units in chunks of 16 go
+     * as 48 + 52, not 64 + 36. */
+    const size_t late = nparts - extra;
+    size_t first = part * per + (part > late ? part - late : 0);
+    size_t n = per + (part >= late ? 1 : 0);
     *lo = first * grain < count ? first * grain : count;
     *hi = (first + n) * grain < count ? (first + n) * grain : count;
 }

@@ -5,7 +5,9 @@
  * then asleep, for a part a worker runs), with pauses between jobs longer
  * than the workers' spin (they fall asleep and must be woken), and with a
  * job started from inside a part (the pool is busy: it runs serially).
- * Prints "N passed, N failed" last. */
+ * And pylstm_split, which cuts the work of a job into parts: in order, on
+ * multiples of the grain, with the largest part as small as any such cut can
+ * make it. Prints "N passed, N failed" last. */
 #include <string.h>
 
 #include "check.h"
@@ -71,8 +73,57 @@ static int run_jobs(int jobs, int long_parts, int pauses, int nested) {
     return bad;
 }
 
+/* The least largest part of any cut of `count` items into `nparts`
+ * consecutive parts at multiples of `grain`: the least capacity with which a
+ * greedy fill of the chunks (all `grain` long but a shorter last one) needs
+ * no more than nparts parts. */
+static size_t best_largest(size_t count, size_t grain, size_t nparts) {
+    size_t cap;
+    for (cap = grain < count ? grain : count;; ++cap) {
+        size_t used = 1, fill = 0, at;
+        for (at = 0; at < count; at += grain) {
+            const size_t len = count - at < grain ? count - at : grain;
+            if (fill + len > cap) ++used, fill = 0;
+            fill += len;
+        }
+        if (used <= nparts) return cap;
+    }
+}
+
+/* Every count up to 200 for each grain and part count: one check each for
+ * order and for size, naming the first count that fails. */
+static void check_split(void) {
+    static const size_t grains[] = {1, 4, 16, 64};
+    size_t count, g, nparts, part;
+    for (g = 0; g < sizeof grains / sizeof grains[0]; ++g)
+        for (nparts = 1; nparts <= MAX_PARTS; ++nparts) {
+            const size_t grain = grains[g];
+            size_t bad_order = 0, bad_size = 0, largest_seen = 0, best_seen = 0;
+            for (count = 1; count <= 200; ++count) {
+                size_t next = 0, largest = 0, lo, hi;
+                int ok = 1;
+                for (part = 0; part < nparts; ++part) {
+                    pylstm_split(count, grain, part, nparts, &lo, &hi);
+                    ok = ok && lo == next && hi >= lo && (lo % grain == 0 || lo == count);
+                    next = hi;
+                    largest = hi - lo > largest ? hi - lo : largest;
+                }
+                if ((!ok || next != count) && !bad_order) bad_order = count;
+                if (largest != best_largest(count, grain, nparts) && !bad_size)
+                    bad_size = count, largest_seen = largest,
+                    best_seen = best_largest(count, grain, nparts);
+            }
+            check(!bad_order, "split by %u into %u: %u items not cut in order on the grain",
+                  (unsigned)grain, (unsigned)nparts, (unsigned)bad_order);
+            check(!bad_size, "split by %u into %u: %u items, largest part %u, could be %u",
+                  (unsigned)grain, (unsigned)nparts, (unsigned)bad_size, (unsigned)largest_seen,
+                  (unsigned)best_seen);
+        }
+}
+
 int main(void) {
     size_t nt;
+    check_split();
     for (nt = 1; nt <= 4; ++nt) {
         check(pylstm_set_num_threads(nt) == PYLSTM_OK, "%u threads start", (unsigned)nt);
         check(run_jobs(20000, 0, 0, 0) == 0, "%u threads: short parts", (unsigned)nt);
