@@ -190,17 +190,23 @@ PYLSTM_DECLARE_GEMM_PAR(double, f64)
 
 /* ---- Micro-kernels (for gemm.c and the kernel files only) --------
  *
- * ukr(k, a, sa, b, sb, c, ldc, accumulate, m) computes the m x NR tile
- *   c[i*ldc + j] (+)= sum_{p<k} a[p*sa + i] * b[p*sb + j],  i < m <= MR, j < NR,
- * overwriting c without reading it when accumulate is 0. With packed panels
- * sa = MR and sb = NR; gemm.c also passes unpacked operands whose layout
- * already fits (a transposed A: sa = lda; a row-major B: sb = ldb). It writes
- * exactly m full rows of NR values; gemm.c routes narrower edge tiles through
- * a scratch tile. */
+ * ukr(k, a, sa, b, sb, c, ldc, accumulate, m, vat) computes the m x NR tile
+ *   c[i*ldc + at(j)] (+)= sum_{p<k} a[p*sa + i] * b[p*sb + j],  i < m <= MR, j < NR,
+ * overwriting c without reading it when accumulate is 0. at(j) = j when vat
+ * is NULL; else the row's NR columns are NR / VL vectors (VL: the table's
+ * vl), each stored whole where vat says: at(j) = vat[j / VL] + j % VL (a
+ * tile of a step's gates whose columns jump from one gate's block to the
+ * next at a vector boundary is still written straight from the registers).
+ * With packed panels sa = MR and sb = NR; gemm.c also passes unpacked
+ * operands whose layout already fits (a transposed A: sa = lda; a row-major
+ * B: sb = ldb). It writes exactly m full rows of NR values; gemm.c routes
+ * narrower edge tiles, and tiles with a vector across two blocks of columns,
+ * through a scratch tile. */
 typedef void (*pylstm_ukr_f32_t)(size_t k, const float *a, size_t sa, const float *b, size_t sb,
-                                 float *c, size_t ldc, int accumulate, int m);
+                                 float *c, size_t ldc, int accumulate, int m, const size_t *vat);
 typedef void (*pylstm_ukr_f64_t)(size_t k, const double *a, size_t sa, const double *b,
-                                 size_t sb, double *c, size_t ldc, int accumulate, int m);
+                                 size_t sb, double *c, size_t ldc, int accumulate, int m,
+                                 const size_t *vat);
 
 /* gemv(k, a, b, panels, y, accumulate) computes one row over `panels` packed
  * panels of NR columns (panel q at b + q*k*NR, stride NR per k):
@@ -216,18 +222,19 @@ typedef void (*pylstm_gemv_f32_t)(size_t k, const float *a, const float *b, size
 typedef void (*pylstm_gemv_f64_t)(size_t k, const double *a, const double *b, size_t panels,
                                   double *y, int accumulate);
 
-/* A micro-kernel with its register block (MR x NR) and cache blocks: KC (depth
- * of a packed panel; MR x KC of A and KC x NR of B stay in L1), MC (rows of the
- * packed A block kept in L2, a multiple of MR) and NC (columns of the packed B
- * block, a multiple of NR). The table holds the sizes tuned for the ISA;
- * gemm_impl.h (blocking_) shrinks them to the cache sizes of the CPU. */
+/* A micro-kernel with its register block (MR x NR, a row of NR / VL vectors)
+ * and cache blocks: KC (depth of a packed panel; MR x KC of A and KC x NR of
+ * B stay in L1), MC (rows of the packed A block kept in L2, a multiple of MR)
+ * and NC (columns of the packed B block, a multiple of NR). The table holds
+ * the sizes tuned for the ISA; gemm_impl.h (blocking_) shrinks them to the
+ * cache sizes of the CPU. */
 typedef struct {
-    size_t mr, nr, kc, mc, nc;
+    size_t mr, nr, vl, kc, mc, nc;
     pylstm_ukr_f32_t ukr;
     pylstm_gemv_f32_t gemv;
 } pylstm_gemm_blocking_f32_t;
 typedef struct {
-    size_t mr, nr, kc, mc, nc;
+    size_t mr, nr, vl, kc, mc, nc;
     pylstm_ukr_f64_t ukr;
     pylstm_gemv_f64_t gemv;
 } pylstm_gemm_blocking_f64_t;

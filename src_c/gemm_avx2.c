@@ -54,8 +54,8 @@
 
 const pylstm_gemm_kernel_t pylstm_gemm_kernel_avx2 = {
     "avx2", PYLSTM_KERNEL_AVX2,
-    {6, 16, 512, 96, 1024, ukr_avx2_f32, ukr_avx2_f32_gemv},
-    {6, 8, 512, 48, 512, ukr_avx2_f64, ukr_avx2_f64_gemv}};
+    {6, 16, 8, 512, 96, 1024, ukr_avx2_f32, ukr_avx2_f32_gemv},
+    {6, 8, 4, 512, 48, 512, ukr_avx2_f64, ukr_avx2_f64_gemv}};
 
 #else
 typedef int pylstm_gemm_avx2_unused; /* ISO C forbids an empty translation unit */

@@ -213,39 +213,52 @@ static int cols_contiguous(const gemm_cols *cols, size_t j, size_t n) {
  * stride sa, or, for sa = 0 (pack_a_'s panels), the tile's height; the B
  * panel of columns
  * jr at b + jr*b_cstep with k stride sb, except a partial last panel, which
- * is read from b_edge (packed, stride NR) when b_edge is not NULL. Partial
- * tiles, and tiles whose columns are not contiguous in C (cols), go through a
- * scratch tile so the kernel can always write NR contiguous columns; either
- * way an element becomes C + (its sum over the depth block) or that sum. */
+ * is read from b_edge (packed, stride NR) when b_edge is not NULL. A full
+ * panel whose columns are not contiguous in C (cols) but whose vectors each
+ * are goes to the kernel with the vectors' places (gemm.h); partial tiles,
+ * and tiles with a vector across two groups of columns, through a scratch
+ * tile. Either way an element becomes C + (its sum over the depth block) or
+ * that sum. */
 static void FN(inner_)(const BLK *bk, size_t mc, size_t nc, size_t kc, const REAL *a,
                        size_t a_rstep, size_t sa, const REAL *b, size_t b_cstep, size_t sb,
                        const REAL *b_edge, int accumulate, REAL *C, size_t ldc,
                        const gemm_cols *cols) {
     REAL tile[PYLSTM_GEMM_MR_MAX * PYLSTM_GEMM_NR_MAX];
-    /* The panel's columns as runs that are contiguous in C: run r is tile
+    /* A panel's column offsets when not contiguous in C, found once per
+     * panel, not once per element (a division each: per element it was 18%
+     * of a step loop with H = 100), and where each vector starts. */
+    size_t at[PYLSTM_GEMM_NR_MAX], vat[PYLSTM_GEMM_NR_MAX];
+    /* The columns of a scratch tile as runs contiguous in C: run r is tile
      * columns run_j[r] .. run_j[r + 1] - 1, stored from offset run_at[r] of
-     * the row. A panel across gate blocks has two or three; adding them run
-     * by run (vector loops) instead of column by column made a step of
-     * B = 64, H = 100 at 2 threads 5% faster. */
+     * the row (vector loops: column by column through at, a panel across
+     * gate blocks cost 5% more of a step of B = 64, H = 100 at 2 threads). */
     size_t run_j[PYLSTM_GEMM_NR_MAX + 1], run_at[PYLSTM_GEMM_NR_MAX], runs;
-    const size_t MR = bk->mr, NR = bk->nr;
+    const size_t MR = bk->mr, NR = bk->nr, VL = bk->vl;
     size_t ir, jr, i, j, m, r;
     for (jr = 0; jr < nc; jr += NR) {
         const size_t n = nc - jr < NR ? nc - jr : NR;
         const REAL *bp = b + jr * b_cstep;
-        const int contiguous = cols_contiguous(cols, jr, n), direct = n == NR && contiguous;
+        const int contiguous = cols_contiguous(cols, jr, n);
         const size_t at0 = cols_at(cols, jr);
+        /* the kernel stores straight into C: the whole row, vector by vector
+         * (vat), or not at all */
+        int whole = n == NR && contiguous, by_vectors = n == NR && !contiguous;
         size_t sbp = sb;
         if (n < NR && b_edge) bp = b_edge, sbp = NR;
-        /* runs found once per panel, not per row (a division per column:
-         * per element, it was 18% of a step loop with H = 100) */
         runs = 1, run_j[0] = 0, run_at[0] = at0;
-        if (!contiguous)
-            for (j = 1; j < n; ++j) {
-                const size_t at = cols_at(cols, jr + j);
-                if (at != run_at[runs - 1] + (j - run_j[runs - 1]))
-                    run_j[runs] = j, run_at[runs] = at, ++runs;
+        if (!contiguous) {
+            for (j = 0; j < n; ++j) at[j] = cols_at(cols, jr + j);
+            /* columns rise (cols_at), so a vector is contiguous when its
+             * last column is VL - 1 past its first */
+            for (j = 0; by_vectors && j < NR; j += VL) {
+                vat[j / VL] = at[j];
+                by_vectors = at[j + VL - 1] == at[j] + VL - 1;
             }
+            if (!by_vectors)
+                for (j = 1; j < n; ++j)
+                    if (at[j] != run_at[runs - 1] + (j - run_j[runs - 1]))
+                        run_j[runs] = j, run_at[runs] = at[j], ++runs;
+        }
         run_j[runs] = n;
         for (ir = 0; ir < mc; ir += m) {
             const REAL *ap = a + ir * a_rstep;
@@ -253,11 +266,12 @@ static void FN(inner_)(const BLK *bk, size_t mc, size_t nc, size_t kc, const REA
             size_t sap;
             m = tile_rows_(mc, MR, ir);
             sap = sa ? sa : m;
-            if (direct) {
-                bk->ukr(kc, ap, sap, bp, sbp, c + at0, ldc, accumulate, (int)m);
+            if (whole || by_vectors) {
+                bk->ukr(kc, ap, sap, bp, sbp, whole ? c + at0 : c, ldc, accumulate, (int)m,
+                        whole ? NULL : vat);
                 continue;
             }
-            bk->ukr(kc, ap, sap, bp, sbp, tile, NR, 0, (int)m);
+            bk->ukr(kc, ap, sap, bp, sbp, tile, NR, 0, (int)m, NULL);
             for (i = 0; i < m; ++i)
                 for (r = 0; r < runs; ++r) {
                     REAL *PYLSTM_RESTRICT d = c + i * ldc + run_at[r];

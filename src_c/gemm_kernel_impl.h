@@ -46,8 +46,8 @@
 
 #define UKR_PF(S, i, ap)                                                                      \
     if (m > i) {                                                                              \
-        UKR_PREFETCH(c + (size_t)(i)*ldc);                                                    \
-        UKR_PREFETCH(c + (size_t)(i)*ldc + NV * VL - 1);                                      \
+        UKR_PREFETCH(c + (size_t)(i)*ldc + o0);                                               \
+        UKR_PREFETCH(c + (size_t)(i)*ldc + o_end);                                            \
     }
 
 /* c += S, for the k-split sets of rows 0 and 1. */
@@ -70,7 +70,7 @@
 
 #define UKR_STORE_VEC(i, j)                                                                   \
     if (NV > j) {                                                                             \
-        REAL *p_ = c + (size_t)(i)*ldc + (j)*VL;                                              \
+        REAL *p_ = c + (size_t)(i)*ldc + o##j;                                                \
         V_STORE(p_, accumulate ? V_ADD(V_LOAD(p_), c##i##_##j) : c##i##_##j);                 \
     }
 #define UKR_STORE(S, i, ap)                                                                   \
@@ -80,9 +80,15 @@
 
 PYLSTM_ALWAYS_INLINE UKR_TARGET void UKR_BODY(const int m, size_t k, const REAL *a, size_t sa,
                                               const REAL *b, size_t sb, REAL *c, size_t ldc,
-                                              int accumulate) {
+                                              int accumulate, const size_t *vat) {
     UKR_ROWS(UKR_DECL, c, a)
     size_t p = 0;
+    /* where vector j of a row starts (gemm.h), and the row's last column */
+    const size_t o0 = vat ? vat[0] : 0, o1 = NV > 1 && vat ? vat[1] : VL;
+    const size_t o2 = NV > 2 && vat ? vat[2] : 2 * VL;
+    const size_t o3 = NV > 3 && vat ? vat[3] : 3 * VL;
+    const size_t o_end = (NV == 1 ? o0 : NV == 2 ? o1 : NV == 3 ? o2 : o3) + VL - 1;
+    (void)o_end, (void)o1, (void)o2, (void)o3;
 #ifdef UKR_PREFETCH
     /* The C tile is touched only after the k loop. Its lines are asked for
      * during the loop, one row every pf_step steps, all within the first
@@ -117,8 +123,8 @@ PYLSTM_ALWAYS_INLINE UKR_TARGET void UKR_BODY(const int m, size_t k, const REAL 
     for (; p < k; ++p) {
 #ifdef UKR_PREFETCH
         if (p == pf_next && pf < (size_t)m) {
-            UKR_PREFETCH(c + pf * ldc);
-            UKR_PREFETCH(c + pf * ldc + NV * VL - 1);
+            UKR_PREFETCH(c + pf * ldc + o0);
+            UKR_PREFETCH(c + pf * ldc + o_end);
             ++pf;
             pf_next += pf_step;
         }
@@ -130,60 +136,29 @@ PYLSTM_ALWAYS_INLINE UKR_TARGET void UKR_BODY(const int m, size_t k, const REAL 
     UKR_ROWS(UKR_STORE, c, a)
 }
 
+/* Instantiated per row count, and for vat = NULL (every product but a split
+ * step's) apart, whose stores and prefetches keep constant offsets. */
 UKR_TARGET static void UKR_NAME(size_t k, const REAL *a, size_t sa, const REAL *b, size_t sb,
-                                REAL *c, size_t ldc, int accumulate, int m) {
-    switch (m) {
-#define UKR_CASE(n)                                                                           \
-    case n: UKR_BODY(n, k, a, sa, b, sb, c, ldc, accumulate); break;
-        UKR_CASE(1)
-#if UKR_MR >= 2
-        UKR_CASE(2)
-#endif
-#if UKR_MR >= 3
-        UKR_CASE(3)
-#endif
-#if UKR_MR >= 4
-        UKR_CASE(4)
-#endif
-#if UKR_MR >= 5
-        UKR_CASE(5)
-#endif
-#if UKR_MR >= 6
-        UKR_CASE(6)
-#endif
-#if UKR_MR >= 7
-        UKR_CASE(7)
-#endif
-#if UKR_MR >= 8
-        UKR_CASE(8)
-#endif
-#if UKR_MR >= 9
-        UKR_CASE(9)
-#endif
-#if UKR_MR >= 10
-        UKR_CASE(10)
-#endif
-#if UKR_MR >= 11
-        UKR_CASE(11)
-#endif
-#if UKR_MR >= 12
-        UKR_CASE(12)
-#endif
-#if UKR_MR >= 13
-        UKR_CASE(13)
-#endif
-#if UKR_MR >= 14
-        UKR_CASE(14)
-#endif
-#if UKR_MR >= 15
-        UKR_CASE(15)
-#endif
-#if UKR_MR >= 16
-        UKR_CASE(16)
-#endif
-#undef UKR_CASE
-    default: break;
+                                REAL *c, size_t ldc, int accumulate, int m, const size_t *vat) {
+#define UKR_CASES(VAT)                                                                        \
+    switch (m) {                                                                              \
+        UKR_CASE(1, VAT) UKR_CASE(2, VAT) UKR_CASE(3, VAT) UKR_CASE(4, VAT)                   \
+        UKR_CASE(5, VAT) UKR_CASE(6, VAT) UKR_CASE(7, VAT) UKR_CASE(8, VAT)                   \
+        UKR_CASE(9, VAT) UKR_CASE(10, VAT) UKR_CASE(11, VAT) UKR_CASE(12, VAT)                \
+        UKR_CASE(13, VAT) UKR_CASE(14, VAT) UKR_CASE(15, VAT) UKR_CASE(16, VAT)               \
+    default: break;                                                                           \
     }
+/* m <= UKR_MR: the cases above it fold away */
+#define UKR_CASE(n, VAT)                                                                      \
+    case n:                                                                                   \
+        if (n <= UKR_MR) UKR_BODY(n, k, a, sa, b, sb, c, ldc, accumulate, VAT);               \
+        break;
+    if (vat)
+        UKR_CASES(vat)
+    else
+        UKR_CASES(NULL)
+#undef UKR_CASE
+#undef UKR_CASES
 }
 
 /* The one-row kernel (gemm.h, pylstm_gemv_*_t) with the same vectors: four

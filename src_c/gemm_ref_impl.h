@@ -42,7 +42,7 @@ void FN(pylstm_gemm_ref_)(int trans_a, int trans_b, size_t M, size_t N, size_t K
  * fallback on CPUs without a SIMD kernel. Plain C over a small accumulator
  * tile that compilers keep in registers or vectorise for the baseline ISA. */
 static void FN(pylstm_ukr_ref_)(size_t k, const REAL *a, size_t sa, const REAL *b, size_t sb,
-                                REAL *c, size_t ldc, int accumulate, int m) {
+                                REAL *c, size_t ldc, int accumulate, int m, const size_t *vat) {
     REAL acc[PYLSTM_REF_MR * PYLSTM_REF_NR];
     size_t p;
     int i, j;
@@ -56,7 +56,9 @@ static void FN(pylstm_ukr_ref_)(size_t k, const REAL *a, size_t sa, const REAL *
     for (i = 0; i < m; ++i) {
         REAL *ci = c + (size_t)i * ldc;
         const REAL *t = acc + i * PYLSTM_REF_NR;
-        if (accumulate)
+        if (vat) /* vectors of one column */
+            for (j = 0; j < PYLSTM_REF_NR; ++j) ci[vat[j]] = accumulate ? ci[vat[j]] + t[j] : t[j];
+        else if (accumulate)
             for (j = 0; j < PYLSTM_REF_NR; ++j) ci[j] += t[j];
         else
             for (j = 0; j < PYLSTM_REF_NR; ++j) ci[j] = t[j];

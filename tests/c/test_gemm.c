@@ -354,6 +354,13 @@ static void test_kernel(const char *name) {
                          n < 3 ? 1 + rnd(0, 64) : KC + 1 + rnd(0, 40), group, n == 4 ? 0 : 3,
                          0);
         }
+        /* groups a whole number of vectors long but not of panels: a panel's
+         * vectors go to two groups, stored by the kernel straight */
+        {
+            const size_t VL = dbl ? k->f64.vl : k->f32.vl;
+            grouped_case(dbl, 2 * MR + 3, 4 * 3 * VL, KC + 9, 3 * VL, 3, 0);
+            grouped_case(dbl, 5, 4 * VL, 33, VL, 3, 0);
+        }
         grouped_case(dbl, 3, 4 * 13, KC + 5, 13, 3, 1);
         rows_case(dbl, 0);
         rows_case(dbl, 1);
