@@ -31,17 +31,17 @@
 #define PYLSTM_MAX_THREADS 64
 
 /* How long a waiting thread spins before it sleeps, from the time the
- * caller's last part took and the time the longest part of the last job took
- * (the span): a worker waiting for the next job until the span has passed
- * since it started its part, and an eighth of a part more (5-50 us); the
- * caller waiting for parts still running until the span has passed, and half
- * a part more (5-200 us). The gap between two jobs of a step loop is the
- * parts' imbalance, which grows with their length, while a wake-up costs
- * about the same for any job (50-100 us in a VM). Bounds from the caller's
- * part alone put to sleep every step the thread with the smaller part when
- * the parts differ by more than the bound (B = 64, H = 80 at 2 threads: parts
- * of 48 and 32 units; the forward's median 1.20-1.22 ms, with the span
- * 1.02 ms). Sleeps also feed themselves: a worker woken late
+ * caller's last part took and the time the longest part of the last job of
+ * the same function took (the span): a worker waiting for the next job until
+ * the span has passed since it started its part, and an eighth of a part
+ * more (5-50 us); the caller waiting for parts still running until the span
+ * has passed, and half a part more (5-200 us). The gap between two jobs of a
+ * step loop is the parts' imbalance, which grows with their length, while a
+ * wake-up costs about the same for any job (50-100 us in a VM). Bounds from
+ * the caller's part alone put to sleep every step the thread with the
+ * smaller part when the parts differ by more than the bound (B = 64, H = 80
+ * at 2 threads: parts of 48 and 32 units; the forward's median 1.20-1.22 ms,
+ * with the span 1.02 ms). Sleeps also feed themselves: a worker woken late
  * starts its part late, the caller's wait then outlasts its spin and it
  * sleeps too, the worker's next wait outlasts its own, and so on. With a
  * fixed 5 us the medium forward at 2 threads (parts of ~170 us) fell into
@@ -160,6 +160,7 @@ static double plx_now_ns(void) {
  * count stays far below the field's size. */
 #define CLAIM_BITS 16
 #define CLAIM_MASK ((1L << CLAIM_BITS) - 1)
+#define PYLSTM_SPAN_SLOTS 4
 
 typedef struct {
     plx_mutex lock;        /* guards sleeping and the condition variables */
@@ -184,11 +185,38 @@ typedef struct {
     plx_atomic part_ns;    /* the caller's time per part in its last job */
     plx_atomic span_ns;    /* the longest any thread has spent on the parts
                               of the current job so far */
-    plx_atomic last_span_ns; /* the same of the previous job */
+    plx_atomic expect_ns;  /* the span the current job is expected to take:
+                              the last of a job of its function (0: none) */
+    /* The spans of the last jobs of a few functions (the caller's, under
+     * run_lock): a step loop alternates two or three kinds of job (backward:
+     * the gates, then the product for dh), of different lengths; with the
+     * previous job's span, B = 64, H = 80 at 2 threads slept about 30 times
+     * per training step (3.78 ms), with its function's 8 (3.31 ms). A
+     * function used for jobs of different sizes gets the last one's: it
+     * only sets how long a thread spins. */
+    pylstm_job_fn span_fn[PYLSTM_SPAN_SLOTS];
+    long span_of[PYLSTM_SPAN_SLOTS];
+    unsigned span_next;
 } pylstm_pool;
 
 static pylstm_pool pool = {PLX_MUTEX_INIT, PLX_COND_INIT, PLX_COND_INIT, PLX_MUTEX_INIT,
-                           {0}, 1, 1, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, 0};
+                           {0}, 1, 1, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, 0, {0}, {0}, 0};
+
+/* The span the last job of fn took, 0 if none is on record. */
+static long span_of(pylstm_job_fn fn) {
+    unsigned i;
+    for (i = 0; i < PYLSTM_SPAN_SLOTS; ++i)
+        if (pool.span_fn[i] == fn) return pool.span_of[i];
+    return 0;
+}
+
+static void set_span_of(pylstm_job_fn fn, long span) {
+    unsigned i;
+    for (i = 0; i < PYLSTM_SPAN_SLOTS && pool.span_fn[i] != fn; ++i)
+        ;
+    if (i == PYLSTM_SPAN_SLOTS) i = pool.span_next++ % PYLSTM_SPAN_SLOTS, pool.span_fn[i] = fn;
+    pool.span_of[i] = span;
+}
 
 /* A bounded busy wait: spin_more pauses once and returns 0 when the waiter
  * has spun for about `ns` nanoseconds, within PYLSTM_SPIN_NS..`most`. A
@@ -253,13 +281,13 @@ static void worker_loop(void) {
         long gen;
         double start;
         /* The next job comes when the longest part of this one ends: spin
-         * until then (on the last job's figures), and an eighth of a part
-         * more. A worker that came too late for any part of the last job
+         * until then (as the last job of its kind took), and an eighth of a
+         * part more. A worker that came too late for any part of the last job
          * (woken after the caller had claimed them all) waits longer:
          * otherwise it could keep missing every job, each time waking late
          * again. */
         const double part = (double)LOAD(&pool.part_ns);
-        const double lag = (double)LOAD(&pool.last_span_ns) - busy;
+        const double lag = (double)LOAD(&pool.expect_ns) - busy;
         spin_budget budget = {0, 0, 0, PYLSTM_SPIN_MAX_NS};
         budget.ns = (lag > 0 ? lag : 0) + 0.125 * part;
         if (!ran) budget.ns = part, budget.most = PYLSTM_WAIT_MAX_NS;
@@ -346,7 +374,7 @@ void pylstm_pool_run(pylstm_job_fn fn, void *ctx, size_t nparts) {
         if (pool.n < (size_t)LOAD(&pool.want)) start_workers();
         if (pool.n > 1) {
             pool.fn = fn, pool.ctx = ctx;
-            STORE(&pool.last_span_ns, LOAD(&pool.span_ns));
+            STORE(&pool.expect_ns, span_of(fn));
             STORE(&pool.span_ns, 0);
             STORE(&pool.unfinished, (long)nparts);
             STORE(&pool.claims, (long)nparts << CLAIM_BITS);
@@ -359,9 +387,10 @@ void pylstm_pool_run(pylstm_job_fn fn, void *ctx, size_t nparts) {
             /* The caller takes parts like any worker, so a job never waits
              * for a worker to wake up or be scheduled, only for parts a
              * worker has already started. It spins until the longest part
-             * should end (on the last job's figures: parts of unequal
-             * sizes, say 64 and 36 hidden units, leave the thread with the
-             * smaller waiting every step) and half its time per part more. */
+             * should end (as in the last job of this function: parts of
+             * unequal sizes, say 64 and 36 hidden units, leave the thread
+             * with the smaller waiting every step) and half its time per part
+             * more. */
             const double start = plx_now_ns();
             const long ran = run_parts(start);
             const double busy = plx_now_ns() - start;
@@ -372,7 +401,7 @@ void pylstm_pool_run(pylstm_job_fn fn, void *ctx, size_t nparts) {
                 STORE(&pool.part_ns, (long)(part < 1e9 ? part : 1e9));
             }
             if (ran < (long)nparts && LOAD(&pool.unfinished) != 0) {
-                const double lag = (double)LOAD(&pool.last_span_ns) - busy;
+                const double lag = (double)LOAD(&pool.expect_ns) - busy;
                 spin_budget budget = {0, 0, 0, PYLSTM_WAIT_MAX_NS};
                 budget.ns = (lag > 0 ? lag : 0) + 0.5 * part;
                 while (LOAD(&pool.unfinished) != 0 && spin_more(&budget))
@@ -394,6 +423,8 @@ void pylstm_pool_run(pylstm_job_fn fn, void *ctx, size_t nparts) {
                     plx_unlock(&pool.lock);
                 }
             }
+            /* every part done: each raised span_ns before it counted */
+            set_span_of(fn, LOAD(&pool.span_ns));
             plx_unlock(&pool.run_lock);
             return;
         }
