@@ -195,7 +195,7 @@ typedef struct {
      * function used for jobs of different sizes gets the last one's: it
      * only sets how long a thread spins. */
     pylstm_job_fn span_fn[PYLSTM_SPAN_SLOTS];
-    long span_of[PYLSTM_SPAN_SLOTS];
+    long span_ns_of[PYLSTM_SPAN_SLOTS];
     unsigned span_next;
 } pylstm_pool;
 
@@ -206,7 +206,7 @@ static pylstm_pool pool = {PLX_MUTEX_INIT, PLX_COND_INIT, PLX_COND_INIT, PLX_MUT
 static long span_of(pylstm_job_fn fn) {
     unsigned i;
     for (i = 0; i < PYLSTM_SPAN_SLOTS; ++i)
-        if (pool.span_fn[i] == fn) return pool.span_of[i];
+        if (pool.span_fn[i] == fn) return pool.span_ns_of[i];
     return 0;
 }
 
@@ -215,7 +215,7 @@ static void set_span_of(pylstm_job_fn fn, long span) {
     for (i = 0; i < PYLSTM_SPAN_SLOTS && pool.span_fn[i] != fn; ++i)
         ;
     if (i == PYLSTM_SPAN_SLOTS) i = pool.span_next++ % PYLSTM_SPAN_SLOTS, pool.span_fn[i] = fn;
-    pool.span_of[i] = span;
+    pool.span_ns_of[i] = span;
 }
 
 /* A bounded busy wait: spin_more pauses once and returns 0 when the waiter
