@@ -230,8 +230,8 @@ static void FN(inner_)(const BLK *bk, size_t mc, size_t nc, size_t kc, const REA
     size_t at[PYLSTM_GEMM_NR_MAX], vat[PYLSTM_GEMM_NR_MAX];
     /* The columns of a scratch tile as runs contiguous in C: run r is tile
      * columns run_j[r] .. run_j[r + 1] - 1, stored from offset run_at[r] of
-     * the row (vector loops: column by column through at, a panel across
-     * gate blocks cost 5% more of a step of B = 64, H = 100 at 2 threads). */
+     * the row, each run by a vector loop (column by column through at, a
+     * step of B = 64, H = 100 at 2 threads took 5% longer). */
     size_t run_j[PYLSTM_GEMM_NR_MAX + 1], run_at[PYLSTM_GEMM_NR_MAX], runs;
     const size_t MR = bk->mr, NR = bk->nr, VL = bk->vl;
     size_t ir, jr, i, j, m, r;
