@@ -128,11 +128,21 @@ size_t pylstm_gemm_packed_b_bytes(size_t esize, size_t N, size_t K) {
 }
 
 /* How many of nt threads a product of M x N x K multiply-adds is split
- * between: all, or one when a part would do less than PYLSTM_GEMM_PAR_MIN (a
- * product at the start of a call may find the other threads asleep on their
- * condition variable, tens of microseconds away). */
+ * between: all, or one when a part would do less than
+ * PYLSTM_GEMM_PAR_AWAKE_MIN. */
 static size_t par_parts(size_t nt, size_t M, size_t N, size_t K) {
-    return (double)M * (double)N * (double)K >= PYLSTM_GEMM_PAR_MIN * (double)nt ? nt : 1;
+    return (double)M * (double)N * (double)K >= PYLSTM_GEMM_PAR_AWAKE_MIN * (double)nt ? nt : 1;
+}
+
+/* Runs the parts of a product: waking threads that sleep only from
+ * PYLSTM_GEMM_PAR_MIN multiply-adds per part (a product at the start of a
+ * call may find the other threads asleep on their condition variable, tens
+ * of microseconds away), else on the threads that are awake. */
+static void par_run(pylstm_job_fn fn, void *ctx, size_t parts, size_t M, size_t N, size_t K) {
+    if ((double)M * (double)N * (double)K >= PYLSTM_GEMM_PAR_MIN * (double)parts)
+        pylstm_pool_run(fn, ctx, parts);
+    else
+        pylstm_pool_run_awake(fn, ctx, parts);
 }
 
 /* Packing transposes: op(A) rows become the contiguous MR values of a panel

@@ -606,7 +606,7 @@ void FN(pylstm_gemm_par_)(size_t nt, void *work, size_t work_stride, int trans_a
     c.lda = lda, c.ldb = ldb, c.ldc = ldc, c.work_stride = work_stride;
     c.A = A, c.B = B, c.packed = NULL, c.C = C, c.work = (unsigned char *)work;
     c.split_rows = M > N && M >= 2 * PYLSTM_ROW_GRAIN * parts;
-    pylstm_pool_run(FN(par_job_), &c, parts);
+    par_run(FN(par_job_), &c, parts, M, N, K);
 }
 
 typedef struct {
@@ -649,7 +649,7 @@ void FN(pylstm_gemm_tn_pair_par_)(size_t nt, void *work, size_t work_stride, siz
     c.N1 = N1, c.B1 = B1, c.ldb1 = ldb1, c.C1 = C1, c.ldc1 = ldc1;
     c.N2 = N2, c.B2 = B2, c.ldb2 = ldb2, c.C2 = C2, c.ldc2 = ldc2;
     c.work = (unsigned char *)work, c.work_stride = work_stride;
-    pylstm_pool_run(FN(pair_job_), &c, parts);
+    par_run(FN(pair_job_), &c, parts, M, N1 + N2, K);
 }
 
 static void FN(packed_par_job_)(void *vctx, size_t part, size_t nparts) {
@@ -672,7 +672,7 @@ void FN(pylstm_gemm_packed_par_)(size_t nt, void *work, size_t work_stride, size
     c.acc = accumulate, c.M = M, c.N = N, c.K = K, c.lda = lda, c.ldc = ldc;
     c.work_stride = work_stride, c.A = A, c.packed = packed, c.C = C;
     c.work = (unsigned char *)work;
-    pylstm_pool_run(FN(packed_par_job_), &c, parts);
+    par_run(FN(packed_par_job_), &c, parts, M, N, K);
 }
 
 /* ---- one row from a packed B (gemm.h, pylstm_gemv_packed_*) ------------ */

@@ -36,6 +36,26 @@
  * (a wake-up costs about a microsecond). The large products before and after
  * the loop split by gemm.h's own rule (PYLSTM_GEMM_PAR_MIN). */
 #define PYLSTM_PAR_MIN_STEP 65536.0
+/* The same for the forward's step loop without projection, whose threads
+ * stay in one job from step to step (pylstm_pool_run_steps: about 0.1 us a
+ * step to meet instead of 0.4 us for a job per step). Measured on a 2-core
+ * Zen 4 at 2 threads against 1, T = 100: with a batch of one (the one-row
+ * product, nothing packed per part) it pays from 8192 per thread (B = 1,
+ * H = 64: 88 -> 80 us; H = 128: 324 -> 240 us; H = 48, 4608 per thread:
+ * 52 -> 58 us); with more rows, whose parts each pack all of h_{t-1}, from
+ * 32768 (B = 4, H = 64: 239 -> 203 us; B = 2, H = 64, 16384 per thread:
+ * 159 -> 166 us). */
+#define PYLSTM_PAR_MIN_STEPS_ROW 8192.0
+#define PYLSTM_PAR_MIN_STEPS 32768.0
+/* A step loop with less work in all (multiply-adds of the recurrent
+ * products) runs on the threads that are awake without waking the others: at
+ * B = 1, H = 64, T = 100 (1.6M, 76 us at 1 thread) with the other thread
+ * asleep (calls 1 ms apart), waking it made the call 90 -> 106-164 us. One
+ * with less than PYLSTM_STEPS_MIN runs in one part: a job costs about 0.4 us
+ * to start and end, more than a few steps of B = 1 gain (T = 1, H = 64:
+ * lstm(x) 2.8 -> 3.2 us at 2 threads). */
+#define PYLSTM_STEPS_WAKE_MIN 4194304.0
+#define PYLSTM_STEPS_MIN 262144.0
 
 static int FN(is_active_)(const int64_t *lengths, size_t b, size_t t) {
     return lengths == NULL || (int64_t)t < lengths[b];
@@ -69,6 +89,10 @@ typedef struct {
     size_t pk_stride;           /* bytes between the parts' slices */
     REAL *tmp;                  /* the recurrent product h_{t-1} W_hh^T, (B, 4H) */
     unsigned char *gemm_work;
+    /* where step s finds its rows (FN(step_at_)) */
+    int reverse, train;
+    size_t slot_mask;
+    REAL *gates_all, *c_slots, *h_slots, *m_all;
 } FN(step_ctx_);
 
 /* W_hh^T packed for `nparts` parts (layer.h). One part: the whole matrix.
@@ -165,6 +189,42 @@ static void FN(step_job_)(void *vctx, size_t part, size_t nparts) {
     }
 }
 
+/* Points the step context at step s (the s-th in the direction of travel):
+ * its gate rows, c_{t-1} and c_t, h_{t-1} and h_t, and where m goes. */
+static void FN(step_at_)(FN(step_ctx_) *c, size_t s) {
+    const pylstm_layer_plan *p = c->p;
+    const size_t T = p->T, B = p->B, H = p->H, R = p->R, mask = c->slot_mask;
+    const size_t t = c->reverse ? T - 1 - s : s;
+    const size_t prev = c->reverse ? t + 1 : t, cur = c->reverse ? t : t + 1;
+    c->t = t;
+    c->c_prev = c->c_slots + (prev & mask) * B * H;
+    c->c_cur = c->c_slots + (cur & mask) * B * H;
+    c->gates = c->gates_all + t * B * 4 * H;
+    if (c->h_in_y) {
+        /* h_{t-1}: y's previous row, or h0's slot at the first step */
+        c->h_prev = s ? c->y + (c->reverse ? t + 1 : t - 1) * B * c->ldy
+                      : c->h_slots + (prev & 1) * B * R;
+        c->ldh = s ? c->ldy : R;
+        c->h_cur = c->m = c->y + t * B * c->ldy;
+        c->ldm = c->ldy;
+    } else {
+        c->h_prev = c->h_slots + (prev & mask) * B * R;
+        c->h_cur = c->h_slots + (cur & mask) * B * R;
+        c->ldh = R;
+        /* Without projection o*tanh(c) is h itself, written straight to its slot. */
+        c->m = p->P ? (c->train ? c->m_all + t * B * H : c->m_all) : c->h_cur;
+        c->ldm = p->P ? H : R;
+    }
+}
+
+/* Part `part` of step s, for pylstm_pool_run_steps (no projection: the step
+ * ends with its parts). */
+static void FN(step_part_)(void *vctx, size_t s, size_t part, size_t nparts) {
+    FN(step_ctx_) c = *(const FN(step_ctx_) *)vctx;
+    FN(step_at_)(&c, s);
+    FN(step_job_)(&c, part, nparts);
+}
+
 void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w,
                            const pylstm_layer_packed *pre, int reverse, const REAL *x,
                            size_t ldx, const REAL *h0, const REAL *c0, const int64_t *lengths,
@@ -175,8 +235,13 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w,
     REAL *gates_all, *c_slots, *h_slots, *m_all, *bias;
     unsigned char *pk_hh, *pk_hr, *gemm_work, *tmp;
     const unsigned char *hh, *hr;
-    const size_t step_parts = FN(parts_for_)(p, (double)B, (double)G4, (double)R,
-                                                   PYLSTM_PAR_MIN_STEP);
+    /* Without projection the threads stay in one job for all steps, woken
+     * for it only if it is long enough; if none is awake and none is to be
+     * woken, the steps run here in one part. */
+    int steps_wake = (double)T * B * G4 * R >= PYLSTM_STEPS_WAKE_MIN;
+    size_t step_parts = FN(parts_for_)(
+        p, (double)B, (double)G4, (double)R,
+        P ? PYLSTM_PAR_MIN_STEP : B == 1 ? PYLSTM_PAR_MIN_STEPS_ROW : PYLSTM_PAR_MIN_STEPS);
     FN(step_ctx_) sc;
     size_t s, b, j;
     /* Slot index -> state buffer; inference folds T+1 slots onto two. */
@@ -217,6 +282,9 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w,
     if (w->b_ih || w->b_hh) FN(bias_sum_)(w, G4, bias);
     /* The recurrent weights are packed once per call, not once per step,
      * unless prepared in the layout this call's split needs. */
+    if (!P && step_parts > 1 &&
+        ((double)T * B * G4 * R < PYLSTM_STEPS_MIN || pylstm_pool_threads_for(&steps_wake) < 2))
+        step_parts = 1;
     sc.pk_stride = step_parts == 1 ? 0 : pylstm_hh_pack_stride(sizeof(REAL), H, R, step_parts);
     if (pre && step_parts == 1) {
         hh = pre->hh_one;
@@ -241,29 +309,17 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w,
     sc.bias = (w->b_ih || w->b_hh) ? bias : NULL;
     sc.gemm_work = gemm_work;
     sc.h_in_y = h_in_y;
-    for (s = 0; s < T; ++s) {
-        const size_t t = reverse ? T - 1 - s : s;
-        const size_t prev = reverse ? t + 1 : t, cur = reverse ? t : t + 1;
-        sc.t = t;
-        sc.c_prev = c_slots + (prev & slot_mask) * B * H;
-        sc.c_cur = c_slots + (cur & slot_mask) * B * H;
-        sc.gates = gates_all + t * B * G4;
-        if (h_in_y) {
-            /* h_{t-1}: y's previous row, or h0's slot at the first step */
-            sc.h_prev = s ? y + (reverse ? t + 1 : t - 1) * B * ldy : h_slots + (prev & 1) * B * R;
-            sc.ldh = s ? ldy : R;
-            sc.h_cur = sc.m = y + t * B * ldy;
-            sc.ldm = ldy;
-        } else {
-            sc.h_prev = h_slots + (prev & slot_mask) * B * R;
-            sc.h_cur = h_slots + (cur & slot_mask) * B * R;
-            sc.ldh = R;
-            /* Without projection o*tanh(c) is h itself, written straight to its slot. */
-            sc.m = P ? (train ? m_all + t * B * H : m_all) : sc.h_cur;
-            sc.ldm = P ? H : R;
-        }
-        pylstm_pool_run(FN(step_job_), &sc, step_parts);
-        if (P) {
+    sc.reverse = reverse, sc.train = train, sc.slot_mask = slot_mask;
+    sc.gates_all = gates_all, sc.c_slots = c_slots, sc.h_slots = h_slots, sc.m_all = m_all;
+    if (!P) {
+        /* the threads stay in one job from step to step */
+        pylstm_pool_run_steps(FN(step_part_), &sc, T, step_parts, steps_wake);
+    } else {
+        /* a job per step, then h = W_hr m in this thread */
+        for (s = 0; s < T; ++s) {
+            const size_t t = reverse ? T - 1 - s : s;
+            FN(step_at_)(&sc, s);
+            pylstm_pool_run(FN(step_job_), &sc, step_parts);
             GEMM_PACKED(0, B, P, H, sc.m, H, hr, 0, sc.h_cur, R, gemm_work);
             for (b = 0; b < B; ++b) {
                 REAL *yb = y + (t * B + b) * ldy, *hb = sc.h_cur + b * R;

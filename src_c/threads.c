@@ -59,6 +59,15 @@
 #define PYLSTM_SPIN_MAX_NS 50000
 #define PYLSTM_WAIT_MAX_NS 200000
 
+/* A stepped job too short to wake sleeping workers for wakes them all the
+ * same when the last stepped job ended less than this long before
+ * (pylstm_pool_threads_for): calls in a loop, where a worker woken once waits
+ * spinning from one call to the next (PYLSTM_SPIN_MAX_NS after a stepped
+ * job), and the wake-up pays back over the calls that follow. With longer
+ * gaps the worker would sleep between calls and each call would pay for a
+ * wake-up. */
+#define PYLSTM_RECENT_US (PYLSTM_SPIN_MAX_NS / 1000)
+
 void pylstm_split(size_t count, size_t grain, size_t part, size_t nparts, size_t *lo,
                   size_t *hi) {
     size_t chunks = (count + grain - 1) / grain;
@@ -105,6 +114,7 @@ typedef volatile LONG plx_atomic;
 #define LOAD(p) InterlockedCompareExchange((p), 0, 0)
 #define STORE(p, v) ((void)InterlockedExchange((p), (LONG)(v)))
 #define ADD(p, v) (InterlockedExchangeAdd((p), (LONG)(v)) + (LONG)(v))
+#define CAS(p, old, new) (InterlockedCompareExchange((p), (LONG)(new), (LONG)(old)) == (LONG)(old))
 static double plx_now_ns(void) {
     /* both read shared memory the kernel keeps: no system call; the
      * frequency is fixed at boot */
@@ -141,6 +151,10 @@ typedef long plx_atomic;
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
 #define ADD(p, v) __atomic_add_fetch((p), (v), __ATOMIC_SEQ_CST)
+static int plx_cas(long *p, long old, long new_) {
+    return __atomic_compare_exchange_n(p, &old, new_, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+#define CAS(p, old, new) plx_cas((p), (old), (new))
 static double plx_now_ns(void) {
     /* a vDSO call on Linux: tens of nanoseconds, no system call */
     struct timespec ts;
@@ -161,6 +175,16 @@ static double plx_now_ns(void) {
 #define CLAIM_BITS 16
 #define CLAIM_MASK ((1L << CLAIM_BITS) - 1)
 #define PYLSTM_SPAN_SLOTS 4
+
+/* Part q of a stepped job (pylstm_pool_run_steps): how many of its steps
+ * have been claimed and how many have ended. Each part's counters are on
+ * cache lines of their own (128 bytes apart whatever the array's alignment):
+ * the thread running the part writes them every step while the others read
+ * them. */
+typedef struct {
+    plx_atomic claimed, ended;
+    char pad[128 - 2 * sizeof(plx_atomic)];
+} step_slot;
 
 typedef struct {
     plx_mutex lock;        /* guards sleeping and the condition variables */
@@ -197,10 +221,16 @@ typedef struct {
     pylstm_job_fn span_fn[PYLSTM_SPAN_SLOTS];
     long span_ns_of[PYLSTM_SPAN_SLOTS];
     unsigned span_next;
+    plx_cond step_done;      /* a part of a stepped job ended */
+    plx_atomic step_waiters; /* threads asleep (or about to be) on it */
+    plx_atomic last_end_us;  /* when the last stepped job ended (mod 2^30 us) */
+    plx_atomic linger_ns;    /* the least a worker waits for the next job after
+                                this one */
 } pylstm_pool;
 
 static pylstm_pool pool = {PLX_MUTEX_INIT, PLX_COND_INIT, PLX_COND_INIT, PLX_MUTEX_INIT,
-                           {0}, 1, 1, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, 0, {0}, {0}, 0};
+                           {0}, 1, 1, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, 0, {0}, {0}, 0,
+                           PLX_COND_INIT, 0, 0, 0};
 
 /* The span the last job of fn took, 0 if none is on record. */
 static long span_of(pylstm_job_fn fn) {
@@ -288,8 +318,10 @@ static void worker_loop(void) {
          * again. */
         const double part = (double)LOAD(&pool.part_ns);
         const double lag = (double)LOAD(&pool.expect_ns) - busy;
+        const double linger = (double)LOAD(&pool.linger_ns);
         spin_budget budget = {0, 0, 0, PYLSTM_SPIN_MAX_NS};
         budget.ns = (lag > 0 ? lag : 0) + 0.125 * part;
+        if (budget.ns < linger) budget.ns = linger;
         if (!ran) budget.ns = part, budget.most = PYLSTM_WAIT_MAX_NS;
         while ((gen = LOAD(&pool.generation)) == seen && !LOAD(&pool.quit) && spin_more(&budget))
             ;
@@ -351,6 +383,20 @@ size_t pylstm_pool_threads(void) {
     return (size_t)LOAD(&pool.want);
 }
 
+/* The clock in microseconds modulo 2^30 (about 18 minutes): a difference
+ * that wraps around only makes one call wake the workers when it need not. */
+#define US_MASK 0x3fffffffL
+static long now_us(void) { return (long)(plx_now_ns() / 1000) & US_MASK; }
+
+size_t pylstm_pool_threads_for(int *wake) {
+    const size_t want = (size_t)LOAD(&pool.want), asleep = (size_t)LOAD(&pool.sleepers);
+    if (want < 2) return 1;
+    if (((now_us() - LOAD(&pool.last_end_us)) & US_MASK) < PYLSTM_RECENT_US) *wake = 1;
+    /* a forked child has no workers until its first parallel call: they
+     * count as asleep here and start with the job */
+    return *wake ? want : asleep + 1 < want ? want - asleep : 1;
+}
+
 /* Starts workers n .. want-1 (under run_lock): in a forked child, whose pool
  * was reset, on its first parallel call. A thread that cannot start ends the
  * attempt: the pool keeps those that did (the caller and they share every
@@ -367,64 +413,85 @@ static void start_workers(void) {
     }
 }
 
-void pylstm_pool_run(pylstm_job_fn fn, void *ctx, size_t nparts) {
+/* Runs a job of nparts (2..64) parts on the pool's threads, the caller
+ * among them; under run_lock, with workers started. Workers asleep are woken
+ * only if `wake`. */
+static void run_job(pylstm_job_fn fn, void *ctx, size_t nparts, int wake, long linger) {
+    pool.fn = fn, pool.ctx = ctx;
+    STORE(&pool.linger_ns, linger);
+    STORE(&pool.expect_ns, span_of(fn));
+    STORE(&pool.span_ns, 0);
+    STORE(&pool.unfinished, (long)nparts);
+    STORE(&pool.claims, (long)nparts << CLAIM_BITS);
+    (void)ADD(&pool.generation, 1);
+    if (wake && LOAD(&pool.sleepers)) {
+        plx_lock(&pool.lock);
+        plx_broadcast(&pool.wake);
+        plx_unlock(&pool.lock);
+    }
+    /* The caller takes parts like any worker, so a job never waits
+     * for a worker to wake up or be scheduled, only for parts a
+     * worker has already started. It spins until the longest part
+     * should end (as in the last job of this function: parts of
+     * unequal sizes, say 64 and 36 hidden units, leave the thread
+     * with the smaller waiting every step) and half its time per part
+     * more. */
+    const double start = plx_now_ns();
+    const long ran = run_parts(start);
+    const double busy = plx_now_ns() - start;
+    double part = (double)LOAD(&pool.part_ns);
+    if (ran > 0) {
+        /* capped well inside a 32-bit long (Win32's LONG) */
+        part = busy / (double)ran;
+        STORE(&pool.part_ns, (long)(part < 1e9 ? part : 1e9));
+    }
+    if (ran < (long)nparts && LOAD(&pool.unfinished) != 0) {
+        const double lag = (double)LOAD(&pool.expect_ns) - busy;
+        spin_budget budget = {0, 0, 0, PYLSTM_WAIT_MAX_NS};
+        budget.ns = (lag > 0 ? lag : 0) + 0.5 * part;
+        while (LOAD(&pool.unfinished) != 0 && spin_more(&budget))
+            ;
+        if (LOAD(&pool.unfinished) != 0) {
+            /* the same handshake as the workers' sleep, with
+             * caller_asleep and unfinished */
+            plx_lock(&pool.lock);
+            /* An atomic add, not a store: the handshake needs this
+             * write ordered before the load of unfinished below, and
+             * a read-modify-write is a full barrier everywhere. A
+             * sequentially consistent store should do, but qemu-user
+             * running aarch64 code on an x86-64 host lets its stlr
+             * pass the next ldar: the last worker then missed
+             * caller_asleep, never signalled, and test_pool hung. */
+            (void)ADD(&pool.caller_asleep, 1);
+            while (LOAD(&pool.unfinished) != 0) plx_wait(&pool.done, &pool.lock);
+            STORE(&pool.caller_asleep, 0);
+            plx_unlock(&pool.lock);
+        }
+    }
+    /* every part done: each raised span_ns before it counted */
+    set_span_of(fn, LOAD(&pool.span_ns));
+}
+
+/* Takes run_lock and starts the workers if needed; 0 if the job must run
+ * serially (one thread, or the pool busy with another thread's job). */
+static int pool_acquire(size_t nparts) {
+    if (nparts < 2 || nparts > PYLSTM_MAX_THREADS || LOAD(&pool.want) < 2 ||
+        !plx_trylock(&pool.run_lock))
+        return 0;
+    if (pool.n < (size_t)LOAD(&pool.want)) start_workers();
+    if (pool.n > 1) return 1;
+    plx_unlock(&pool.run_lock);
+    return 0;
+}
+
+/* pylstm_pool_run and pylstm_pool_run_awake */
+static void pool_run(pylstm_job_fn fn, void *ctx, size_t nparts, int wake) {
     size_t p;
-    if (nparts > 1 && nparts <= PYLSTM_MAX_THREADS && LOAD(&pool.want) > 1 &&
-        plx_trylock(&pool.run_lock)) {
-        if (pool.n < (size_t)LOAD(&pool.want)) start_workers();
-        if (pool.n > 1) {
-            pool.fn = fn, pool.ctx = ctx;
-            STORE(&pool.expect_ns, span_of(fn));
-            STORE(&pool.span_ns, 0);
-            STORE(&pool.unfinished, (long)nparts);
-            STORE(&pool.claims, (long)nparts << CLAIM_BITS);
-            (void)ADD(&pool.generation, 1);
-            if (LOAD(&pool.sleepers)) {
-                plx_lock(&pool.lock);
-                plx_broadcast(&pool.wake);
-                plx_unlock(&pool.lock);
-            }
-            /* The caller takes parts like any worker, so a job never waits
-             * for a worker to wake up or be scheduled, only for parts a
-             * worker has already started. It spins until the longest part
-             * should end (as in the last job of this function: parts of
-             * unequal sizes, say 64 and 36 hidden units, leave the thread
-             * with the smaller waiting every step) and half its time per part
-             * more. */
-            const double start = plx_now_ns();
-            const long ran = run_parts(start);
-            const double busy = plx_now_ns() - start;
-            double part = (double)LOAD(&pool.part_ns);
-            if (ran > 0) {
-                /* capped well inside a 32-bit long (Win32's LONG) */
-                part = busy / (double)ran;
-                STORE(&pool.part_ns, (long)(part < 1e9 ? part : 1e9));
-            }
-            if (ran < (long)nparts && LOAD(&pool.unfinished) != 0) {
-                const double lag = (double)LOAD(&pool.expect_ns) - busy;
-                spin_budget budget = {0, 0, 0, PYLSTM_WAIT_MAX_NS};
-                budget.ns = (lag > 0 ? lag : 0) + 0.5 * part;
-                while (LOAD(&pool.unfinished) != 0 && spin_more(&budget))
-                    ;
-                if (LOAD(&pool.unfinished) != 0) {
-                    /* the same handshake as the workers' sleep, with
-                     * caller_asleep and unfinished */
-                    plx_lock(&pool.lock);
-                    /* An atomic add, not a store: the handshake needs this
-                     * write ordered before the load of unfinished below, and
-                     * a read-modify-write is a full barrier everywhere. A
-                     * sequentially consistent store should do, but qemu-user
-                     * running aarch64 code on an x86-64 host lets its stlr
-                     * pass the next ldar: the last worker then missed
-                     * caller_asleep, never signalled, and test_pool hung. */
-                    (void)ADD(&pool.caller_asleep, 1);
-                    while (LOAD(&pool.unfinished) != 0) plx_wait(&pool.done, &pool.lock);
-                    STORE(&pool.caller_asleep, 0);
-                    plx_unlock(&pool.lock);
-                }
-            }
-            /* every part done: each raised span_ns before it counted */
-            set_span_of(fn, LOAD(&pool.span_ns));
+    if (pool_acquire(nparts)) {
+        /* with every worker asleep and none to be woken, the parts run
+         * here without the cost of posting them */
+        if (wake || (size_t)LOAD(&pool.sleepers) + 1 < pool.n) {
+            run_job(fn, ctx, nparts, wake, 0);
             plx_unlock(&pool.run_lock);
             return;
         }
@@ -432,6 +499,123 @@ void pylstm_pool_run(pylstm_job_fn fn, void *ctx, size_t nparts) {
     }
     /* Serial: the same parts, in order, in this thread. */
     for (p = 0; p < nparts; ++p) fn(ctx, p, nparts);
+}
+
+void pylstm_pool_run(pylstm_job_fn fn, void *ctx, size_t nparts) { pool_run(fn, ctx, nparts, 1); }
+
+void pylstm_pool_run_awake(pylstm_job_fn fn, void *ctx, size_t nparts) {
+    pool_run(fn, ctx, nparts, 0);
+}
+
+/* ---- stepped jobs ---- */
+
+typedef struct {
+    pylstm_step_fn fn;
+    void *ctx;
+    size_t nsteps, nparts;
+    step_slot slots[PYLSTM_MAX_THREADS];
+} steps_job;
+
+/* Whether every part has ended `step` steps (so step `step` may start). */
+static int steps_ended(steps_job *j, size_t step) {
+    size_t q;
+    for (q = 0; q < j->nparts; ++q)
+        if ((size_t)LOAD(&j->slots[q].ended) < step) return 0;
+    return 1;
+}
+
+/* The lowest step some part has not had claimed yet. */
+static size_t steps_next(steps_job *j) {
+    size_t q, s = (size_t)LOAD(&j->slots[0].claimed);
+    for (q = 1; q < j->nparts; ++q) {
+        const size_t c = (size_t)LOAD(&j->slots[q].claimed);
+        if (c < s) s = c;
+    }
+    return s;
+}
+
+/* One member of a stepped job (a part of the pool job that carries it): from
+ * the first step with an unclaimed part to the last, waits for the step
+ * before to end, then claims and runs its home part (member % nparts) of
+ * the step and after it any part of the step still unclaimed (whose home
+ * thread is late, asleep or busy elsewhere: the job never waits for a
+ * thread that is not running one of its parts). A part claimed is run by
+ * its claimer, which marks it ended; a thread waiting for a part spins
+ * for half as long as its own last part took (5-200 us, as the caller of a
+ * job waits for its parts), then sleeps until a part ends. A claim is a compare-and-swap of the part's count of claimed steps
+ * from the step's number to the next, so each part of each step runs once;
+ * its release pairs with the acquire of the claim, and each step's parts
+ * start after the parts of the step before ended (their `ended` stores
+ * release what they wrote). */
+static void steps_member_(void *vctx, size_t member, size_t members) {
+    steps_job *j = (steps_job *)vctx;
+    const size_t np = j->nparts, home = member % np;
+    double part_ns = 0;
+    size_t s = steps_next(j);
+    (void)members;
+    while (s < j->nsteps) {
+        size_t i, ran = 0;
+        if (!steps_ended(j, s)) {
+            spin_budget budget = {0, 0, 0, PYLSTM_WAIT_MAX_NS};
+            budget.ns = 0.5 * part_ns;
+            while (!steps_ended(j, s) && spin_more(&budget))
+                ;
+            if (!steps_ended(j, s)) {
+                /* the handshake of the workers' sleep, with step_waiters and
+                 * the parts' ended counts */
+                plx_lock(&pool.lock);
+                (void)ADD(&pool.step_waiters, 1);
+                while (!steps_ended(j, s)) plx_wait(&pool.step_done, &pool.lock);
+                (void)ADD(&pool.step_waiters, -1);
+                plx_unlock(&pool.lock);
+            }
+        }
+        for (i = 0; i < np; ++i) {
+            const size_t q = (home + i) % np;
+            step_slot *slot = &j->slots[q];
+            double t0;
+            if ((size_t)LOAD(&slot->claimed) != s || !CAS(&slot->claimed, (long)s, (long)s + 1))
+                continue;
+            t0 = plx_now_ns();
+            j->fn(j->ctx, s, q, np);
+            if (!ran++) part_ns = plx_now_ns() - t0;
+            /* an add, not a store: see the caller's sleep in run_job */
+            (void)ADD(&slot->ended, 1);
+            if (LOAD(&pool.step_waiters)) {
+                plx_lock(&pool.lock);
+                plx_broadcast(&pool.step_done);
+                plx_unlock(&pool.lock);
+            }
+        }
+        /* every part of step s is claimed: on to the first step with one
+         * that is not */
+        s = steps_next(j);
+    }
+}
+
+void pylstm_pool_run_steps(pylstm_step_fn fn, void *ctx, size_t nsteps, size_t nparts,
+                           int wake) {
+    size_t s, q;
+    if (nsteps > 0 && pool_acquire(nparts)) {
+        if (wake || (size_t)LOAD(&pool.sleepers) + 1 < pool.n) {
+            steps_job j;
+            j.fn = fn, j.ctx = ctx, j.nsteps = nsteps, j.nparts = nparts;
+            for (q = 0; q < nparts; ++q) j.slots[q].claimed = j.slots[q].ended = 0;
+            /* A stepped job is a whole step loop, most often of one call in
+             * a loop of calls: the workers wait for the next as long as
+             * they may spin, so that the next call finds them awake. */
+            run_job(steps_member_, &j, nparts < pool.n ? nparts : pool.n, wake,
+                    PYLSTM_SPIN_MAX_NS);
+            STORE(&pool.last_end_us, now_us());
+            plx_unlock(&pool.run_lock);
+            return;
+        }
+        plx_unlock(&pool.run_lock);
+    }
+    for (s = 0; s < nsteps; ++s)
+        for (q = 0; q < nparts; ++q) fn(ctx, s, q, nparts);
+    /* (a single step never runs in parallel: no need to read the clock) */
+    if (nsteps > 1 && LOAD(&pool.want) > 1) STORE(&pool.last_end_us, now_us());
 }
 
 static void stop_workers(void) {
@@ -469,11 +653,14 @@ static void fork_child(void) {
     pool.run_lock = fresh_mutex;
     pool.wake = fresh_cond;
     pool.done = fresh_cond;
+    pool.step_done = fresh_cond;
     pool.n = 1;
     STORE(&pool.claims, 0);
     STORE(&pool.unfinished, 0);
     STORE(&pool.sleepers, 0);
     STORE(&pool.caller_asleep, 0);
+    STORE(&pool.step_waiters, 0);
+    STORE(&pool.last_end_us, 0);
     STORE(&pool.quit, 0);
 }
 
@@ -509,9 +696,27 @@ pylstm_status pylstm_set_num_threads(size_t n) {
 
 size_t pylstm_pool_threads(void) { return 1; }
 
+size_t pylstm_pool_threads_for(int *wake) {
+    (void)wake;
+    return 1;
+}
+
 void pylstm_pool_run(pylstm_job_fn fn, void *ctx, size_t nparts) {
     size_t p;
     for (p = 0; p < nparts; ++p) fn(ctx, p, nparts);
+}
+
+void pylstm_pool_run_awake(pylstm_job_fn fn, void *ctx, size_t nparts) {
+    size_t p;
+    for (p = 0; p < nparts; ++p) fn(ctx, p, nparts);
+}
+
+void pylstm_pool_run_steps(pylstm_step_fn fn, void *ctx, size_t nsteps, size_t nparts,
+                           int wake) {
+    size_t s, q;
+    (void)wake;
+    for (s = 0; s < nsteps; ++s)
+        for (q = 0; q < nparts; ++q) fn(ctx, s, q, nparts);
 }
 
 pylstm_status pylstm_set_num_threads(size_t n) {

@@ -24,10 +24,41 @@ typedef void (*pylstm_job_fn)(void *ctx, size_t part, size_t nparts);
  * the caller. */
 PYLSTM_INTERNAL void pylstm_pool_run(pylstm_job_fn fn, void *ctx, size_t nparts);
 
+/* The same, but workers asleep (after the bounded spin that follows each job)
+ * stay asleep: the job runs on the threads that are awake, and only in the
+ * caller if none is. For work too short to repay a wake-up: waking a thread
+ * cost the caller 10-26 us in the system call on a 2-core VM, and the thread
+ * ran about as long after. */
+PYLSTM_INTERNAL void pylstm_pool_run_awake(pylstm_job_fn fn, void *ctx, size_t nparts);
+
+/* A job in steps: fn(ctx, step, part, nparts) for step = 0..nsteps-1 and
+ * part = 0..nparts-1 (nparts <= 64), each step's parts after every part of
+ * the step before has ended. In parallel, the threads stay in the job from
+ * step to step and meet through the parts' counters (about 0.1 us a step on
+ * a 2-core VM, against about 0.4 us for a pylstm_pool_run per step); each
+ * thread runs the same part every step (its data stays in that core's
+ * caches) unless its thread is late, when another claims it. Serially: every
+ * step's parts in order. The same outputs either way, under the rule of
+ * pylstm_pool_run. Workers asleep are woken only if `wake`, as in
+ * pylstm_pool_run_awake. */
+typedef void (*pylstm_step_fn)(void *ctx, size_t step, size_t part, size_t nparts);
+PYLSTM_INTERNAL void pylstm_pool_run_steps(pylstm_step_fn fn, void *ctx, size_t nsteps,
+                                           size_t nparts, int wake);
+
 /* The number of threads parallel calls use (>= 1): the count set by
  * pylstm_set_num_threads (a forked child starts its workers on its first
  * parallel call). Plans size their work for it. */
 PYLSTM_INTERNAL size_t pylstm_pool_threads(void);
+
+/* For work that is to run as one job (a stepped job): how many threads it
+ * would run on if started now, and in *wake (on entry: whether the work is
+ * long enough to repay waking sleeping workers) whether it is to wake them:
+ * also when the last stepped job (of any number of parts) ended less than
+ * 50 us before (calls in a loop: a woken worker spins from one call to the
+ * next). Then pylstm_pool_threads(),
+ * else 1 and the workers that are awake. A hint for splitting the work: it
+ * may change before the job starts. */
+PYLSTM_INTERNAL size_t pylstm_pool_threads_for(int *wake);
 
 /* The contiguous share [*lo, *hi) of `count` items, in multiples of `grain`,
  * that part `part` of `nparts` takes. */

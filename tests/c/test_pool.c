@@ -1,13 +1,19 @@
 /* The thread pool itself (threads.h): every part of every job runs exactly
- * once and its writes are visible when pylstm_pool_run returns, whatever the
- * thread count and the number of parts (more parts than threads included),
+ * once and its writes are visible when pylstm_pool_run (or
+ * pylstm_pool_run_awake) returns, whatever the thread count and the number
+ * of parts (more parts than threads included),
  * with parts of very unequal length (the caller then waits, spinning and
  * then asleep, for a part a worker runs), with pauses between jobs longer
  * than the workers' spin (they fall asleep and must be woken), and with a
  * job started from inside a part (the pool is busy: it runs serially).
  * And pylstm_split, which cuts the work of a job into parts: in order, on
  * multiples of the grain, with the largest part as small as any such cut can
- * make it. Prints "N passed, N failed" last. */
+ * make it. And stepped jobs (pylstm_pool_run_steps): every part of every
+ * step runs exactly once, each step's parts only after every part of the
+ * step before ended, under the same conditions (long parts make the other
+ * threads sleep between steps and be woken; a stepped job inside a part runs
+ * serially), and pylstm_pool_threads_for's answers. Prints "N passed,
+ * N failed" last. */
 #include <string.h>
 
 #include "check.h"
@@ -46,8 +52,9 @@ static void part_fn(void *ctx, size_t part, size_t nparts) {
     j->out[part] = 7 * part + nparts + x - (busy(j->spin[part]) & 1);
 }
 
-/* Runs `jobs` random jobs; returns the number whose parts did not each run
- * exactly once with the expected output. */
+/* Runs `jobs` random jobs (every other one with pylstm_pool_run_awake);
+ * returns the number whose parts did not each run exactly once with the
+ * expected output. */
 static int run_jobs(int jobs, int long_parts, int pauses, int nested) {
     int bad = 0, k;
     for (k = 0; k < jobs; ++k) {
@@ -60,7 +67,10 @@ static int run_jobs(int jobs, int long_parts, int pauses, int nested) {
             /* now and then one part 100x longer than the others */
             if (long_parts && next_u64() % 8 == 0) j.spin[p] *= 100;
         }
-        pylstm_pool_run(part_fn, &j, nparts);
+        if (k & 1)
+            pylstm_pool_run_awake(part_fn, &j, nparts);
+        else
+            pylstm_pool_run(part_fn, &j, nparts);
         for (p = 0; p < MAX_PARTS; ++p) {
             const unsigned long want = 7 * p + nparts + (nested ? 3009ul : 0ul);
             if (j.ran[p] != (p < nparts) || (p < nparts && j.out[p] != want)) {
@@ -69,6 +79,64 @@ static int run_jobs(int jobs, int long_parts, int pauses, int nested) {
             }
         }
         if (pauses && k % 16 == 0) (void)busy(200000);
+    }
+    return bad;
+}
+
+/* ---- stepped jobs ---- */
+
+#define MAX_STEPS 40
+
+typedef struct {
+    size_t nsteps;
+    unsigned char ran[MAX_STEPS][MAX_PARTS];
+    unsigned long spin[MAX_STEPS][MAX_PARTS];
+    int early;  /* a part found a part of the step before not yet run */
+    int nested; /* each part runs a small stepped job of its own */
+} steps;
+
+static void inner_step(void *ctx, size_t step, size_t part, size_t nparts) {
+    unsigned long(*sum)[2] = (unsigned long(*)[2])ctx;
+    sum[step][part] = step ? sum[step - 1][0] + sum[step - 1][1] + part : 10 * part + nparts;
+}
+
+static void step_fn(void *ctx, size_t step, size_t part, size_t nparts) {
+    steps *j = (steps *)ctx;
+    size_t q;
+    for (q = 0; step > 0 && q < nparts; ++q)
+        if (j->ran[step - 1][q] != 1) j->early = 1;
+    (void)busy(j->spin[step][part]);
+    if (j->nested) {
+        unsigned long sum[2][2] = {{0, 0}, {0, 0}};
+        pylstm_pool_run_steps(inner_step, sum, 2, 2, 1);
+        /* step 0: 2, 12; step 1: 14 + 0, 14 + 1 */
+        if (sum[1][0] != 14 || sum[1][1] != 15) j->early = 1;
+    }
+    ++j->ran[step][part];
+}
+
+/* Runs `jobs` random stepped jobs; returns the number in which a part did not
+ * run exactly once or ran before the step before had ended. */
+static int run_step_jobs(int jobs, int long_parts, int pauses, int nested) {
+    int bad = 0, k;
+    for (k = 0; k < jobs; ++k) {
+        static steps j;
+        size_t nparts = 1 + (size_t)(next_u64() % MAX_PARTS), s, p;
+        int ok = 1;
+        memset(&j, 0, sizeof j);
+        j.nsteps = (size_t)(next_u64() % (MAX_STEPS + 1));
+        j.nested = nested;
+        for (s = 0; s < j.nsteps; ++s)
+            for (p = 0; p < nparts; ++p) {
+                j.spin[s][p] = next_u64() % 500;
+                if (long_parts && next_u64() % 64 == 0) j.spin[s][p] *= 400;
+            }
+        pylstm_pool_run_steps(step_fn, &j, j.nsteps, nparts, (int)(k & 1));
+        for (s = 0; s < MAX_STEPS; ++s)
+            for (p = 0; p < MAX_PARTS; ++p)
+                ok = ok && j.ran[s][p] == (s < j.nsteps && p < nparts);
+        bad += !ok || j.early;
+        if (pauses && k % 8 == 0) (void)busy(200000);
     }
     return bad;
 }
@@ -121,6 +189,24 @@ static void check_split(void) {
         }
 }
 
+/* pylstm_pool_threads_for: with `wake` set, every thread; without, between
+ * one and every thread (those awake: that depends on timing), `wake` set or
+ * not; with one thread, one. */
+static void check_threads_for(size_t nt) {
+    int wake = 1, k, in_range = 1;
+    check(pylstm_pool_threads_for(&wake) == nt && wake == 1,
+          "%u threads: a job that wakes the workers gets them all", (unsigned)nt);
+    for (k = 0; k < 100; ++k) {
+        size_t n;
+        wake = 0;
+        n = pylstm_pool_threads_for(&wake);
+        in_range = in_range && n >= 1 && n <= nt && (nt > 1 || n == 1) && (!wake || n == nt);
+        if (k % 10 == 0) (void)busy(200000);
+    }
+    check(in_range, "%u threads: a job that need not wake them gets 1..%u", (unsigned)nt,
+          (unsigned)nt);
+}
+
 int main(void) {
     size_t nt;
     check_split();
@@ -130,6 +216,14 @@ int main(void) {
         check(run_jobs(2000, 1, 0, 0) == 0, "%u threads: unequal parts", (unsigned)nt);
         check(run_jobs(1000, 0, 1, 0) == 0, "%u threads: pauses between jobs", (unsigned)nt);
         check(run_jobs(2000, 0, 0, 1) == 0, "%u threads: jobs inside parts", (unsigned)nt);
+        check(run_step_jobs(3000, 0, 0, 0) == 0, "%u threads: stepped jobs", (unsigned)nt);
+        check(run_step_jobs(300, 1, 0, 0) == 0, "%u threads: stepped jobs, unequal parts",
+              (unsigned)nt);
+        check(run_step_jobs(300, 0, 1, 0) == 0, "%u threads: stepped jobs, pauses between",
+              (unsigned)nt);
+        check(run_step_jobs(300, 0, 0, 1) == 0, "%u threads: stepped jobs inside parts",
+              (unsigned)nt);
+        check_threads_for(nt);
     }
     check(pylstm_set_num_threads(1) == PYLSTM_OK, "back to 1 thread");
     return check_summary();
