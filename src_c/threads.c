@@ -115,6 +115,7 @@ typedef volatile LONG plx_atomic;
 #define STORE(p, v) ((void)InterlockedExchange((p), (LONG)(v)))
 #define ADD(p, v) (InterlockedExchangeAdd((p), (LONG)(v)) + (LONG)(v))
 #define CAS(p, old, new) (InterlockedCompareExchange((p), (LONG)(new), (LONG)(old)) == (LONG)(old))
+#define SWAP(p, v) InterlockedExchange((p), (LONG)(v))
 static double plx_now_ns(void) {
     /* both read shared memory the kernel keeps: no system call; the
      * frequency is fixed at boot */
@@ -155,6 +156,8 @@ static int plx_cas(long *p, long old, long new_) {
     return __atomic_compare_exchange_n(p, &old, new_, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 }
 #define CAS(p, old, new) plx_cas((p), (old), (new))
+/* a store that is a read-modify-write, hence a full barrier (see run_job) */
+#define SWAP(p, v) __atomic_exchange_n((p), (v), __ATOMIC_SEQ_CST)
 static double plx_now_ns(void) {
     /* a vDSO call on Linux: tens of nanoseconds, no system call */
     struct timespec ts;
@@ -223,6 +226,8 @@ typedef struct {
     unsigned span_next;
     plx_cond step_done;      /* a part of a stepped job ended */
     plx_atomic step_waiters; /* threads asleep (or about to be) on it */
+    plx_atomic step_kicked;  /* step_done was broadcast and no waiter has
+                                looked since */
     plx_atomic last_end_us;  /* when the last stepped job ended (mod 2^30 us) */
     plx_atomic linger_ns;    /* the least a worker waits for the next job after
                                 this one */
@@ -230,7 +235,7 @@ typedef struct {
 
 static pylstm_pool pool = {PLX_MUTEX_INIT, PLX_COND_INIT, PLX_COND_INIT, PLX_MUTEX_INIT,
                            {0}, 1, 1, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, 0, {0}, {0}, 0,
-                           PLX_COND_INIT, 0, 0, 0};
+                           PLX_COND_INIT, 0, 0, 0, 0};
 
 /* The span the last job of fn took, 0 if none is on record. */
 static long span_of(pylstm_job_fn fn) {
@@ -561,11 +566,20 @@ static void steps_member_(void *vctx, size_t member, size_t members) {
             while (!steps_ended(j, s) && spin_more(&budget))
                 ;
             if (!steps_ended(j, s)) {
-                /* the handshake of the workers' sleep, with step_waiters and
-                 * the parts' ended counts */
+                /* The handshake of the workers' sleep, with step_waiters and
+                 * the parts' ended counts. step_kicked is cleared before each
+                 * look at the counts (a part ending after the look sees it
+                 * clear, and broadcasts); while it is set, threads finishing
+                 * parts skip the broadcast: a woken thread on a busy machine
+                 * may not run for milliseconds, and each broadcast cost the
+                 * other 10-26 us in the system call. */
                 plx_lock(&pool.lock);
                 (void)ADD(&pool.step_waiters, 1);
-                while (!steps_ended(j, s)) plx_wait(&pool.step_done, &pool.lock);
+                for (;;) {
+                    (void)SWAP(&pool.step_kicked, 0);
+                    if (steps_ended(j, s)) break;
+                    plx_wait(&pool.step_done, &pool.lock);
+                }
                 (void)ADD(&pool.step_waiters, -1);
                 plx_unlock(&pool.lock);
             }
@@ -585,8 +599,9 @@ static void steps_member_(void *vctx, size_t member, size_t members) {
             if (timed) part_ns = plx_now_ns() - t0;
             /* an add, not a store: see the caller's sleep in run_job */
             (void)ADD(&slot->ended, 1);
-            if (LOAD(&pool.step_waiters)) {
+            if (LOAD(&pool.step_waiters) && !LOAD(&pool.step_kicked)) {
                 plx_lock(&pool.lock);
+                STORE(&pool.step_kicked, 1);
                 plx_broadcast(&pool.step_done);
                 plx_unlock(&pool.lock);
             }
@@ -664,6 +679,7 @@ static void fork_child(void) {
     STORE(&pool.sleepers, 0);
     STORE(&pool.caller_asleep, 0);
     STORE(&pool.step_waiters, 0);
+    STORE(&pool.step_kicked, 0);
     STORE(&pool.last_end_us, 0);
     STORE(&pool.quit, 0);
 }
