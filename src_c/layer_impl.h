@@ -280,11 +280,11 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w,
         GEMM_PAR(p->nt, gemm_work, p->gemm_stride, 0, 1, T * B, G4, I, x, ldx, w->W_ih, I, 0,
                  gates_all, G4);
     if (w->b_ih || w->b_hh) FN(bias_sum_)(w, G4, bias);
-    /* The recurrent weights are packed once per call, not once per step,
-     * unless prepared in the layout this call's split needs. */
     if (!P && step_parts > 1 &&
         ((double)T * B * G4 * R < PYLSTM_STEPS_MIN || pylstm_pool_threads_for(&steps_wake) < 2))
         step_parts = 1;
+    /* The recurrent weights are packed once per call, not once per step,
+     * unless prepared in the layout this call's split needs. */
     sc.pk_stride = step_parts == 1 ? 0 : pylstm_hh_pack_stride(sizeof(REAL), H, R, step_parts);
     if (pre && step_parts == 1) {
         hh = pre->hh_one;

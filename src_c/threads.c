@@ -317,10 +317,11 @@ static void worker_loop(void) {
         double start;
         /* The next job comes when the longest part of this one ends: spin
          * until then (as the last job of its kind took), and an eighth of a
-         * part more. A worker that came too late for any part of the last job
-         * (woken after the caller had claimed them all) waits longer:
-         * otherwise it could keep missing every job, each time waking late
-         * again. */
+         * part more, or as long as the job asked (linger_ns: after a
+         * stepped job, the most it may spin). A worker that came too late
+         * for any part of the last job (woken after the caller had claimed
+         * them all) waits longer: otherwise it could keep missing every job,
+         * each time waking late again. */
         const double part = (double)LOAD(&pool.part_ns);
         const double lag = (double)LOAD(&pool.expect_ns) - busy;
         const double linger = (double)LOAD(&pool.linger_ns);
@@ -434,13 +435,12 @@ static void run_job(pylstm_job_fn fn, void *ctx, size_t nparts, int wake, long l
         plx_broadcast(&pool.wake);
         plx_unlock(&pool.lock);
     }
-    /* The caller takes parts like any worker, so a job never waits
-     * for a worker to wake up or be scheduled, only for parts a
-     * worker has already started. It spins until the longest part
-     * should end (as in the last job of this function: parts of
-     * unequal sizes, say 64 and 36 hidden units, leave the thread
-     * with the smaller waiting every step) and half its time per part
-     * more. */
+    /* The caller takes parts like any worker, so a job never waits for a
+     * worker to wake up or be scheduled, only for parts a worker has already
+     * started. It spins until the longest part should end (as in the last
+     * job of this function: parts of unequal sizes, say 64 and 36 hidden
+     * units, leave the thread with the smaller waiting every step) and half
+     * its time per part more. */
     const double start = plx_now_ns();
     const long ran = run_parts(start);
     const double busy = plx_now_ns() - start;
@@ -457,16 +457,16 @@ static void run_job(pylstm_job_fn fn, void *ctx, size_t nparts, int wake, long l
         while (LOAD(&pool.unfinished) != 0 && spin_more(&budget))
             ;
         if (LOAD(&pool.unfinished) != 0) {
-            /* the same handshake as the workers' sleep, with
-             * caller_asleep and unfinished */
+            /* the same handshake as the workers' sleep, with caller_asleep
+             * and unfinished */
             plx_lock(&pool.lock);
-            /* An atomic add, not a store: the handshake needs this
-             * write ordered before the load of unfinished below, and
-             * a read-modify-write is a full barrier everywhere. A
-             * sequentially consistent store should do, but qemu-user
-             * running aarch64 code on an x86-64 host lets its stlr
-             * pass the next ldar: the last worker then missed
-             * caller_asleep, never signalled, and test_pool hung. */
+            /* An atomic add, not a store: the handshake needs this write
+             * ordered before the load of unfinished below, and a
+             * read-modify-write is a full barrier everywhere. A sequentially
+             * consistent store should do, but qemu-user running aarch64 code
+             * on an x86-64 host lets its stlr pass the next ldar: the last
+             * worker then missed caller_asleep, never signalled, and
+             * test_pool hung. */
             (void)ADD(&pool.caller_asleep, 1);
             while (LOAD(&pool.unfinished) != 0) plx_wait(&pool.done, &pool.lock);
             STORE(&pool.caller_asleep, 0);
