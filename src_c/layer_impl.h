@@ -77,22 +77,31 @@ static size_t FN(parts_for_)(const pylstm_layer_plan *p, double M, double N, dou
 
 /* ---- forward ---- */
 
+/* Where one step (time t) reads and writes (FN(step_at_)). */
+typedef struct {
+    size_t t;
+    const REAL *h_prev, *c_prev;
+    REAL *gates, *c_cur, *h_cur, *m;
+    size_t ldh, ldm; /* row strides of h_prev and m (R or ldy, H or ldy) */
+} FN(step_rows_);
+
+/* What every step of a forward shares, and (for a job per step) `at`, the
+ * rows of the step being run. */
 typedef struct {
     const pylstm_layer_plan *p;
-    size_t t;
     const int64_t *lengths;
-    const REAL *h_prev, *c_prev, *bias;
-    REAL *gates, *c_cur, *h_cur, *m, *y;
-    size_t ldy, ldh, ldm; /* row strides of h_prev and m (R or ldy, H or ldy) */
-    int h_in_y;           /* h_t is y's row t itself: nothing to copy */
+    const REAL *bias;
+    REAL *y;
+    size_t ldy;
+    int h_in_y;                 /* h_t is y's row t itself: nothing to copy */
     const unsigned char *pk_hh; /* packed W_hh^T: whole, or one slice per part */
     size_t pk_stride;           /* bytes between the parts' slices */
     REAL *tmp;                  /* the recurrent product h_{t-1} W_hh^T, (B, 4H) */
     unsigned char *gemm_work;
-    /* where step s finds its rows (FN(step_at_)) */
     int reverse, train;
     size_t slot_mask;
     REAL *gates_all, *c_slots, *h_slots, *m_all;
+    FN(step_rows_) at;
 } FN(step_ctx_);
 
 /* W_hh^T packed for `nparts` parts (layer.h). One part: the whole matrix.
@@ -138,11 +147,11 @@ static void FN(pack_hhb_job_)(void *vctx, size_t part, size_t nparts) {
     if (n0 < n1) PACK_B(0, n1 - n0, 4 * c->H, c->W + n0, c->R, c->pk + part * c->stride);
 }
 
-/* One step for the hidden units of one part: recurrent product of their four
- * gate blocks, nonlinearities, cell update, and (without projection) h_t and
- * the output row. */
-static void FN(step_job_)(void *vctx, size_t part, size_t nparts) {
-    const FN(step_ctx_) *c = (const FN(step_ctx_) *)vctx;
+/* One step (rows r) for the hidden units of one part: recurrent product of
+ * their four gate blocks, nonlinearities, cell update, and (without
+ * projection) h_t and the output row. */
+static void FN(step_run_)(const FN(step_ctx_) *c, const FN(step_rows_) *r, size_t part,
+                          size_t nparts) {
     const pylstm_layer_plan *p = c->p;
     const size_t B = p->B, H = p->H, R = p->R, G4 = 4 * H;
     const REAL *rec = NULL;
@@ -158,29 +167,29 @@ static void FN(step_job_)(void *vctx, size_t part, size_t nparts) {
          * L3 or memory by now) before its depth loop; a scratch product
          * added afterwards waited for them. */
         const size_t width = j1 - j0;
-        FN(pylstm_gemm_packed_groups_)(B, 4 * width, R, c->h_prev, c->ldh,
-                                       c->pk_hh + part * c->pk_stride, 1, c->gates + j0, G4,
+        FN(pylstm_gemm_packed_groups_)(B, 4 * width, R, r->h_prev, r->ldh,
+                                       c->pk_hh + part * c->pk_stride, 1, r->gates + j0, G4,
                                        width, H, c->gemm_work + part * p->gemm_stride);
     } else {
         /* A batch of one reads W_hh^T in alternating directions (gemm.h),
          * into a scratch row that the gate loop adds: gates + the whole sum,
          * for any number of parts. Part p's row starts at 4 * j0. */
         REAL *tmp = c->tmp + 4 * j0;
-        FN(pylstm_gemv_packed_)(4 * (j1 - j0), R, c->h_prev, c->pk_hh + part * c->pk_stride,
-                                tmp, (int)(c->t & 1));
+        FN(pylstm_gemv_packed_)(4 * (j1 - j0), R, r->h_prev, c->pk_hh + part * c->pk_stride,
+                                tmp, (int)(r->t & 1));
         rec = tmp;
     }
-    FN(pylstm_gates_fwd_)(B, H, j0, j1, c->t, c->lengths, c->bias, rec, c->gates, c->c_prev,
-                          c->c_cur, c->m, c->ldm);
+    FN(pylstm_gates_fwd_)(B, H, j0, j1, r->t, c->lengths, c->bias, rec, r->gates, r->c_prev,
+                          r->c_cur, r->m, r->ldm);
     if (p->P || c->h_in_y) return;
     /* m is h_t itself (written into its slot); copy to y, or on padding rows
      * carry h_{t-1} and output zero. */
     for (b = 0; b < B; ++b) {
-        REAL *yb = c->y + (c->t * B + b) * c->ldy, *hb = c->h_cur + b * R;
-        if (FN(is_active_)(c->lengths, b, c->t)) {
+        REAL *yb = c->y + (r->t * B + b) * c->ldy, *hb = r->h_cur + b * R;
+        if (FN(is_active_)(c->lengths, b, r->t)) {
             for (j = j0; j < j1; ++j) yb[j] = hb[j];
         } else {
-            const REAL *hp = c->h_prev + b * R;
+            const REAL *hp = r->h_prev + b * R;
             for (j = j0; j < j1; ++j) {
                 hb[j] = hp[j];
                 yb[j] = 0;
@@ -189,40 +198,47 @@ static void FN(step_job_)(void *vctx, size_t part, size_t nparts) {
     }
 }
 
-/* Points the step context at step s (the s-th in the direction of travel):
- * its gate rows, c_{t-1} and c_t, h_{t-1} and h_t, and where m goes. */
-static void FN(step_at_)(FN(step_ctx_) *c, size_t s) {
+/* The rows of step s (the s-th in the direction of travel): its gate rows,
+ * c_{t-1} and c_t, h_{t-1} and h_t, and where m goes. */
+static void FN(step_at_)(const FN(step_ctx_) *c, size_t s, FN(step_rows_) *r) {
     const pylstm_layer_plan *p = c->p;
     const size_t T = p->T, B = p->B, H = p->H, R = p->R, mask = c->slot_mask;
     const size_t t = c->reverse ? T - 1 - s : s;
     const size_t prev = c->reverse ? t + 1 : t, cur = c->reverse ? t : t + 1;
-    c->t = t;
-    c->c_prev = c->c_slots + (prev & mask) * B * H;
-    c->c_cur = c->c_slots + (cur & mask) * B * H;
-    c->gates = c->gates_all + t * B * 4 * H;
+    r->t = t;
+    r->c_prev = c->c_slots + (prev & mask) * B * H;
+    r->c_cur = c->c_slots + (cur & mask) * B * H;
+    r->gates = c->gates_all + t * B * 4 * H;
     if (c->h_in_y) {
         /* h_{t-1}: y's previous row, or h0's slot at the first step */
-        c->h_prev = s ? c->y + (c->reverse ? t + 1 : t - 1) * B * c->ldy
+        r->h_prev = s ? c->y + (c->reverse ? t + 1 : t - 1) * B * c->ldy
                       : c->h_slots + (prev & 1) * B * R;
-        c->ldh = s ? c->ldy : R;
-        c->h_cur = c->m = c->y + t * B * c->ldy;
-        c->ldm = c->ldy;
+        r->ldh = s ? c->ldy : R;
+        r->h_cur = r->m = c->y + t * B * c->ldy;
+        r->ldm = c->ldy;
     } else {
-        c->h_prev = c->h_slots + (prev & mask) * B * R;
-        c->h_cur = c->h_slots + (cur & mask) * B * R;
-        c->ldh = R;
+        r->h_prev = c->h_slots + (prev & mask) * B * R;
+        r->h_cur = c->h_slots + (cur & mask) * B * R;
+        r->ldh = R;
         /* Without projection o*tanh(c) is h itself, written straight to its slot. */
-        c->m = p->P ? (c->train ? c->m_all + t * B * H : c->m_all) : c->h_cur;
-        c->ldm = p->P ? H : R;
+        r->m = p->P ? (c->train ? c->m_all + t * B * H : c->m_all) : r->h_cur;
+        r->ldm = p->P ? H : R;
     }
+}
+
+/* Part `part` of the step c->at, for pylstm_pool_run (a job per step). */
+static void FN(step_job_)(void *vctx, size_t part, size_t nparts) {
+    const FN(step_ctx_) *c = (const FN(step_ctx_) *)vctx;
+    FN(step_run_)(c, &c->at, part, nparts);
 }
 
 /* Part `part` of step s, for pylstm_pool_run_steps (no projection: the step
  * ends with its parts). */
 static void FN(step_part_)(void *vctx, size_t s, size_t part, size_t nparts) {
-    FN(step_ctx_) c = *(const FN(step_ctx_) *)vctx;
-    FN(step_at_)(&c, s);
-    FN(step_job_)(&c, part, nparts);
+    const FN(step_ctx_) *c = (const FN(step_ctx_) *)vctx;
+    FN(step_rows_) r;
+    FN(step_at_)(c, s, &r);
+    FN(step_run_)(c, &r, part, nparts);
 }
 
 void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w,
@@ -238,7 +254,8 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w,
     /* Without projection the threads stay in one job for all steps, woken
      * for it only if it is long enough; if none is awake and none is to be
      * woken, the steps run here in one part. */
-    int steps_wake = (double)T * B * G4 * R >= PYLSTM_STEPS_WAKE_MIN;
+    const double rec_work = (double)T * B * G4 * R; /* the recurrent products' */
+    int steps_wake = rec_work >= PYLSTM_STEPS_WAKE_MIN;
     size_t step_parts = FN(parts_for_)(
         p, (double)B, (double)G4, (double)R,
         P ? PYLSTM_PAR_MIN_STEP : B == 1 ? PYLSTM_PAR_MIN_STEPS_ROW : PYLSTM_PAR_MIN_STEPS);
@@ -281,7 +298,7 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w,
                  gates_all, G4);
     if (w->b_ih || w->b_hh) FN(bias_sum_)(w, G4, bias);
     if (!P && step_parts > 1 &&
-        ((double)T * B * G4 * R < PYLSTM_STEPS_MIN || pylstm_pool_threads_for(&steps_wake) < 2))
+        (rec_work < PYLSTM_STEPS_MIN || pylstm_pool_threads_for(&steps_wake) < 2))
         step_parts = 1;
     /* The recurrent weights are packed once per call, not once per step,
      * unless prepared in the layout this call's split needs. */
@@ -318,15 +335,15 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w,
         /* a job per step, then h = W_hr m in this thread */
         for (s = 0; s < T; ++s) {
             const size_t t = reverse ? T - 1 - s : s;
-            FN(step_at_)(&sc, s);
+            FN(step_at_)(&sc, s, &sc.at);
             pylstm_pool_run(FN(step_job_), &sc, step_parts);
-            GEMM_PACKED(0, B, P, H, sc.m, H, hr, 0, sc.h_cur, R, gemm_work);
+            GEMM_PACKED(0, B, P, H, sc.at.m, H, hr, 0, sc.at.h_cur, R, gemm_work);
             for (b = 0; b < B; ++b) {
-                REAL *yb = y + (t * B + b) * ldy, *hb = sc.h_cur + b * R;
+                REAL *yb = y + (t * B + b) * ldy, *hb = sc.at.h_cur + b * R;
                 if (FN(is_active_)(lengths, b, t)) {
                     for (j = 0; j < R; ++j) yb[j] = hb[j];
                 } else {
-                    const REAL *hp = sc.h_prev + b * R;
+                    const REAL *hp = sc.at.h_prev + b * R;
                     for (j = 0; j < R; ++j) {
                         hb[j] = hp[j];
                         yb[j] = 0;

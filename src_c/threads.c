@@ -82,6 +82,18 @@ void pylstm_split(size_t count, size_t grain, size_t part, size_t nparts, size_t
     *hi = (first + n) * grain < count ? (first + n) * grain : count;
 }
 
+/* A job without threads: the same parts, in order, in the caller. */
+static void run_serial(pylstm_job_fn fn, void *ctx, size_t nparts) {
+    size_t p;
+    for (p = 0; p < nparts; ++p) fn(ctx, p, nparts);
+}
+
+static void run_steps_serial(pylstm_step_fn fn, void *ctx, size_t nsteps, size_t nparts) {
+    size_t s, q;
+    for (s = 0; s < nsteps; ++s)
+        for (q = 0; q < nparts; ++q) fn(ctx, s, q, nparts);
+}
+
 pylstm_status pylstm_fit_threads(pylstm_plan_fn plan, void *ctx, size_t avail) {
     size_t nt = pylstm_pool_threads();
     for (;; --nt) {
@@ -209,7 +221,8 @@ typedef struct {
     plx_atomic quit;
     pylstm_job_fn fn;      /* written before the claim counter is reset */
     void *ctx;
-    plx_atomic part_ns;    /* the caller's time per part in its last job */
+    plx_atomic part_ns;    /* the caller's time per part in its last job (in a
+                              stepped job: a member's time per step's part) */
     plx_atomic span_ns;    /* the longest any thread has spent on the parts
                               of the current job so far */
     plx_atomic expect_ns;  /* the span the current job is expected to take:
@@ -230,7 +243,8 @@ typedef struct {
                                 looked since */
     plx_atomic last_end_us;  /* when the last stepped job ended (mod 2^30 us) */
     plx_atomic linger_ns;    /* the least a worker waits for the next job after
-                                this one */
+                                this one (after a stepped job: the most it may
+                                spin, PYLSTM_SPIN_MAX_NS) */
 } pylstm_pool;
 
 static pylstm_pool pool = {PLX_MUTEX_INIT, PLX_COND_INIT, PLX_COND_INIT, PLX_MUTEX_INIT,
@@ -421,10 +435,15 @@ static void start_workers(void) {
 
 /* Runs a job of nparts (2..64) parts on the pool's threads, the caller
  * among them; under run_lock, with workers started. Workers asleep are woken
- * only if `wake`. */
-static void run_job(pylstm_job_fn fn, void *ctx, size_t nparts, int wake, long linger) {
+ * only if `wake`. A stepped job (pylstm_pool_run_steps, whose parts are its
+ * members) is a whole step loop, most often of one call in a loop of calls:
+ * after it the workers wait for the next job as long as they may spin, so
+ * that the next call finds them awake, and its members keep part_ns at their
+ * time per step's part (not the whole job's, which would set the waits after
+ * it to their caps). */
+static void run_job(pylstm_job_fn fn, void *ctx, size_t nparts, int wake, int stepped) {
     pool.fn = fn, pool.ctx = ctx;
-    STORE(&pool.linger_ns, linger);
+    STORE(&pool.linger_ns, stepped ? PYLSTM_SPIN_MAX_NS : 0);
     STORE(&pool.expect_ns, span_of(fn));
     STORE(&pool.span_ns, 0);
     STORE(&pool.unfinished, (long)nparts);
@@ -445,7 +464,7 @@ static void run_job(pylstm_job_fn fn, void *ctx, size_t nparts, int wake, long l
     const long ran = run_parts(start);
     const double busy = plx_now_ns() - start;
     double part = (double)LOAD(&pool.part_ns);
-    if (ran > 0) {
+    if (ran > 0 && !stepped) {
         /* capped well inside a 32-bit long (Win32's LONG) */
         part = busy / (double)ran;
         STORE(&pool.part_ns, (long)(part < 1e9 ? part : 1e9));
@@ -477,33 +496,29 @@ static void run_job(pylstm_job_fn fn, void *ctx, size_t nparts, int wake, long l
     set_span_of(fn, LOAD(&pool.span_ns));
 }
 
-/* Takes run_lock and starts the workers if needed; 0 if the job must run
- * serially (one thread, or the pool busy with another thread's job). */
-static int pool_acquire(size_t nparts) {
+/* For a job of nparts parts: takes run_lock and starts the workers if
+ * needed, and returns 1 if the job is to run on the pool; returns 0 (without
+ * the lock) if it is to run serially in the caller: one thread, the pool
+ * busy with another thread's job, or every worker asleep and none to be
+ * woken (the parts then run here without the cost of posting them). */
+static int pool_acquire(size_t nparts, int wake) {
     if (nparts < 2 || nparts > PYLSTM_MAX_THREADS || LOAD(&pool.want) < 2 ||
         !plx_trylock(&pool.run_lock))
         return 0;
     if (pool.n < (size_t)LOAD(&pool.want)) start_workers();
-    if (pool.n > 1) return 1;
+    if (pool.n > 1 && (wake || (size_t)LOAD(&pool.sleepers) + 1 < pool.n)) return 1;
     plx_unlock(&pool.run_lock);
     return 0;
 }
 
 /* pylstm_pool_run and pylstm_pool_run_awake */
 static void pool_run(pylstm_job_fn fn, void *ctx, size_t nparts, int wake) {
-    size_t p;
-    if (pool_acquire(nparts)) {
-        /* with every worker asleep and none to be woken, the parts run
-         * here without the cost of posting them */
-        if (wake || (size_t)LOAD(&pool.sleepers) + 1 < pool.n) {
-            run_job(fn, ctx, nparts, wake, 0);
-            plx_unlock(&pool.run_lock);
-            return;
-        }
+    if (pool_acquire(nparts, wake)) {
+        run_job(fn, ctx, nparts, wake, 0);
         plx_unlock(&pool.run_lock);
+        return;
     }
-    /* Serial: the same parts, in order, in this thread. */
-    for (p = 0; p < nparts; ++p) fn(ctx, p, nparts);
+    run_serial(fn, ctx, nparts);
 }
 
 void pylstm_pool_run(pylstm_job_fn fn, void *ctx, size_t nparts) { pool_run(fn, ctx, nparts, 1); }
@@ -596,7 +611,10 @@ static void steps_member_(void *vctx, size_t member, size_t members) {
             timed = !ran++ && (s & 15) == 0;
             if (timed) t0 = plx_now_ns();
             j->fn(j->ctx, s, q, np);
-            if (timed) part_ns = plx_now_ns() - t0;
+            if (timed) {
+                part_ns = plx_now_ns() - t0;
+                STORE(&pool.part_ns, (long)(part_ns < 1e9 ? part_ns : 1e9));
+            }
             /* an add, not a store: see the caller's sleep in run_job */
             (void)ADD(&slot->ended, 1);
             if (LOAD(&pool.step_waiters) && !LOAD(&pool.step_kicked)) {
@@ -614,25 +632,17 @@ static void steps_member_(void *vctx, size_t member, size_t members) {
 
 void pylstm_pool_run_steps(pylstm_step_fn fn, void *ctx, size_t nsteps, size_t nparts,
                            int wake) {
-    size_t s, q;
-    if (nsteps > 0 && pool_acquire(nparts)) {
-        if (wake || (size_t)LOAD(&pool.sleepers) + 1 < pool.n) {
-            steps_job j;
-            j.fn = fn, j.ctx = ctx, j.nsteps = nsteps, j.nparts = nparts;
-            for (q = 0; q < nparts; ++q) j.slots[q].claimed = j.slots[q].ended = 0;
-            /* A stepped job is a whole step loop, most often of one call in
-             * a loop of calls: the workers wait for the next as long as
-             * they may spin, so that the next call finds them awake. */
-            run_job(steps_member_, &j, nparts < pool.n ? nparts : pool.n, wake,
-                    PYLSTM_SPIN_MAX_NS);
-            STORE(&pool.last_end_us, now_us());
-            plx_unlock(&pool.run_lock);
-            return;
-        }
+    if (nsteps > 0 && pool_acquire(nparts, wake)) {
+        steps_job j;
+        size_t q;
+        j.fn = fn, j.ctx = ctx, j.nsteps = nsteps, j.nparts = nparts;
+        for (q = 0; q < nparts; ++q) j.slots[q].claimed = j.slots[q].ended = 0;
+        run_job(steps_member_, &j, nparts < pool.n ? nparts : pool.n, wake, 1);
+        STORE(&pool.last_end_us, now_us());
         plx_unlock(&pool.run_lock);
+        return;
     }
-    for (s = 0; s < nsteps; ++s)
-        for (q = 0; q < nparts; ++q) fn(ctx, s, q, nparts);
+    run_steps_serial(fn, ctx, nsteps, nparts);
     /* (a single step never runs in parallel: no need to read the clock) */
     if (nsteps > 1 && LOAD(&pool.want) > 1) STORE(&pool.last_end_us, now_us());
 }
@@ -721,22 +731,16 @@ size_t pylstm_pool_threads_for(int *wake) {
     return 1;
 }
 
-void pylstm_pool_run(pylstm_job_fn fn, void *ctx, size_t nparts) {
-    size_t p;
-    for (p = 0; p < nparts; ++p) fn(ctx, p, nparts);
-}
+void pylstm_pool_run(pylstm_job_fn fn, void *ctx, size_t nparts) { run_serial(fn, ctx, nparts); }
 
 void pylstm_pool_run_awake(pylstm_job_fn fn, void *ctx, size_t nparts) {
-    size_t p;
-    for (p = 0; p < nparts; ++p) fn(ctx, p, nparts);
+    run_serial(fn, ctx, nparts);
 }
 
 void pylstm_pool_run_steps(pylstm_step_fn fn, void *ctx, size_t nsteps, size_t nparts,
                            int wake) {
-    size_t s, q;
     (void)wake;
-    for (s = 0; s < nsteps; ++s)
-        for (q = 0; q < nparts; ++q) fn(ctx, s, q, nparts);
+    run_steps_serial(fn, ctx, nsteps, nparts);
 }
 
 pylstm_status pylstm_set_num_threads(size_t n) {
