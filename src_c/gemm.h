@@ -215,10 +215,12 @@ typedef void (*pylstm_ukr_f64_t)(size_t k, const double *a, size_t sa, const dou
 /* gemv(k, a, b, panels, y, accumulate) computes one row over `panels` packed
  * panels of NR columns (panel q at b + q*k*NR, stride NR per k):
  *   y[q*NR + j] (+)= sum_{p<k} a[p] * b[q*k*NR + p*NR + j],  q < panels, j < NR,
- * overwriting y without reading it when accumulate is 0. Each column is one
- * chain of fused multiply-adds in the order of p (the portable kernel: a
- * multiply then an add), so its value depends neither on how many panels a
- * call covers nor on their order. With M = 1 the blocking loops call it for
+ * overwriting y without reading it when accumulate is 0. Each column's sum
+ * is computed in an order fixed by the kernel alone (the SIMD kernels: two
+ * chains of fused multiply-adds, over the even and the odd p, added at the
+ * end; the portable one: one chain in the order of p, a multiply then an
+ * add), so its value depends neither on how many panels a call covers nor on
+ * their order. With M = 1 the blocking loops call it for
  * every packed B (several panels share one broadcast of a[p], which the
  * register-tile micro-kernel would repeat per panel). */
 typedef void (*pylstm_gemv_f32_t)(size_t k, const float *a, const float *b, size_t panels,

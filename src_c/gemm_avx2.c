@@ -17,6 +17,9 @@
 #define UKR_MR 6
 #define NV 2
 #define UKR_PREFETCH(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
+/* the one-row kernel two panels at a time: 2 panels x 2 vectors x 2 chains
+ * (gemm_kernel_impl.h) = 8 accumulators of the 16 registers */
+#define GEMV_WIDE 2
 
 #define REAL float
 #define VEC __m256

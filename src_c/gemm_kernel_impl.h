@@ -161,56 +161,79 @@ UKR_TARGET static void UKR_NAME(size_t k, const REAL *a, size_t sa, const REAL *
 #undef UKR_CASES
 }
 
-/* The one-row kernel (gemm.h, pylstm_gemv_*_t) with the same vectors: four
- * panels at a time (4 NV accumulators: enough independent FMA chains to
- * cover the FMA latency, and one broadcast of a[p] per 4 NV loads), then the
- * remaining panels one by one. */
-#define GEMV_ACC(q, j) g##q##_##j
+/* The one-row kernel (gemm.h, pylstm_gemv_*_t) with the same vectors. Each
+ * column's sum is two chains of fused multiply-adds, over the even and the
+ * odd p, added at the end: a panel alone then has 2 NV independent chains,
+ * not NV (one chain per vector waits 4 cycles per p for the one before: the
+ * backward's dh = dgates W_hh at B = 1, H = 64, two panels of K = 256, took
+ * 0.7 us a step at 1 thread, and 1.6 us at H = 128 with 2 threads, when
+ * the two panels of a part went one at a time). Panels go GEMV_WIDE at a
+ * time (one broadcast of a[p] for all of them), then two, then one: the same
+ * chains in the same order whatever the grouping, so a column's value does
+ * not depend on how many panels a call covers. */
+#ifndef GEMV_WIDE
+#define GEMV_WIDE 4
+#endif
+#define GEMV_DECL(q, j) VEC e##q##_##j = V_ZERO(), o##q##_##j = V_ZERO();
 #define GEMV_FMA(q, j)                                                                        \
-    if (NV > j) GEMV_ACC(q, j) = V_FMA(a_, V_LOAD(bp + (q)*ps + (j)*VL), GEMV_ACC(q, j));
-#define GEMV_OUT(q, j)                                                                        \
-    if (NV > j) {                                                                             \
-        REAL *y_ = y + (q)*NR + (j)*VL;                                                       \
-        V_STORE(y_, accumulate ? V_ADD(V_LOAD(y_), GEMV_ACC(q, j)) : GEMV_ACC(q, j));         \
+    if (w > q && NV > j) {                                                                    \
+        e##q##_##j = V_FMA(ae, V_LOAD(bp + (q)*ps + (j)*VL), e##q##_##j);                     \
+        o##q##_##j = V_FMA(ao, V_LOAD(bp + (q)*ps + NR + (j)*VL), o##q##_##j);                \
     }
-#define GEMV_PANEL(X, q) X(q, 0) X(q, 1) X(q, 2) X(q, 3)
+#define GEMV_LAST(q, j)                                                                       \
+    if (w > q && NV > j) e##q##_##j = V_FMA(ae, V_LOAD(bp + (q)*ps + (j)*VL), e##q##_##j);
+#define GEMV_OUT(q, j)                                                                        \
+    if (w > q && NV > j) {                                                                    \
+        REAL *y_ = y + (q)*NR + (j)*VL;                                                       \
+        const VEC s_ = V_ADD(e##q##_##j, o##q##_##j);                                         \
+        V_STORE(y_, accumulate ? V_ADD(V_LOAD(y_), s_) : s_);                                 \
+    }
+#define GEMV_VECS(X, q) X(q, 0) X(q, 1) X(q, 2) X(q, 3)
+#define GEMV_PANELS(X) GEMV_VECS(X, 0) GEMV_VECS(X, 1) GEMV_VECS(X, 2) GEMV_VECS(X, 3)
+
+/* w (1, 2 or 4, a constant after inlining) panels from b into y. */
+PYLSTM_ALWAYS_INLINE UKR_TARGET void UKR_CAT(UKR_NAME, _gemv_body)(const int w, size_t k,
+                                                                 const REAL *a, const REAL *b,
+                                                                 REAL *y, int accumulate) {
+    const size_t NR = NV * VL, ps = k * NR;
+    const REAL *bp = b;
+    size_t p;
+    GEMV_PANELS(GEMV_DECL)
+    for (p = 0; p + 2 <= k; p += 2, bp += 2 * NR) {
+        const VEC ae = V_BCAST(a[p]), ao = V_BCAST(a[p + 1]);
+        GEMV_PANELS(GEMV_FMA)
+    }
+    if (p < k) {
+        const VEC ae = V_BCAST(a[p]);
+        GEMV_PANELS(GEMV_LAST)
+    }
+    GEMV_PANELS(GEMV_OUT)
+    (void)e0_0, (void)e0_1, (void)e0_2, (void)e0_3, (void)o0_0, (void)o0_1, (void)o0_2;
+    (void)o0_3, (void)e1_0, (void)e1_1, (void)e1_2, (void)e1_3, (void)o1_0, (void)o1_1;
+    (void)o1_2, (void)o1_3, (void)e2_0, (void)e2_1, (void)e2_2, (void)e2_3, (void)o2_0;
+    (void)o2_1, (void)o2_2, (void)o2_3, (void)e3_0, (void)e3_1, (void)e3_2, (void)e3_3;
+    (void)o3_0, (void)o3_1, (void)o3_2, (void)o3_3;
+}
 
 UKR_TARGET static void UKR_CAT(UKR_NAME, _gemv)(size_t k, const REAL *a, const REAL *b,
                                                 size_t panels, REAL *y, int accumulate) {
     const size_t NR = NV * VL, ps = k * NR;
-    size_t q = 0, p;
-    for (; q + 4 <= panels; q += 4, b += 4 * ps, y += 4 * NR) {
-        VEC g0_0 = V_ZERO(), g0_1 = V_ZERO(), g0_2 = V_ZERO(), g0_3 = V_ZERO();
-        VEC g1_0 = V_ZERO(), g1_1 = V_ZERO(), g1_2 = V_ZERO(), g1_3 = V_ZERO();
-        VEC g2_0 = V_ZERO(), g2_1 = V_ZERO(), g2_2 = V_ZERO(), g2_3 = V_ZERO();
-        VEC g3_0 = V_ZERO(), g3_1 = V_ZERO(), g3_2 = V_ZERO(), g3_3 = V_ZERO();
-        for (p = 0; p < k; ++p) {
-            const VEC a_ = V_BCAST(a[p]);
-            const REAL *bp = b + p * NR;
-            GEMV_PANEL(GEMV_FMA, 0) GEMV_PANEL(GEMV_FMA, 1)
-            GEMV_PANEL(GEMV_FMA, 2) GEMV_PANEL(GEMV_FMA, 3)
-        }
-        GEMV_PANEL(GEMV_OUT, 0) GEMV_PANEL(GEMV_OUT, 1)
-        GEMV_PANEL(GEMV_OUT, 2) GEMV_PANEL(GEMV_OUT, 3)
-        (void)g0_3, (void)g1_3, (void)g2_3, (void)g3_3, (void)g0_2, (void)g1_2, (void)g2_2;
-        (void)g3_2, (void)g0_1, (void)g1_1, (void)g2_1, (void)g3_1;
-    }
-    for (; q < panels; ++q, b += ps, y += NR) {
-        VEC g0_0 = V_ZERO(), g0_1 = V_ZERO(), g0_2 = V_ZERO(), g0_3 = V_ZERO();
-        for (p = 0; p < k; ++p) {
-            const VEC a_ = V_BCAST(a[p]);
-            const REAL *bp = b + p * NR;
-            GEMV_PANEL(GEMV_FMA, 0)
-        }
-        GEMV_PANEL(GEMV_OUT, 0)
-        (void)g0_1, (void)g0_2, (void)g0_3;
-    }
+    size_t q = 0;
+#if GEMV_WIDE == 4
+    for (; q + 4 <= panels; q += 4, b += 4 * ps, y += 4 * NR)
+        UKR_CAT(UKR_NAME, _gemv_body)(4, k, a, b, y, accumulate);
+#endif
+    for (; q + 2 <= panels; q += 2, b += 2 * ps, y += 2 * NR)
+        UKR_CAT(UKR_NAME, _gemv_body)(2, k, a, b, y, accumulate);
+    if (q < panels) UKR_CAT(UKR_NAME, _gemv_body)(1, k, a, b, y, accumulate);
 }
 
-#undef GEMV_ACC
+#undef GEMV_DECL
 #undef GEMV_FMA
+#undef GEMV_LAST
 #undef GEMV_OUT
-#undef GEMV_PANEL
+#undef GEMV_VECS
+#undef GEMV_PANELS
 #undef UKR_CAT_
 #undef UKR_CAT
 #undef UKR_BODY

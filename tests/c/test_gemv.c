@@ -6,7 +6,10 @@
  *    directions;
  *  - against the plain reference loops (gemm_ref) within the rounding bound
  *    of test_gemm.c (2 (K+2) eps sum |a||b|);
- *  - y's neighbours are never written.
+ *  - y's neighbours are never written;
+ *  - the kernel's gemv gives each column the same bits whether a call covers
+ *    all panels or they come one, two or three at a time (a thread's share of
+ *    a step is some of the panels; results must not depend on the count).
  * Sizes: 1, odd primes, non-multiples of every kernel's panel width and
  * vector length, 4H for common H, and depths past the kernel's KC block.
  * Prints failures and "N passed, N failed" last. */
@@ -67,6 +70,30 @@
 DEFINE_CASE(float, f32, FLT_EPSILON)
 DEFINE_CASE(double, f64, DBL_EPSILON)
 
+/* The kernel's gemv over `panels` panels of depth k in one call against the
+ * same panels in calls of `per` panels (the last call takes what is left). */
+#define DEFINE_GROUPING(REAL, SUFFIX)                                                          \
+    static void grouping_##SUFFIX(const char *kern, const pylstm_gemm_blocking_##SUFFIX##_t *bl, \
+                                  size_t panels, size_t k, size_t per) {                       \
+        const size_t NR = bl->nr, N = panels * NR;                                             \
+        REAL *b = (REAL *)xmalloc(N * k * sizeof(REAL)), *a = (REAL *)xmalloc(k * sizeof(REAL)); \
+        REAL *whole = (REAL *)xmalloc(N * sizeof(REAL)), *parts = (REAL *)xmalloc(N * sizeof(REAL)); \
+        size_t i, q;                                                                           \
+        for (i = 0; i < N * k; ++i) b[i] = (REAL)urand();                                      \
+        for (i = 0; i < k; ++i) a[i] = (REAL)urand();                                          \
+        bl->gemv(k, a, b, panels, whole, 0);                                                   \
+        for (q = 0; q < panels; q += per)                                                      \
+            bl->gemv(k, a, b + q * k * NR, q + per <= panels ? per : panels - q,               \
+                     parts + q * NR, 0);                                                       \
+        check(memcmp(whole, parts, N * sizeof(REAL)) == 0,                                     \
+              "[%s] %s gemv of %lu panels, k=%lu: not the same bits %lu at a time", kern,      \
+              #SUFFIX, (unsigned long)panels, (unsigned long)k, (unsigned long)per);           \
+        free(b), free(a), free(whole), free(parts);                                            \
+    }
+
+DEFINE_GROUPING(float, f32)
+DEFINE_GROUPING(double, f64)
+
 int main(void) {
     static const char *const names[] = {"ref", "avx2", "avx512", "neon"};
     static const size_t Ns[] = {1, 2, 3, 7, 13, 17, 31, 33, 37, 61, 64, 65, 97, 256, 268, 1031};
@@ -91,6 +118,16 @@ int main(void) {
         case_f64(names[i], 4 * 17, kern->f64.kc + 3);
         case_f32(names[i], 37, 2 * kern->f32.kc + 5);
         case_f64(names[i], 37, 2 * kern->f64.kc + 5);
+        {
+            static const size_t panels[] = {1, 2, 3, 5, 7, 8, 11}, depths[] = {1, 2, 7, 64, 257};
+            size_t p, d, per;
+            for (p = 0; p < sizeof panels / sizeof panels[0]; ++p)
+                for (d = 0; d < sizeof depths / sizeof depths[0]; ++d)
+                    for (per = 1; per <= 3; ++per) {
+                        grouping_f32(names[i], &kern->f32, panels[p], depths[d], per);
+                        grouping_f64(names[i], &kern->f64, panels[p], depths[d], per);
+                    }
+        }
         printf("kernel %s: done (%d passed, %d failed so far)\n", names[i], n_pass, n_fail);
     }
     pylstm_cpu_set_cap(NULL);
