@@ -371,54 +371,148 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w,
 
 /* ---- backward ---- */
 
+/* Where one backward step (time t) reads and writes (FN(back_at_)). */
+typedef struct {
+    size_t t;
+    const REAL *gates, *c_prev, *c_cur, *dm;
+    REAL *dgates, *dh, *dh_prev; /* dh: dL/dh_t (dm without projection) */
+} FN(back_rows_);
+
+/* What every step of a backward shares, and (for a job per step) `at`, the
+ * rows of the step being run. */
 typedef struct {
     const pylstm_layer_plan *p;
-    size_t t;
     const int64_t *lengths;
-    const REAL *gates, *c_prev, *c_cur, *dm;
-    REAL *dc, *dgates, *dh_prev;
+    REAL *dc;
     REAL *db; /* the bias gradient's running sum (4H), NULL for none */
     const unsigned char *pk_hhb;
     size_t pk_stride;
     unsigned char *gemm_work;
+    int reverse;
+    const REAL *dy; /* for the stepped loop (no projection), NULL for none */
+    size_t lddy;
+    const REAL *gates_all, *c_slots;
+    REAL *dgates_all, *dh_bufs; /* dL/dh of steps s and s + 1, alternately */
+    FN(back_rows_) at;
 } FN(back_ctx_);
+
+/* The rows of backward step s (the s-th from the end of the forward's
+ * travel). Without projection, dm is dh; with it, the caller points dm at
+ * its own buffer. */
+static void FN(back_at_)(const FN(back_ctx_) *c, size_t s, FN(back_rows_) *r) {
+    const pylstm_layer_plan *p = c->p;
+    const size_t T = p->T, B = p->B, H = p->H, R = p->R;
+    const size_t t = c->reverse ? s : T - 1 - s;
+    const size_t prev = c->reverse ? t + 1 : t, cur = c->reverse ? t : t + 1;
+    r->t = t;
+    r->gates = c->gates_all + t * B * 4 * H;
+    r->c_prev = c->c_slots + prev * B * H;
+    r->c_cur = c->c_slots + cur * B * H;
+    r->dgates = c->dgates_all + t * B * 4 * H;
+    r->dh = c->dh_bufs + (s & 1) * B * R;
+    r->dh_prev = c->dh_bufs + ((s + 1) & 1) * B * R;
+    r->dm = r->dh;
+}
 
 /* Gate derivatives of one step for the hidden units of one part, and their
  * rows added to the bias gradient while they are in L1 (row by row, so each
  * column's sum runs in the same order whatever the split; a pass over all of
  * dgates after the loop read 13 MB back from L3 for the medium case). */
-static void FN(back_gates_job_)(void *vctx, size_t part, size_t nparts) {
-    const FN(back_ctx_) *c = (const FN(back_ctx_) *)vctx;
+static void FN(back_gates_run_)(const FN(back_ctx_) *c, const FN(back_rows_) *r, size_t part,
+                                size_t nparts) {
     const size_t B = c->p->B, H = c->p->H;
     size_t j0, j1, b, k, j;
     pylstm_split(H, PYLSTM_SLICE_GRAIN, part, nparts, &j0, &j1);
     if (j0 >= j1) return;
-    FN(pylstm_gates_bwd_)(B, H, j0, j1, c->t, c->lengths, c->gates, c->c_prev, c->c_cur, c->dm,
-                          c->dc, c->dgates);
+    FN(pylstm_gates_bwd_)(B, H, j0, j1, r->t, c->lengths, r->gates, r->c_prev, r->c_cur, r->dm,
+                          c->dc, r->dgates);
     if (!c->db) return;
     for (b = 0; b < B; ++b)
         for (k = 0; k < 4; ++k) {
             REAL *PYLSTM_RESTRICT db = c->db + k * H;
-            const REAL *PYLSTM_RESTRICT row = c->dgates + b * 4 * H + k * H;
+            const REAL *PYLSTM_RESTRICT row = r->dgates + b * 4 * H + k * H;
             for (j = j0; j < j1; ++j) db[j] += row[j];
         }
 }
 
-/* dh_{t-1} = dgates W_hh for the columns of h of one part. */
-static void FN(back_dh_job_)(void *vctx, size_t part, size_t nparts) {
+static void FN(back_gates_job_)(void *vctx, size_t part, size_t nparts) {
     const FN(back_ctx_) *c = (const FN(back_ctx_) *)vctx;
+    FN(back_gates_run_)(c, &c->at, part, nparts);
+}
+
+/* dh_{t-1} = dgates W_hh for the columns of h of one part. */
+static void FN(back_dh_run_)(const FN(back_ctx_) *c, const FN(back_rows_) *r, size_t part,
+                             size_t nparts) {
     const pylstm_layer_plan *p = c->p;
     size_t n0, n1;
     pylstm_split(p->R, PYLSTM_SLICE_GRAIN, part, nparts, &n0, &n1);
     if (n0 >= n1) return;
     /* A batch of one reads W_hh in alternating directions (gemm.h). */
     if (p->B == 1)
-        FN(pylstm_gemv_packed_)(n1 - n0, 4 * p->H, c->dgates, c->pk_hhb + part * c->pk_stride,
-                                c->dh_prev + n0, (int)(c->t & 1));
+        FN(pylstm_gemv_packed_)(n1 - n0, 4 * p->H, r->dgates, c->pk_hhb + part * c->pk_stride,
+                                r->dh_prev + n0, (int)(r->t & 1));
     else
-        GEMM_PACKED(0, p->B, n1 - n0, 4 * p->H, c->dgates, 4 * p->H,
-                    c->pk_hhb + part * c->pk_stride, 0, c->dh_prev + n0, p->R,
+        GEMM_PACKED(0, p->B, n1 - n0, 4 * p->H, r->dgates, 4 * p->H,
+                    c->pk_hhb + part * c->pk_stride, 0, r->dh_prev + n0, p->R,
                     c->gemm_work + part * p->gemm_stride);
+}
+
+static void FN(back_dh_job_)(void *vctx, size_t part, size_t nparts) {
+    const FN(back_ctx_) *c = (const FN(back_ctx_) *)vctx;
+    FN(back_dh_run_)(c, &c->at, part, nparts);
+}
+
+/* Columns [n0, n1) of dh_t pass on to dh_{t-1} unchanged in the rows whose
+ * step t is padding. */
+static void FN(back_pad_)(const FN(back_ctx_) *c, const FN(back_rows_) *r, size_t n0,
+                          size_t n1) {
+    const size_t B = c->p->B, R = c->p->R;
+    size_t b, j;
+    for (b = 0; b < B; ++b) {
+        if (FN(is_active_)(c->lengths, b, r->t)) continue;
+        for (j = n0; j < n1; ++j) r->dh_prev[b * R + j] = r->dh[b * R + j];
+    }
+}
+
+/* dh_t += dL/dy_t in columns [n0, n1), on real steps. */
+static void FN(back_add_dy_)(const FN(back_ctx_) *c, const FN(back_rows_) *r, size_t n0,
+                             size_t n1) {
+    const size_t B = c->p->B, R = c->p->R;
+    size_t b, j;
+    for (b = 0; b < B; ++b) {
+        const REAL *dyb = c->dy + (r->t * B + b) * c->lddy;
+        REAL *dhb = r->dh + b * R;
+        if (!FN(is_active_)(c->lengths, b, r->t)) continue;
+        for (j = n0; j < n1; ++j) dhb[j] += dyb[j];
+    }
+}
+
+/* Part `part` of step k of the backward without projection, for
+ * pylstm_pool_run_steps (T + 1 steps). Without projection a hidden unit's
+ * column of h is its own, and the split of the columns of dh is that of the
+ * units, so a part needs only its own columns of dL/dh_t for its units' gate
+ * derivatives: it computes them (dh_{t-1} of backward step k - 1, from every
+ * unit's dgates of that step, which the step boundary has made whole) and
+ * goes on to step k's gates of its units. One boundary per step, as in the
+ * forward. With a boundary between the two products as well, a batch of one
+ * at H = 64, T = 100 took 218 us at 2 threads against 71 us at 1; with one,
+ * 93-171 us; both with a gemv whose lone panel had one FMA chain per vector.
+ * With two (gemm_kernel_impl.h), 66-79 us. */
+static void FN(back_step_)(void *vctx, size_t k, size_t part, size_t nparts) {
+    const FN(back_ctx_) *c = (const FN(back_ctx_) *)vctx;
+    FN(back_rows_) r;
+    size_t n0, n1;
+    pylstm_split(c->p->H, PYLSTM_SLICE_GRAIN, part, nparts, &n0, &n1);
+    if (k > 0) {
+        FN(back_at_)(c, k - 1, &r);
+        FN(back_dh_run_)(c, &r, part, nparts);
+        if (c->lengths) FN(back_pad_)(c, &r, n0, n1);
+    }
+    if (k < c->p->T) {
+        FN(back_at_)(c, k, &r);
+        if (c->dy) FN(back_add_dy_)(c, &r, n0, n1);
+        FN(back_gates_run_)(c, &r, part, nparts);
+    }
 }
 
 void FN(pylstm_layer_back_)(const pylstm_layer_plan *p, const WEIGHTS *w, int reverse,
@@ -433,18 +527,29 @@ void FN(pylstm_layer_back_)(const pylstm_layer_plan *p, const WEIGHTS *w, int re
     const REAL *h_slots = (const REAL *)(reserve + p->res_h);
     const REAL *m_all = P ? (const REAL *)(reserve + p->res_m) : NULL;
     REAL *dgates_all = (REAL *)(work + p->wb_dgates);
-    REAL *dh = (REAL *)(work + p->wb_dh), *dh_other = dh + B * R;
+    REAL *dh = (REAL *)(work + p->wb_dh);
     REAL *dc = (REAL *)(work + p->wb_dc);
     REAL *dm_buf = P ? (REAL *)(work + p->wb_dm) : NULL;
     REAL *dh_all = P ? (REAL *)(work + p->wb_dhall) : NULL;
     unsigned char *pk_hhb = work + p->wb_pk_hh, *pk_hrb = work + p->wb_pk_hr;
     unsigned char *gemm_work = work + p->wb_gemm;
-    const size_t gate_parts = FN(parts_for_)(p, (double)B, (double)G4, 8.0, PYLSTM_PAR_MIN_STEP);
-    const size_t dh_parts = FN(parts_for_)(p, (double)B, (double)R, (double)G4,
-                                                 PYLSTM_PAR_MIN_STEP);
+    /* Without projection the threads stay in one job for all steps, under
+     * the forward's thresholds (applied to the product for dh, the size of
+     * the forward's recurrent product); with it, a job per product, with the
+     * product with W_hr between them in this thread. */
+    const double rec_work = (double)T * B * G4 * R; /* the dh products' */
+    int steps_wake = rec_work >= PYLSTM_STEPS_WAKE_MIN;
+    const size_t gate_parts =
+        P ? FN(parts_for_)(p, (double)B, (double)G4, 8.0, PYLSTM_PAR_MIN_STEP) : 1;
+    size_t dh_parts = FN(parts_for_)(
+        p, (double)B, (double)R, (double)G4,
+        P ? PYLSTM_PAR_MIN_STEP : B == 1 ? PYLSTM_PAR_MIN_STEPS_ROW : PYLSTM_PAR_MIN_STEPS);
     FN(back_ctx_) bc;
     size_t s, b, j;
 
+    if (!P && dh_parts > 1 &&
+        (rec_work < PYLSTM_STEPS_MIN || pylstm_pool_threads_for(&steps_wake) < 2))
+        dh_parts = 1;
     bc.pk_stride = pylstm_slice_stride(sizeof(REAL), R, G4, dh_parts);
     {
         FN(pack_ctx_) pc;
@@ -457,55 +562,36 @@ void FN(pylstm_layer_back_)(const pylstm_layer_plan *p, const WEIGHTS *w, int re
     for (j = 0; j < B * H; ++j) dc[j] = dc_n ? dc_n[j] : 0;
 
     bc.p = p, bc.lengths = lengths, bc.dc = dc, bc.pk_hhb = pk_hhb, bc.gemm_work = gemm_work;
+    bc.reverse = reverse, bc.dy = dy, bc.lddy = lddy;
+    bc.gates_all = gates_all, bc.c_slots = c_slots, bc.dgates_all = dgates_all, bc.dh_bufs = dh;
     /* db_ih = db_hh = the sum of dgates over every step and row */
     bc.db = g && (g->b_ih || g->b_hh) ? (REAL *)(work + p->wb_dbias) : NULL;
     if (bc.db)
         for (j = 0; j < G4; ++j) bc.db[j] = 0;
-    for (s = 0; s < T; ++s) {
+    if (!P) {
+        pylstm_pool_run_steps(FN(back_step_), &bc, T + 1, dh_parts, steps_wake);
+    } else {
         /* Steps in the opposite order of the forward pass. */
-        const size_t t = reverse ? s : T - 1 - s;
-        const size_t prev = reverse ? t + 1 : t, cur = reverse ? t : t + 1;
-
-        /* dh += dL/dy_t on real steps. */
-        if (dy) {
-            for (b = 0; b < B; ++b) {
-                const REAL *dyb = dy + (t * B + b) * lddy;
-                REAL *dhb = dh + b * R;
-                if (!FN(is_active_)(lengths, b, t)) continue;
-                for (j = 0; j < R; ++j) dhb[j] += dyb[j];
-            }
-        }
-        if (P) {
+        for (s = 0; s < T; ++s) {
+            FN(back_rows_) *r = &bc.at;
+            REAL *dha;
+            FN(back_at_)(&bc, s, r);
+            if (dy) FN(back_add_dy_)(&bc, r, 0, R);
             /* h = W_hr m: dm = dh W_hr; dW_hr gets dh^T m after the loop. */
-            REAL *dha = dh_all + t * B * P;
+            dha = dh_all + r->t * B * P;
             for (b = 0; b < B; ++b) {
-                const int act = FN(is_active_)(lengths, b, t);
-                for (j = 0; j < P; ++j) dha[b * P + j] = act ? dh[b * P + j] : 0;
+                const int act = FN(is_active_)(lengths, b, r->t);
+                for (j = 0; j < P; ++j) dha[b * P + j] = act ? r->dh[b * P + j] : 0;
             }
-            GEMM_PACKED(0, B, H, P, dh, P, pk_hrb, 0, dm_buf, H, gemm_work);
-            bc.dm = dm_buf;
-        } else {
-            bc.dm = dh;
-        }
-        bc.t = t;
-        bc.gates = gates_all + t * B * G4;
-        bc.c_prev = c_slots + prev * B * H;
-        bc.c_cur = c_slots + cur * B * H;
-        bc.dgates = dgates_all + t * B * G4;
-        bc.dh_prev = dh_other;
-        pylstm_pool_run(FN(back_gates_job_), &bc, gate_parts);
-        pylstm_pool_run(FN(back_dh_job_), &bc, dh_parts);
-        /* Padding steps pass dh through. */
-        for (b = 0; b < B; ++b) {
-            if (FN(is_active_)(lengths, b, t)) continue;
-            for (j = 0; j < R; ++j) dh_other[b * R + j] = dh[b * R + j];
-        }
-        {
-            REAL *tmp = dh;
-            dh = dh_other;
-            dh_other = tmp;
+            GEMM_PACKED(0, B, H, P, r->dh, P, pk_hrb, 0, dm_buf, H, gemm_work);
+            r->dm = dm_buf;
+            pylstm_pool_run(FN(back_gates_job_), &bc, gate_parts);
+            pylstm_pool_run(FN(back_dh_job_), &bc, dh_parts);
+            FN(back_pad_)(&bc, r, 0, R);
         }
     }
+    /* dL/dh_0 is where step T would read it */
+    dh += (T & 1) * B * R;
 
     if (dh0)
         for (j = 0; j < B * R; ++j) dh0[j] = dh[j];
