@@ -622,6 +622,7 @@ void FN(pylstm_layer_back_)(const pylstm_layer_plan *p, const WEIGHTS *w, int re
             if (g->b_hh) g->b_hh[j] += bc.db[j];
         }
     }
+    if (T > 1) pylstm_pool_note_end();
 }
 
 /* ---- public entry points: check everything, then run ---- */

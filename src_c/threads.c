@@ -417,6 +417,10 @@ size_t pylstm_pool_threads_for(int *wake) {
     return *wake ? want : asleep + 1 < want ? want - asleep : 1;
 }
 
+void pylstm_pool_note_end(void) {
+    if (LOAD(&pool.want) > 1) STORE(&pool.last_end_us, now_us());
+}
+
 /* Starts workers n .. want-1 (under run_lock): in a forked child, whose pool
  * was reset, on its first parallel call. A thread that cannot start ends the
  * attempt: the pool keeps those that did (the caller and they share every
@@ -742,6 +746,8 @@ void pylstm_pool_run_steps(pylstm_step_fn fn, void *ctx, size_t nsteps, size_t n
     (void)wake;
     run_steps_serial(fn, ctx, nsteps, nparts);
 }
+
+void pylstm_pool_note_end(void) {}
 
 pylstm_status pylstm_set_num_threads(size_t n) {
     return n >= 1 && n <= PYLSTM_MAX_THREADS ? PYLSTM_OK : PYLSTM_ERR_BAD_SIZE;

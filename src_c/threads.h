@@ -53,12 +53,17 @@ PYLSTM_INTERNAL size_t pylstm_pool_threads(void);
 /* For work that is to run as one job (a stepped job): how many threads it
  * would run on if started now, and in *wake (on entry: whether the work is
  * long enough to repay waking sleeping workers) whether it is to wake them:
- * also when the last stepped job (of any number of parts) ended less than
- * 50 us before (calls in a loop: a woken worker spins from one call to the
- * next). Then pylstm_pool_threads(),
- * else 1 and the workers that are awake. A hint for splitting the work: it
- * may change before the job starts. */
+ * also when the last stepped job (of any number of parts), or the work
+ * after it that pylstm_pool_note_end marks, ended less than 50 us before
+ * (calls in a loop: a woken worker spins from one call to the next). Then
+ * pylstm_pool_threads(), else 1 and the workers that are awake. A hint for
+ * splitting the work: it may change before the job starts. */
 PYLSTM_INTERNAL size_t pylstm_pool_threads_for(int *wake);
+
+/* Records the end of a call's work that follows its stepped job (the
+ * backward's weight gradients), for pylstm_pool_threads_for: calls in a loop
+ * are recognised by the time from the end of one to the start of the next. */
+PYLSTM_INTERNAL void pylstm_pool_note_end(void);
 
 /* The contiguous share [*lo, *hi) of `count` items, in multiples of `grain`,
  * that part `part` of `nparts` takes. */

@@ -12,8 +12,8 @@
  * step runs exactly once, each step's parts only after every part of the
  * step before ended, under the same conditions (long parts make the other
  * threads sleep between steps and be woken; a stepped job inside a part runs
- * serially), and pylstm_pool_threads_for's answers. Prints "N passed,
- * N failed" last. */
+ * serially), and pylstm_pool_threads_for's answers (after
+ * pylstm_pool_note_end too). Prints "N passed, N failed" last. */
 #include <string.h>
 
 #include "check.h"
@@ -207,6 +207,26 @@ static void check_threads_for(size_t nt) {
           (unsigned)nt);
 }
 
+/* pylstm_pool_note_end: a step loop that starts right after it is taken for
+ * the next call in a loop and wakes the workers; one that starts
+ * milliseconds later does not (unless its own work asks). */
+static void check_note_end(size_t nt) {
+    int wake = 0, k, woke = 0;
+    /* a preemption between the two calls may outlast the 50 us: a few tries */
+    for (k = 0; k < 5 && !woke; ++k) {
+        pylstm_pool_note_end();
+        wake = 0;
+        woke = pylstm_pool_threads_for(&wake) == nt && wake == 1;
+    }
+    check(nt == 1 || woke, "%u threads: a step loop right after a call's end wakes the workers",
+          (unsigned)nt);
+    (void)busy(2000000);
+    wake = 0;
+    (void)pylstm_pool_threads_for(&wake);
+    check(!wake, "%u threads: a step loop long after a call's end need not wake them",
+          (unsigned)nt);
+}
+
 int main(void) {
     size_t nt;
     check_split();
@@ -224,6 +244,7 @@ int main(void) {
         check(run_step_jobs(300, 0, 0, 1) == 0, "%u threads: stepped jobs inside parts",
               (unsigned)nt);
         check_threads_for(nt);
+        check_note_end(nt);
     }
     check(pylstm_set_num_threads(1) == PYLSTM_OK, "back to 1 thread");
     return check_summary();
