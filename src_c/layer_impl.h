@@ -389,7 +389,7 @@ typedef struct {
     size_t pk_stride;
     unsigned char *gemm_work;
     int reverse;
-    const REAL *dy; /* for the stepped loop (no projection), NULL for none */
+    const REAL *dy; /* dL/dy (row stride lddy), NULL for none */
     size_t lddy;
     const REAL *gates_all, *c_slots;
     REAL *dgates_all, *dh_bufs; /* dL/dh of steps s and s + 1, alternately */

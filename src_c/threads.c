@@ -241,7 +241,9 @@ typedef struct {
     plx_atomic step_waiters; /* threads asleep (or about to be) on it */
     plx_atomic step_kicked;  /* step_done was broadcast and no waiter has
                                 looked since */
-    plx_atomic last_end_us;  /* when the last stepped job ended (mod 2^30 us) */
+    plx_atomic last_end_us;  /* when the last stepped job, or the work after it
+                                that pylstm_pool_note_end marks, ended (mod
+                                2^30 us) */
     plx_atomic linger_ns;    /* the least a worker waits for the next job after
                                 this one (after a stepped job: the most it may
                                 spin, PYLSTM_SPIN_MAX_NS) */
