@@ -406,9 +406,15 @@ size_t pylstm_pool_threads(void) {
 }
 
 /* The clock in microseconds modulo 2^30 (about 18 minutes): a difference
- * that wraps around only makes one call wake the workers when it need not. */
+ * that wraps around only makes one call wake the workers when it need not.
+ * Reduced in 64 bits: a long is 32 bits on Windows, where the microseconds
+ * since boot pass 2^31 after 36 minutes and a conversion to long then gave
+ * the same value at every call (so every step loop counted as one in a loop
+ * of calls, and woke the workers). */
 #define US_MASK 0x3fffffffL
-static long now_us(void) { return (long)(plx_now_ns() / 1000) & US_MASK; }
+static long now_us(void) {
+    return (long)((unsigned long long)(plx_now_ns() / 1000) & (unsigned long long)US_MASK);
+}
 
 size_t pylstm_pool_threads_for(int *wake) {
     const size_t want = (size_t)LOAD(&pool.want), asleep = (size_t)LOAD(&pool.sleepers);
