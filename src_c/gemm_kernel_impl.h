@@ -164,10 +164,10 @@ UKR_TARGET static void UKR_NAME(size_t k, const REAL *a, size_t sa, const REAL *
 /* The one-row kernel (gemm.h, pylstm_gemv_*_t) with the same vectors. Each
  * column's sum is two chains of fused multiply-adds, over the even and the
  * odd p, added at the end: a panel alone then has 2 NV independent chains,
- * not NV (one chain per vector waits 4 cycles per p for the one before: the
- * backward's dh = dgates W_hh at B = 1, H = 64, two panels of K = 256, took
- * 0.7 us a step at 1 thread, and 1.6 us at H = 128 with 2 threads, when
- * the two panels of a part went one at a time). Panels go GEMV_WIDE at a
+ * not NV (one chain per vector waits 4 cycles per p for the one before:
+ * with one chain, the backward's step loop at B = 1, H = 128, T = 100, whose
+ * threads each have two panels of K = 512, took 305-336 us at 2 threads on
+ * a Zen 4 with AVX-512; with two, 176-191 us). Panels go GEMV_WIDE at a
  * time (one broadcast of a[p] for all of them), then two, then one: the same
  * chains in the same order whatever the grouping, so a column's value does
  * not depend on how many panels a call covers. */

@@ -75,6 +75,23 @@ static size_t FN(parts_for_)(const pylstm_layer_plan *p, double M, double N, dou
     return M * N * K >= min_per_part * (double)p->nt ? p->nt : 1;
 }
 
+/* The parts of a step loop's recurrent product (the forward's h_{t-1} W_hh^T
+ * or the backward's dgates W_hh, B x 4H x R multiply-adds a step, split over
+ * its 4H or R columns), and in *wake whether a stepped job for it wakes
+ * sleeping workers. With a projection, a job per step (PYLSTM_PAR_MIN_STEP).
+ * Without, one stepped job, under the thresholds above; it asks the pool
+ * which threads are awake, so it is called just before the step loop. */
+static size_t FN(step_loop_parts_)(const pylstm_layer_plan *p, int *wake) {
+    const double per_step = (double)p->B * 4 * p->H * p->R, all = per_step * p->T;
+    const double min_per_part = p->P         ? PYLSTM_PAR_MIN_STEP
+                                : p->B == 1 ? PYLSTM_PAR_MIN_STEPS_ROW
+                                            : PYLSTM_PAR_MIN_STEPS;
+    *wake = all >= PYLSTM_STEPS_WAKE_MIN;
+    if (per_step < min_per_part * (double)p->nt) return 1;
+    if (!p->P && (all < PYLSTM_STEPS_MIN || pylstm_pool_threads_for(wake) < 2)) return 1;
+    return p->nt;
+}
+
 /* ---- forward ---- */
 
 /* Where one step (time t) reads and writes (FN(step_at_)). */
@@ -254,11 +271,8 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w,
     /* Without projection the threads stay in one job for all steps, woken
      * for it only if it is long enough; if none is awake and none is to be
      * woken, the steps run here in one part. */
-    const double rec_work = (double)T * B * G4 * R; /* the recurrent products' */
-    int steps_wake = rec_work >= PYLSTM_STEPS_WAKE_MIN;
-    size_t step_parts = FN(parts_for_)(
-        p, (double)B, (double)G4, (double)R,
-        P ? PYLSTM_PAR_MIN_STEP : B == 1 ? PYLSTM_PAR_MIN_STEPS_ROW : PYLSTM_PAR_MIN_STEPS);
+    int steps_wake;
+    size_t step_parts;
     FN(step_ctx_) sc;
     size_t s, b, j;
     /* Slot index -> state buffer; inference folds T+1 slots onto two. */
@@ -297,9 +311,8 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w,
         GEMM_PAR(p->nt, gemm_work, p->gemm_stride, 0, 1, T * B, G4, I, x, ldx, w->W_ih, I, 0,
                  gates_all, G4);
     if (w->b_ih || w->b_hh) FN(bias_sum_)(w, G4, bias);
-    if (!P && step_parts > 1 &&
-        (rec_work < PYLSTM_STEPS_MIN || pylstm_pool_threads_for(&steps_wake) < 2))
-        step_parts = 1;
+    /* after the input projection, which may have woken the workers */
+    step_parts = FN(step_loop_parts_)(p, &steps_wake);
     /* The recurrent weights are packed once per call, not once per step,
      * unless prepared in the layout this call's split needs. */
     sc.pk_stride = step_parts == 1 ? 0 : pylstm_hh_pack_stride(sizeof(REAL), H, R, step_parts);
@@ -537,19 +550,13 @@ void FN(pylstm_layer_back_)(const pylstm_layer_plan *p, const WEIGHTS *w, int re
      * the forward's thresholds (applied to the product for dh, the size of
      * the forward's recurrent product); with it, a job per product, with the
      * product with W_hr between them in this thread. */
-    const double rec_work = (double)T * B * G4 * R; /* the dh products' */
-    int steps_wake = rec_work >= PYLSTM_STEPS_WAKE_MIN;
+    int steps_wake;
+    const size_t dh_parts = FN(step_loop_parts_)(p, &steps_wake);
     const size_t gate_parts =
         P ? FN(parts_for_)(p, (double)B, (double)G4, 8.0, PYLSTM_PAR_MIN_STEP) : 1;
-    size_t dh_parts = FN(parts_for_)(
-        p, (double)B, (double)R, (double)G4,
-        P ? PYLSTM_PAR_MIN_STEP : B == 1 ? PYLSTM_PAR_MIN_STEPS_ROW : PYLSTM_PAR_MIN_STEPS);
     FN(back_ctx_) bc;
     size_t s, b, j;
 
-    if (!P && dh_parts > 1 &&
-        (rec_work < PYLSTM_STEPS_MIN || pylstm_pool_threads_for(&steps_wake) < 2))
-        dh_parts = 1;
     bc.pk_stride = pylstm_slice_stride(sizeof(REAL), R, G4, dh_parts);
     {
         FN(pack_ctx_) pc;
