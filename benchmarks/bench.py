@@ -11,12 +11,19 @@ pylstm's in every row). Peers that are not installed show "—".
     python benchmarks/bench.py --cases stream small --threads 1 --json out.json
     python benchmarks/bench.py --markdown           # the table as Markdown (README)
     PYLSTM_KERNEL=avx2 python benchmarks/bench.py   # another kernel than the CPU's best
+    python benchmarks/bench.py --isa avx2           # pylstm and torch both held to AVX2
 
 The stream case (T = 1) times three pylstm entry points: lstm.stream().step
 (state kept in the stream), lstm(x) and lstm(x, hx); the peers run the same
 single step with the state passed (step, lstm(x, hx)) or not (lstm(x)). The
 other cases time lstm(x, hx). Ratios are pylstm time / peer time (< 1: pylstm
 is faster), against each peer and against the faster of the two.
+--isa avx2 times an AVX2-only machine's code paths on an AVX-512 one: it holds
+pylstm to its AVX2 kernel (PYLSTM_KERNEL) and torch to AVX2 (oneDNN's
+ONEDNN_MAX_CPU_ISA, MKL's MKL_ENABLE_INSTRUCTIONS), then runs the benchmark
+again in a fresh process, so each library reads its setting at start-up.
+onnxruntime has no such setting and keeps the CPU's best kernels (the header
+says so): its ratios there are against a faster peer than an AVX2 machine has.
 Needs: pylstm; optionally torch (pip install torch==2.13.0), onnxruntime and
 onnx (pip install onnxruntime onnx).
 """
@@ -245,11 +252,33 @@ def cpu_model():
     return platform.processor() or platform.machine()
 
 
-def machine_info(torch, ort):
+# --isa NAME: the environment that holds each library to that instruction set
+ISA_CAPS = {
+    "avx2": {"PYLSTM_KERNEL": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
+             "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
+}
+
+
+def isa_capped(isa):
+    """Whether this process runs under --isa's caps; if not, sets them and
+    runs the same command again in a fresh process (does not return)."""
+    caps = ISA_CAPS[isa]
+    if all(os.environ.get(k) == v for k, v in caps.items()):
+        return True
+    if os.environ.get("PYLSTM_BENCH_REEXEC") == isa:
+        sys.exit(f"--isa {isa}: the caps did not reach the new process")
+    os.environ.update(caps, PYLSTM_BENCH_REEXEC=isa)
+    sys.stdout.flush()
+    os.execv(sys.executable, [sys.executable, os.path.abspath(__file__)] + sys.argv[1:])
+
+
+def machine_info(torch, ort, isa=None):
     cap = os.environ.get("PYLSTM_KERNEL")
     return {
         "cpu": cpu_model(), "machine": platform.machine(), "cores": os.cpu_count(),
         "kernel": pylstm.gemm_kernel() + (f" (PYLSTM_KERNEL={cap})" if cap else ""),
+        "isa_cap": ({"isa": isa, "env": ISA_CAPS[isa], "uncapped": ["onnxruntime"]}
+                    if isa else None),
         "pylstm": pylstm.__version__, "torch": torch.__version__ if torch else None,
         "onnxruntime": ort.__version__ if ort else None, "python": platform.python_version(),
         "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
@@ -331,17 +360,25 @@ def main(argv=None):
                          "library's spinning threads to stop")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    ap.add_argument("--isa", choices=list(ISA_CAPS),
+                    help="hold pylstm and torch to this instruction set (see above)")
     args = ap.parse_args(argv)
+    if args.isa:
+        isa_capped(args.isa)
 
     torch, ort = optional("torch"), optional("onnxruntime")
     if ort is not None and optional("onnx") is None:
         print("onnx is not installed: skipping onnxruntime", file=sys.stderr)
         ort = None
-    info = machine_info(torch, ort)
+    info = machine_info(torch, ort, args.isa)
     print(f"CPU: {info['cpu']} ({info['machine']}, {info['cores']} logical cores); "
           f"pylstm {info['pylstm']}, kernel {info['kernel']}; "
           f"torch {info['torch'] or 'absent'}; onnxruntime {info['onnxruntime'] or 'absent'}"
           + (f"; load average {info['load_average'][0]:.1f}" if info["load_average"] else ""))
+    if args.isa:
+        print(f"--isa {args.isa}: pylstm and torch held to {args.isa} "
+              f"({', '.join(f'{k}={v}' for k, v in ISA_CAPS[args.isa].items())}); "
+              "onnxruntime is not (it has no such setting)")
     print(f"float32, 1 layer, (T, B, I, H); median of {args.repeats} interleaved rounds; "
           "ratios: pylstm time / peer time (< 1: pylstm faster)\n")
     sys.stdout.flush()
