@@ -25,7 +25,10 @@
  *
  * Run it with OPENBLAS_NUM_THREADS=1 and without OPENBLAS_CORETYPE or
  * OPENBLAS_L2_SIZE in the environment, so OpenBLAS picks its own core and
- * blocking for this CPU (the program prints the core name it reports).
+ * blocking for this CPU (the program prints the core name it reports). To
+ * set the AVX2 kernel against OpenBLAS's own AVX2 code on an AVX-512 machine,
+ * run "gemm_bench avx2" with OPENBLAS_CORETYPE=Haswell (or Zen), the one
+ * setting that changes.
  *
  * Timing: the engines (kernels, OpenBLAS) take turns sample by sample, so
  * drift in the machine's load hits them alike; each figure is the best of
