@@ -56,6 +56,18 @@
  * lstm(x) 2.8 -> 3.2 us at 2 threads). */
 #define PYLSTM_STEPS_WAKE_MIN 4194304.0
 #define PYLSTM_STEPS_MIN 262144.0
+/* The forward's step loop without projection splits the batch when every
+ * part gets at least this many rows (FN(rows_part_)): each thread then runs
+ * all the steps of its rows with the whole of W_hh and the threads never
+ * meet, where a split of the units meets once per step, each time waiting
+ * for the slower half (on a shared 2-core Zen 4 VM at 2 threads, T = 100,
+ * median of 30-60 calls from C: B = 32, I = H = 256 18.0-19.0 -> 16.9-17.5
+ * ms; B = 64, H = 80 4.08 -> 3.03 ms; B = 16, H = 128 2.06 -> 1.72 ms; B = 8,
+ * H = 64 453-517 -> 426-471 us; large, B = 64, H = 1024, unchanged; with 3
+ * rows a part, B = 6, H = 64, 242 -> 304 us, hence 4). At least 3 rows a
+ * part also keep every row tile of the product above the kernels' short-tile
+ * paths (gemm_kernel_impl.h), so a row's values do not depend on the split. */
+#define PYLSTM_ROWS_MIN_PART 4
 
 static int FN(is_active_)(const int64_t *lengths, size_t b, size_t t) {
     return lengths == NULL || (int64_t)t < lengths[b];
@@ -166,11 +178,13 @@ static void FN(pack_hhb_job_)(void *vctx, size_t part, size_t nparts) {
 
 /* One step (rows r) for the hidden units of one part: recurrent product of
  * their four gate blocks, nonlinearities, cell update, and (without
- * projection) h_t and the output row. */
+ * projection) h_t and the output row. For B batch rows from row b0 (r points
+ * at row b0 already: all of them, or a part's of FN(rows_part_)), with the
+ * product's scratch of pool part wpart. */
 static void FN(step_run_)(const FN(step_ctx_) *c, const FN(step_rows_) *r, size_t part,
-                          size_t nparts) {
+                          size_t nparts, size_t b0, size_t B, size_t wpart) {
     const pylstm_layer_plan *p = c->p;
-    const size_t B = p->B, H = p->H, R = p->R, G4 = 4 * H;
+    const size_t H = p->H, R = p->R, G4 = 4 * H;
     const REAL *rec = NULL;
     size_t j0, j1, b, j;
     pylstm_split(H, PYLSTM_SLICE_GRAIN, part, nparts, &j0, &j1);
@@ -186,7 +200,7 @@ static void FN(step_run_)(const FN(step_ctx_) *c, const FN(step_rows_) *r, size_
         const size_t width = j1 - j0;
         FN(pylstm_gemm_packed_groups_)(B, 4 * width, R, r->h_prev, r->ldh,
                                        c->pk_hh + part * c->pk_stride, 1, r->gates + j0, G4,
-                                       width, H, c->gemm_work + part * p->gemm_stride);
+                                       width, H, c->gemm_work + wpart * p->gemm_stride);
     } else {
         /* A batch of one reads W_hh^T in alternating directions (gemm.h),
          * into a scratch row that the gate loop adds: gates + the whole sum,
@@ -196,14 +210,14 @@ static void FN(step_run_)(const FN(step_ctx_) *c, const FN(step_rows_) *r, size_
                                 tmp, (int)(r->t & 1));
         rec = tmp;
     }
-    FN(pylstm_gates_fwd_)(B, H, j0, j1, r->t, c->lengths, c->bias, rec, r->gates, r->c_prev,
-                          r->c_cur, r->m, r->ldm);
+    FN(pylstm_gates_fwd_)(B, H, j0, j1, r->t, c->lengths ? c->lengths + b0 : NULL, c->bias, rec,
+                          r->gates, r->c_prev, r->c_cur, r->m, r->ldm);
     if (p->P || c->h_in_y) return;
     /* m is h_t itself (written into its slot); copy to y, or on padding rows
      * carry h_{t-1} and output zero. */
     for (b = 0; b < B; ++b) {
-        REAL *yb = c->y + (r->t * B + b) * c->ldy, *hb = r->h_cur + b * R;
-        if (FN(is_active_)(c->lengths, b, r->t)) {
+        REAL *yb = c->y + (r->t * p->B + b0 + b) * c->ldy, *hb = r->h_cur + b * R;
+        if (FN(is_active_)(c->lengths, b0 + b, r->t)) {
             for (j = j0; j < j1; ++j) yb[j] = hb[j];
         } else {
             const REAL *hp = r->h_prev + b * R;
@@ -246,7 +260,7 @@ static void FN(step_at_)(const FN(step_ctx_) *c, size_t s, FN(step_rows_) *r) {
 /* Part `part` of the step c->at, for pylstm_pool_run (a job per step). */
 static void FN(step_job_)(void *vctx, size_t part, size_t nparts) {
     const FN(step_ctx_) *c = (const FN(step_ctx_) *)vctx;
-    FN(step_run_)(c, &c->at, part, nparts);
+    FN(step_run_)(c, &c->at, part, nparts, 0, c->p->B, part);
 }
 
 /* Part `part` of step s, for pylstm_pool_run_steps (no projection: the step
@@ -255,7 +269,29 @@ static void FN(step_part_)(void *vctx, size_t s, size_t part, size_t nparts) {
     const FN(step_ctx_) *c = (const FN(step_ctx_) *)vctx;
     FN(step_rows_) r;
     FN(step_at_)(c, s, &r);
-    FN(step_run_)(c, &r, part, nparts);
+    FN(step_run_)(c, &r, part, nparts, 0, c->p->B, part);
+}
+
+/* Part `part` of the forward split by rows of the batch (no projection): all
+ * the steps of its rows, every unit, with the whole of W_hh. A row's steps
+ * depend on no other row, so the parts never meet. */
+static void FN(rows_part_)(void *vctx, size_t step, size_t part, size_t nparts) {
+    const FN(step_ctx_) *c = (const FN(step_ctx_) *)vctx;
+    const size_t H = c->p->H, R = c->p->R;
+    size_t b0, b1, s;
+    (void)step;
+    pylstm_split(c->p->B, 1, part, nparts, &b0, &b1);
+    for (s = 0; s < c->p->T; ++s) {
+        FN(step_rows_) r;
+        FN(step_at_)(c, s, &r);
+        r.h_prev += b0 * r.ldh;
+        r.c_prev += b0 * H;
+        r.c_cur += b0 * H;
+        r.gates += b0 * 4 * H;
+        r.h_cur += b0 * (c->h_in_y ? c->ldy : R);
+        r.m += b0 * r.ldm;
+        FN(step_run_)(c, &r, 0, 1, b0, b1 - b0, part);
+    }
 }
 
 void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w,
@@ -270,9 +306,10 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w,
     const unsigned char *hh, *hr;
     /* Without projection the threads stay in one job for all steps, woken
      * for it only if it is long enough; if none is awake and none is to be
-     * woken, the steps run here in one part. */
-    int steps_wake;
-    size_t step_parts;
+     * woken, the steps run here in one part. The job splits the batch's rows
+     * when there are enough (by_rows), else each step's hidden units. */
+    int steps_wake, by_rows;
+    size_t step_parts, hh_parts;
     FN(step_ctx_) sc;
     size_t s, b, j;
     /* Slot index -> state buffer; inference folds T+1 slots onto two. */
@@ -313,15 +350,17 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w,
     if (w->b_ih || w->b_hh) FN(bias_sum_)(w, G4, bias);
     /* after the input projection, which may have woken the workers */
     step_parts = FN(step_loop_parts_)(p, &steps_wake);
+    by_rows = !P && step_parts > 1 && B >= PYLSTM_ROWS_MIN_PART * step_parts;
+    hh_parts = by_rows ? 1 : step_parts;
     /* The recurrent weights are packed once per call, not once per step,
      * unless prepared in the layout this call's split needs. */
-    sc.pk_stride = step_parts == 1 ? 0 : pylstm_hh_pack_stride(sizeof(REAL), H, R, step_parts);
-    if (pre && step_parts == 1) {
+    sc.pk_stride = hh_parts == 1 ? 0 : pylstm_hh_pack_stride(sizeof(REAL), H, R, hh_parts);
+    if (pre && hh_parts == 1) {
         hh = pre->hh_one;
-    } else if (pre && pre->hh_many && step_parts == pre->nt) {
+    } else if (pre && pre->hh_many && hh_parts == pre->nt) {
         hh = pre->hh_many;
     } else {
-        FN(pylstm_layer_pack_hh_)(H, R, w->W_hh, step_parts, pk_hh);
+        FN(pylstm_layer_pack_hh_)(H, R, w->W_hh, hh_parts, pk_hh);
         hh = pk_hh;
     }
     sc.tmp = (REAL *)tmp;
@@ -342,8 +381,12 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w,
     sc.reverse = reverse, sc.train = train, sc.slot_mask = slot_mask;
     sc.gates_all = gates_all, sc.c_slots = c_slots, sc.h_slots = h_slots, sc.m_all = m_all;
     if (!P) {
-        /* the threads stay in one job from step to step */
-        pylstm_pool_run_steps(FN(step_part_), &sc, T, step_parts, steps_wake);
+        /* the threads stay in one job from step to step (split by rows: a
+         * job of one step, each part all the steps of its rows) */
+        if (by_rows)
+            pylstm_pool_run_steps(FN(rows_part_), &sc, 1, step_parts, steps_wake);
+        else
+            pylstm_pool_run_steps(FN(step_part_), &sc, T, step_parts, steps_wake);
     } else {
         /* a job per step, then h = W_hr m in this thread */
         for (s = 0; s < T; ++s) {

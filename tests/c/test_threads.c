@@ -1,7 +1,10 @@
 /* The thread pool through the public API: a model run with 1 and with 2, 3
  * and 4 threads gives bit-identical outputs and gradients, forward and
- * backward, float32 and float64, and pylstm_set_num_threads checks its
- * argument.
+ * backward, float32 and float64, with a projection (a job per step) and
+ * without (one job for all steps: its forward splits the batch's rows, its
+ * backward each step's units; T * B * 4H * H is over the size for which
+ * sleeping workers are woken, so the split does not depend on whether they
+ * are awake), and pylstm_set_num_threads checks its argument.
  * Prints "N passed, N failed" last. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,17 +13,18 @@
 #include "check.h"
 #include "pylstm.h"
 
-enum { T = 6, B = 20, I = 40, H = 80, P = 24, L = 2, D = 2, R = P, LD = L * D };
+enum { T = 9, B = 20, I = 40, H = 80, P = 24, L = 2, D = 2, RMAX = H, LD = L * D };
 
 #define DEFINE_RUN(REAL, SUFFIX)                                                                 \
-    static int run_##SUFFIX(REAL *out, size_t n_out) {                                          \
-        pylstm_model_desc d = {I, H, P, L, 1};                                                  \
+    static int run_##SUFFIX(size_t proj, REAL *out, size_t n_out) {                             \
+        pylstm_model_desc d = {I, H, proj, L, 1};                                               \
+        const size_t R = proj ? proj : H;                                                       \
         pylstm_weights_##SUFFIX w[LD];                                                          \
         pylstm_grads_##SUFFIX g[LD];                                                            \
-        static REAL params[LD][5][4 * H * (D * R > I ? D * R : I)];                            \
-        static REAL grads[LD][5][4 * H * (D * R > I ? D * R : I)];                             \
-        static REAL x[T * B * I], y[T * B * D * R], hn[LD * B * R], cn[LD * B * H];            \
-        static REAL dx[T * B * I], dh0[LD * B * R], dc0[LD * B * H];                            \
+        static REAL params[LD][5][4 * H * (D * RMAX > I ? D * RMAX : I)];                      \
+        static REAL grads[LD][5][4 * H * (D * RMAX > I ? D * RMAX : I)];                       \
+        static REAL x[T * B * I], y[T * B * D * RMAX], hn[LD * B * RMAX], cn[LD * B * H];      \
+        static REAL dx[T * B * I], dh0[LD * B * RMAX], dc0[LD * B * H];                         \
         int64_t lengths[B];                                                                     \
         pylstm_sizes s;                                                                         \
         void *work, *reserve;                                                                   \
@@ -37,7 +41,7 @@ enum { T = 6, B = 20, I = 40, H = 80, P = 24, L = 2, D = 2, R = P, LD = L * D };
         memset(grads, 0, sizeof grads);                                                         \
         for (e = 0; e < LD; ++e) {                                                              \
             w[e].W_ih = params[e][0], w[e].W_hh = params[e][1], w[e].b_ih = params[e][2];       \
-            w[e].b_hh = params[e][3], w[e].W_hr = params[e][4];                                 \
+            w[e].b_hh = params[e][3], w[e].W_hr = proj ? params[e][4] : NULL;                   \
             g[e].W_ih = grads[e][0], g[e].W_hh = grads[e][1], g[e].b_ih = grads[e][2];          \
             g[e].b_hh = grads[e][3], g[e].W_hr = grads[e][4];                                   \
         }                                                                                       \
@@ -57,7 +61,7 @@ enum { T = 6, B = 20, I = 40, H = 80, P = 24, L = 2, D = 2, R = P, LD = L * D };
             return 0;                                                                           \
         free(work);                                                                             \
         free(reserve);                                                                          \
-        for (k = 0; k < sizeof y / sizeof(REAL) && n < n_out; ++k) out[n++] = y[k];             \
+        for (k = 0; k < T * B * D * R && n < n_out; ++k) out[n++] = y[k];                        \
         for (k = 0; k < sizeof dx / sizeof(REAL) && n < n_out; ++k) out[n++] = dx[k];           \
         for (e = 0; e < LD; ++e)                                                                \
             for (k = 0; k < 5; ++k) {                                                           \
@@ -75,18 +79,23 @@ DEFINE_RUN(double, f64)
 int main(void) {
     static float a32[N_OUT], b32[N_OUT];
     static double a64[N_OUT], b64[N_OUT];
-    size_t nt;
+    size_t nt, proj;
     check(pylstm_set_num_threads(0) == PYLSTM_ERR_BAD_SIZE, "0 threads refused");
     check(pylstm_set_num_threads(65) == PYLSTM_ERR_BAD_SIZE, "65 threads refused");
-    check(pylstm_set_num_threads(1) == PYLSTM_OK && pylstm_get_num_threads() == 1, "1 thread");
-    check(run_f32(a32, N_OUT) && run_f64(a64, N_OUT), "runs with 1 thread");
-    /* 3 and 4 threads on fewer cores: workers are descheduled mid-job and
-     * the caller runs their parts, so parts land on varying threads. */
-    for (nt = 2; nt <= 4; ++nt) {
-        check(pylstm_set_num_threads(nt) == PYLSTM_OK, "threads start");
-        check(run_f32(b32, N_OUT) && run_f64(b64, N_OUT), "runs with 2-4 threads");
-        check(memcmp(a32, b32, sizeof a32) == 0, "f32 identical for 1 and 2-4 threads");
-        check(memcmp(a64, b64, sizeof a64) == 0, "f64 identical for 1 and 2-4 threads");
+    for (proj = P;; proj = 0) {
+        check(pylstm_set_num_threads(1) == PYLSTM_OK && pylstm_get_num_threads() == 1,
+              "1 thread");
+        check(run_f32(proj, a32, N_OUT) && run_f64(proj, a64, N_OUT), "runs with 1 thread");
+        /* 3 and 4 threads on fewer cores: workers are descheduled mid-job
+         * and the caller runs their parts, so parts land on varying threads. */
+        for (nt = 2; nt <= 4; ++nt) {
+            check(pylstm_set_num_threads(nt) == PYLSTM_OK, "threads start");
+            check(run_f32(proj, b32, N_OUT) && run_f64(proj, b64, N_OUT),
+                  "runs with 2-4 threads");
+            check(memcmp(a32, b32, sizeof a32) == 0, "f32 identical for 1 and 2-4 threads");
+            check(memcmp(a64, b64, sizeof a64) == 0, "f64 identical for 1 and 2-4 threads");
+        }
+        if (proj == 0) break;
     }
     check(pylstm_set_num_threads(1) == PYLSTM_OK, "back to 1 thread (workers joined)");
     return check_summary();
