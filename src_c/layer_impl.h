@@ -56,15 +56,17 @@
  * lstm(x) 2.8 -> 3.2 us at 2 threads). */
 #define PYLSTM_STEPS_WAKE_MIN 4194304.0
 #define PYLSTM_STEPS_MIN 262144.0
-/* The forward's step loop without projection splits the batch when every
- * part gets at least this many rows (FN(rows_part_)): each thread then runs
- * all the steps of its rows with the whole of W_hh and the threads never
- * meet, where a split of the units meets once per step, each time waiting
- * for the slower half (on a shared 2-core Zen 4 VM at 2 threads, T = 100,
- * median of 30-60 calls from C: B = 32, I = H = 256 18.0-19.0 -> 16.9-17.5
- * ms; B = 64, H = 80 4.08 -> 3.03 ms; B = 16, H = 128 2.06 -> 1.72 ms; B = 8,
- * H = 64 453-517 -> 426-471 us; large, B = 64, H = 1024, unchanged; with 3
- * rows a part, B = 6, H = 64, 242 -> 304 us, hence 4). At least 3 rows a
+/* The forward's step loop splits the batch when every part gets at least
+ * this many rows (FN(rows_part_)): each thread then runs all the steps of its
+ * rows with the whole of W_hh (and with projection, its rows' h = m W_hr^T,
+ * which a split of the units leaves to the calling thread after a job per
+ * step) and the threads never meet, where a split of the units meets once
+ * per step, each time waiting for the slower half (without projection, on a
+ * shared 2-core Zen 4 VM at 2 threads, T = 100, median of 30-60 calls from
+ * C: B = 32, I = H = 256 18.0-19.0 -> 16.9-17.5 ms; B = 64, H = 80 4.08 ->
+ * 3.03 ms; B = 16, H = 128 2.06 -> 1.72 ms; B = 8, H = 64 453-517 -> 426-471
+ * us; large, B = 64, H = 1024, unchanged; with 3 rows a part, B = 6, H = 64,
+ * 242 -> 304 us, hence 4). At least 3 rows a
  * part also keep every row tile of the product above the kernels' short-tile
  * paths (gemm_kernel_impl.h), so a row's values do not depend on the split. */
 #define PYLSTM_ROWS_MIN_PART 4
@@ -124,6 +126,7 @@ typedef struct {
     size_t ldy;
     int h_in_y;                 /* h_t is y's row t itself: nothing to copy */
     const unsigned char *pk_hh; /* packed W_hh^T: whole, or one slice per part */
+    const unsigned char *pk_hr; /* packed W_hr^T (with projection) */
     size_t pk_stride;           /* bytes between the parts' slices */
     REAL *tmp;                  /* the recurrent product h_{t-1} W_hh^T, (B, 4H) */
     unsigned char *gemm_work;
@@ -272,8 +275,31 @@ static void FN(step_part_)(void *vctx, size_t s, size_t part, size_t nparts) {
     FN(step_run_)(c, &r, part, nparts, 0, c->p->B, part);
 }
 
-/* Part `part` of the forward split by rows of the batch (no projection): all
- * the steps of its rows, every unit, with the whole of W_hh. A row's steps
+/* With projection, after the gates of a step's rows b0 .. b0 + B - 1 (r
+ * points at row b0): h_t = m W_hr^T into the state slot and y, or on padding
+ * rows h_{t-1} carried over and a zero output row. */
+static void FN(project_rows_)(const FN(step_ctx_) *c, const FN(step_rows_) *r, size_t b0,
+                              size_t B, unsigned char *work) {
+    const pylstm_layer_plan *p = c->p;
+    const size_t P = p->P, R = p->R, H = p->H;
+    size_t b, j;
+    GEMM_PACKED(0, B, P, H, r->m, H, c->pk_hr, 0, r->h_cur, R, work);
+    for (b = 0; b < B; ++b) {
+        REAL *yb = c->y + (r->t * p->B + b0 + b) * c->ldy, *hb = r->h_cur + b * R;
+        if (FN(is_active_)(c->lengths, b0 + b, r->t)) {
+            for (j = 0; j < R; ++j) yb[j] = hb[j];
+        } else {
+            const REAL *hp = r->h_prev + b * R;
+            for (j = 0; j < R; ++j) {
+                hb[j] = hp[j];
+                yb[j] = 0;
+            }
+        }
+    }
+}
+
+/* Part `part` of the forward split by rows of the batch: all the steps of
+ * its rows, every unit, with the whole of W_hh (and W_hr). A row's steps
  * depend on no other row, so the parts never meet. */
 static void FN(rows_part_)(void *vctx, size_t step, size_t part, size_t nparts) {
     const FN(step_ctx_) *c = (const FN(step_ctx_) *)vctx;
@@ -291,6 +317,7 @@ static void FN(rows_part_)(void *vctx, size_t step, size_t part, size_t nparts) 
         r.h_cur += b0 * (c->h_in_y ? c->ldy : R);
         r.m += b0 * r.ldm;
         FN(step_run_)(c, &r, 0, 1, b0, b1 - b0, part);
+        if (c->p->P) FN(project_rows_)(c, &r, b0, b1 - b0, c->gemm_work + part * c->p->gemm_stride);
     }
 }
 
@@ -307,7 +334,8 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w,
     /* Without projection the threads stay in one job for all steps, woken
      * for it only if it is long enough; if none is awake and none is to be
      * woken, the steps run here in one part. The job splits the batch's rows
-     * when there are enough (by_rows), else each step's hidden units. */
+     * when there are enough (by_rows, with or without projection), else each
+     * step's hidden units (with projection, a job per step). */
     int steps_wake, by_rows;
     size_t step_parts, hh_parts;
     FN(step_ctx_) sc;
@@ -350,7 +378,7 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w,
     if (w->b_ih || w->b_hh) FN(bias_sum_)(w, G4, bias);
     /* after the input projection, which may have woken the workers */
     step_parts = FN(step_loop_parts_)(p, &steps_wake);
-    by_rows = !P && step_parts > 1 && B >= PYLSTM_ROWS_MIN_PART * step_parts;
+    by_rows = step_parts > 1 && B >= PYLSTM_ROWS_MIN_PART * step_parts;
     hh_parts = by_rows ? 1 : step_parts;
     /* The recurrent weights are packed once per call, not once per step,
      * unless prepared in the layout this call's split needs. */
@@ -374,38 +402,24 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w,
         for (j = 0; j < B * H; ++j) ci[j] = c0 ? c0[j] : 0;
     }
 
-    sc.p = p, sc.lengths = lengths, sc.y = y, sc.ldy = ldy, sc.pk_hh = hh;
+    sc.p = p, sc.lengths = lengths, sc.y = y, sc.ldy = ldy, sc.pk_hh = hh, sc.pk_hr = hr;
     sc.bias = (w->b_ih || w->b_hh) ? bias : NULL;
     sc.gemm_work = gemm_work;
     sc.h_in_y = h_in_y;
     sc.reverse = reverse, sc.train = train, sc.slot_mask = slot_mask;
     sc.gates_all = gates_all, sc.c_slots = c_slots, sc.h_slots = h_slots, sc.m_all = m_all;
-    if (!P) {
-        /* the threads stay in one job from step to step (split by rows: a
-         * job of one step, each part all the steps of its rows) */
-        if (by_rows)
-            pylstm_pool_run_steps(FN(rows_part_), &sc, 1, step_parts, steps_wake);
-        else
-            pylstm_pool_run_steps(FN(step_part_), &sc, T, step_parts, steps_wake);
+    if (by_rows) {
+        /* one job of one step: each part all the steps of its rows */
+        pylstm_pool_run_steps(FN(rows_part_), &sc, 1, step_parts, steps_wake);
+    } else if (!P) {
+        /* the threads stay in one job from step to step */
+        pylstm_pool_run_steps(FN(step_part_), &sc, T, step_parts, steps_wake);
     } else {
         /* a job per step, then h = W_hr m in this thread */
         for (s = 0; s < T; ++s) {
-            const size_t t = reverse ? T - 1 - s : s;
             FN(step_at_)(&sc, s, &sc.at);
             pylstm_pool_run(FN(step_job_), &sc, step_parts);
-            GEMM_PACKED(0, B, P, H, sc.at.m, H, hr, 0, sc.at.h_cur, R, gemm_work);
-            for (b = 0; b < B; ++b) {
-                REAL *yb = y + (t * B + b) * ldy, *hb = sc.at.h_cur + b * R;
-                if (FN(is_active_)(lengths, b, t)) {
-                    for (j = 0; j < R; ++j) yb[j] = hb[j];
-                } else {
-                    const REAL *hp = sc.at.h_prev + b * R;
-                    for (j = 0; j < R; ++j) {
-                        hb[j] = hp[j];
-                        yb[j] = 0;
-                    }
-                }
-            }
+            FN(project_rows_)(&sc, &sc.at, 0, B, gemm_work);
         }
     }
 
