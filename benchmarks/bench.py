@@ -259,12 +259,12 @@ ISA_CAPS = {
 }
 
 
-def isa_capped(isa):
-    """Whether this process runs under --isa's caps; if not, sets them and
-    runs the same command again in a fresh process (does not return)."""
+def enter_isa_caps(isa):
+    """Returns if this process runs under --isa's caps; if not, sets them and
+    runs the same command again in a fresh process (and does not return)."""
     caps = ISA_CAPS[isa]
     if all(os.environ.get(k) == v for k, v in caps.items()):
-        return True
+        return
     if os.environ.get("PYLSTM_BENCH_REEXEC") == isa:
         sys.exit(f"--isa {isa}: the caps did not reach the new process")
     os.environ.update(caps, PYLSTM_BENCH_REEXEC=isa)
@@ -364,7 +364,7 @@ def main(argv=None):
                     help="hold pylstm and torch to this instruction set (see above)")
     args = ap.parse_args(argv)
     if args.isa:
-        isa_capped(args.isa)
+        enter_isa_caps(args.isa)
 
     torch, ort = optional("torch"), optional("onnxruntime")
     if ort is not None and optional("onnx") is None:

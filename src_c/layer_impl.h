@@ -61,14 +61,14 @@
  * rows with the whole of W_hh (and with projection, its rows' h = m W_hr^T,
  * which a split of the units leaves to the calling thread after a job per
  * step) and the threads never meet, where a split of the units meets once
- * per step, each time waiting for the slower half (without projection, on a
+ * per step, each time waiting for the slower half. Without projection, on a
  * shared 2-core Zen 4 VM at 2 threads, T = 100, median of 30-60 calls from
- * C: B = 32, I = H = 256 18.0-19.0 -> 16.9-17.5 ms; B = 64, H = 80 4.08 ->
- * 3.03 ms; B = 16, H = 128 2.06 -> 1.72 ms; B = 8, H = 64 453-517 -> 426-471
- * us; large, B = 64, H = 1024, unchanged; with 3 rows a part, B = 6, H = 64,
- * 242 -> 304 us, hence 4). At least 3 rows a
- * part also keep every row tile of the product above the kernels' short-tile
- * paths (gemm_kernel_impl.h), so a row's values do not depend on the split. */
+ * C, units -> rows: B = 32, I = H = 256 18.0-19.0 -> 16.9-17.5 ms; B = 64,
+ * H = 80 4.08 -> 3.03 ms; B = 16, H = 128 2.06 -> 1.72 ms; B = 8, H = 64
+ * 453-517 -> 426-471 us; large, B = 64, H = 1024, unchanged; with 3 rows a
+ * part, B = 6, H = 64, 242 -> 304 us, hence 4. At least 3 rows a part also
+ * keep every row tile of the product above the kernels' short-tile paths
+ * (gemm_kernel_impl.h), so a row's values do not depend on the split. */
 #define PYLSTM_ROWS_MIN_PART 4
 
 static int FN(is_active_)(const int64_t *lengths, size_t b, size_t t) {
@@ -106,11 +106,18 @@ static size_t FN(step_loop_parts_)(const pylstm_layer_plan *p, int *wake) {
     return p->nt;
 }
 
+/* Whether the forward's step loop of `parts` parts (FN(step_loop_parts_))
+ * splits the batch's rows (FN(rows_part_)), rather than each step's units. */
+static int FN(split_rows_)(const pylstm_layer_plan *p, size_t parts) {
+    return parts > 1 && p->B >= PYLSTM_ROWS_MIN_PART * parts;
+}
+
 /* ---- forward ---- */
 
-/* Where one step (time t) reads and writes (FN(step_at_)). */
+/* Where one step (time t) reads and writes for batch rows b0 .. b0 + nb - 1
+ * (FN(step_at_)): every pointer is at row b0. */
 typedef struct {
-    size_t t;
+    size_t t, b0, nb;
     const REAL *h_prev, *c_prev;
     REAL *gates, *c_cur, *h_cur, *m;
     size_t ldh, ldm; /* row strides of h_prev and m (R or ldy, H or ldy) */
@@ -179,15 +186,14 @@ static void FN(pack_hhb_job_)(void *vctx, size_t part, size_t nparts) {
     if (n0 < n1) PACK_B(0, n1 - n0, 4 * c->H, c->W + n0, c->R, c->pk + part * c->stride);
 }
 
-/* One step (rows r) for the hidden units of one part: recurrent product of
- * their four gate blocks, nonlinearities, cell update, and (without
- * projection) h_t and the output row. For B batch rows from row b0 (r points
- * at row b0 already: all of them, or a part's of FN(rows_part_)), with the
- * product's scratch of pool part wpart. */
+/* One step (rows r: all of the batch's, or a part's of FN(rows_part_)) for
+ * the hidden units of part `part` of `nparts`: recurrent product of their four
+ * gate blocks, nonlinearities, cell update, and (without projection) h_t and
+ * the output row. `work` is the product's scratch. */
 static void FN(step_run_)(const FN(step_ctx_) *c, const FN(step_rows_) *r, size_t part,
-                          size_t nparts, size_t b0, size_t B, size_t wpart) {
+                          size_t nparts, unsigned char *work) {
     const pylstm_layer_plan *p = c->p;
-    const size_t H = p->H, R = p->R, G4 = 4 * H;
+    const size_t H = p->H, R = p->R, G4 = 4 * H, b0 = r->b0, B = r->nb;
     const REAL *rec = NULL;
     size_t j0, j1, b, j;
     pylstm_split(H, PYLSTM_SLICE_GRAIN, part, nparts, &j0, &j1);
@@ -203,7 +209,7 @@ static void FN(step_run_)(const FN(step_ctx_) *c, const FN(step_rows_) *r, size_
         const size_t width = j1 - j0;
         FN(pylstm_gemm_packed_groups_)(B, 4 * width, R, r->h_prev, r->ldh,
                                        c->pk_hh + part * c->pk_stride, 1, r->gates + j0, G4,
-                                       width, H, c->gemm_work + wpart * p->gemm_stride);
+                                       width, H, work);
     } else {
         /* A batch of one reads W_hh^T in alternating directions (gemm.h),
          * into a scratch row that the gate loop adds: gates + the whole sum,
@@ -232,30 +238,32 @@ static void FN(step_run_)(const FN(step_ctx_) *c, const FN(step_rows_) *r, size_
     }
 }
 
-/* The rows of step s (the s-th in the direction of travel): its gate rows,
- * c_{t-1} and c_t, h_{t-1} and h_t, and where m goes. */
-static void FN(step_at_)(const FN(step_ctx_) *c, size_t s, FN(step_rows_) *r) {
+/* The rows b0 .. b0 + nb - 1 of step s (the s-th in the direction of
+ * travel): their gate rows, c_{t-1} and c_t, h_{t-1} and h_t, and where m
+ * goes. */
+static void FN(step_at_)(const FN(step_ctx_) *c, size_t s, size_t b0, size_t nb,
+                         FN(step_rows_) *r) {
     const pylstm_layer_plan *p = c->p;
     const size_t T = p->T, B = p->B, H = p->H, R = p->R, mask = c->slot_mask;
     const size_t t = c->reverse ? T - 1 - s : s;
     const size_t prev = c->reverse ? t + 1 : t, cur = c->reverse ? t : t + 1;
-    r->t = t;
-    r->c_prev = c->c_slots + (prev & mask) * B * H;
-    r->c_cur = c->c_slots + (cur & mask) * B * H;
-    r->gates = c->gates_all + t * B * 4 * H;
+    r->t = t, r->b0 = b0, r->nb = nb;
+    r->c_prev = c->c_slots + ((prev & mask) * B + b0) * H;
+    r->c_cur = c->c_slots + ((cur & mask) * B + b0) * H;
+    r->gates = c->gates_all + (t * B + b0) * 4 * H;
     if (c->h_in_y) {
         /* h_{t-1}: y's previous row, or h0's slot at the first step */
-        r->h_prev = s ? c->y + (c->reverse ? t + 1 : t - 1) * B * c->ldy
-                      : c->h_slots + (prev & 1) * B * R;
+        r->h_prev = s ? c->y + ((c->reverse ? t + 1 : t - 1) * B + b0) * c->ldy
+                      : c->h_slots + ((prev & 1) * B + b0) * R;
         r->ldh = s ? c->ldy : R;
-        r->h_cur = r->m = c->y + t * B * c->ldy;
+        r->h_cur = r->m = c->y + (t * B + b0) * c->ldy;
         r->ldm = c->ldy;
     } else {
-        r->h_prev = c->h_slots + (prev & mask) * B * R;
-        r->h_cur = c->h_slots + (cur & mask) * B * R;
+        r->h_prev = c->h_slots + ((prev & mask) * B + b0) * R;
+        r->h_cur = c->h_slots + ((cur & mask) * B + b0) * R;
         r->ldh = R;
         /* Without projection o*tanh(c) is h itself, written straight to its slot. */
-        r->m = p->P ? (c->train ? c->m_all + t * B * H : c->m_all) : r->h_cur;
+        r->m = p->P ? c->m_all + ((c->train ? t * B : 0) + b0) * H : r->h_cur;
         r->ldm = p->P ? H : R;
     }
 }
@@ -263,7 +271,7 @@ static void FN(step_at_)(const FN(step_ctx_) *c, size_t s, FN(step_rows_) *r) {
 /* Part `part` of the step c->at, for pylstm_pool_run (a job per step). */
 static void FN(step_job_)(void *vctx, size_t part, size_t nparts) {
     const FN(step_ctx_) *c = (const FN(step_ctx_) *)vctx;
-    FN(step_run_)(c, &c->at, part, nparts, 0, c->p->B, part);
+    FN(step_run_)(c, &c->at, part, nparts, c->gemm_work + part * c->p->gemm_stride);
 }
 
 /* Part `part` of step s, for pylstm_pool_run_steps (no projection: the step
@@ -271,17 +279,17 @@ static void FN(step_job_)(void *vctx, size_t part, size_t nparts) {
 static void FN(step_part_)(void *vctx, size_t s, size_t part, size_t nparts) {
     const FN(step_ctx_) *c = (const FN(step_ctx_) *)vctx;
     FN(step_rows_) r;
-    FN(step_at_)(c, s, &r);
-    FN(step_run_)(c, &r, part, nparts, 0, c->p->B, part);
+    FN(step_at_)(c, s, 0, c->p->B, &r);
+    FN(step_run_)(c, &r, part, nparts, c->gemm_work + part * c->p->gemm_stride);
 }
 
-/* With projection, after the gates of a step's rows b0 .. b0 + B - 1 (r
- * points at row b0): h_t = m W_hr^T into the state slot and y, or on padding
- * rows h_{t-1} carried over and a zero output row. */
-static void FN(project_rows_)(const FN(step_ctx_) *c, const FN(step_rows_) *r, size_t b0,
-                              size_t B, unsigned char *work) {
+/* With projection, after the gates of a step's rows r: h_t = m W_hr^T into
+ * the state slot and y, or on padding rows h_{t-1} carried over and a zero
+ * output row. */
+static void FN(project_rows_)(const FN(step_ctx_) *c, const FN(step_rows_) *r,
+                              unsigned char *work) {
     const pylstm_layer_plan *p = c->p;
-    const size_t P = p->P, R = p->R, H = p->H;
+    const size_t P = p->P, R = p->R, H = p->H, b0 = r->b0, B = r->nb;
     size_t b, j;
     GEMM_PACKED(0, B, P, H, r->m, H, c->pk_hr, 0, r->h_cur, R, work);
     for (b = 0; b < B; ++b) {
@@ -298,26 +306,20 @@ static void FN(project_rows_)(const FN(step_ctx_) *c, const FN(step_rows_) *r, s
     }
 }
 
-/* Part `part` of the forward split by rows of the batch: all the steps of
- * its rows, every unit, with the whole of W_hh (and W_hr). A row's steps
- * depend on no other row, so the parts never meet. */
-static void FN(rows_part_)(void *vctx, size_t step, size_t part, size_t nparts) {
+/* Part `part` of the forward split by rows of the batch, for
+ * pylstm_pool_run_loops: all the steps of its rows, every unit, with the
+ * whole of W_hh (and W_hr). A row's steps depend on no other row, so the
+ * parts never meet. */
+static void FN(rows_part_)(void *vctx, size_t part, size_t nparts) {
     const FN(step_ctx_) *c = (const FN(step_ctx_) *)vctx;
-    const size_t H = c->p->H, R = c->p->R;
+    unsigned char *work = c->gemm_work + part * c->p->gemm_stride;
     size_t b0, b1, s;
-    (void)step;
     pylstm_split(c->p->B, 1, part, nparts, &b0, &b1);
     for (s = 0; s < c->p->T; ++s) {
         FN(step_rows_) r;
-        FN(step_at_)(c, s, &r);
-        r.h_prev += b0 * r.ldh;
-        r.c_prev += b0 * H;
-        r.c_cur += b0 * H;
-        r.gates += b0 * 4 * H;
-        r.h_cur += b0 * (c->h_in_y ? c->ldy : R);
-        r.m += b0 * r.ldm;
-        FN(step_run_)(c, &r, 0, 1, b0, b1 - b0, part);
-        if (c->p->P) FN(project_rows_)(c, &r, b0, b1 - b0, c->gemm_work + part * c->p->gemm_stride);
+        FN(step_at_)(c, s, b0, b1 - b0, &r);
+        FN(step_run_)(c, &r, 0, 1, work);
+        if (c->p->P) FN(project_rows_)(c, &r, work);
     }
 }
 
@@ -378,7 +380,7 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w,
     if (w->b_ih || w->b_hh) FN(bias_sum_)(w, G4, bias);
     /* after the input projection, which may have woken the workers */
     step_parts = FN(step_loop_parts_)(p, &steps_wake);
-    by_rows = step_parts > 1 && B >= PYLSTM_ROWS_MIN_PART * step_parts;
+    by_rows = FN(split_rows_)(p, step_parts);
     hh_parts = by_rows ? 1 : step_parts;
     /* The recurrent weights are packed once per call, not once per step,
      * unless prepared in the layout this call's split needs. */
@@ -409,17 +411,16 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w,
     sc.reverse = reverse, sc.train = train, sc.slot_mask = slot_mask;
     sc.gates_all = gates_all, sc.c_slots = c_slots, sc.h_slots = h_slots, sc.m_all = m_all;
     if (by_rows) {
-        /* one job of one step: each part all the steps of its rows */
-        pylstm_pool_run_steps(FN(rows_part_), &sc, 1, step_parts, steps_wake);
+        pylstm_pool_run_loops(FN(rows_part_), &sc, step_parts, steps_wake);
     } else if (!P) {
         /* the threads stay in one job from step to step */
         pylstm_pool_run_steps(FN(step_part_), &sc, T, step_parts, steps_wake);
     } else {
         /* a job per step, then h = W_hr m in this thread */
         for (s = 0; s < T; ++s) {
-            FN(step_at_)(&sc, s, &sc.at);
+            FN(step_at_)(&sc, s, 0, B, &sc.at);
             pylstm_pool_run(FN(step_job_), &sc, step_parts);
-            FN(project_rows_)(&sc, &sc.at, 0, B, gemm_work);
+            FN(project_rows_)(&sc, &sc.at, gemm_work);
         }
     }
 

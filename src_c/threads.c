@@ -241,11 +241,12 @@ typedef struct {
     plx_atomic step_waiters; /* threads asleep (or about to be) on it */
     plx_atomic step_kicked;  /* step_done was broadcast and no waiter has
                                 looked since */
-    plx_atomic last_end_us;  /* when the last stepped job, or the work after it
-                                that pylstm_pool_note_end marks, ended (mod
-                                2^30 us) */
+    plx_atomic last_end_us;  /* when the last step loop (pylstm_pool_run_steps
+                                or _run_loops), or the work after it that
+                                pylstm_pool_note_end marks, ended (mod 2^30
+                                us) */
     plx_atomic linger_ns;    /* the least a worker waits for the next job after
-                                this one (after a stepped job: the most it may
+                                this one (after a step loop: the most it may
                                 spin, PYLSTM_SPIN_MAX_NS) */
 } pylstm_pool;
 
@@ -447,15 +448,16 @@ static void start_workers(void) {
 
 /* Runs a job of nparts (2..64) parts on the pool's threads, the caller
  * among them; under run_lock, with workers started. Workers asleep are woken
- * only if `wake`. A stepped job (pylstm_pool_run_steps, whose parts are its
- * members) is a whole step loop, most often of one call in a loop of calls:
- * after it the workers wait for the next job as long as they may spin, so
- * that the next call finds them awake, and its members keep part_ns at their
- * time per step's part (not the whole job's, which would set the waits after
- * it to their caps). */
-static void run_job(pylstm_job_fn fn, void *ctx, size_t nparts, int wake, int stepped) {
+ * only if `wake`. A `loop` job (pylstm_pool_run_steps, whose parts are its
+ * members, or pylstm_pool_run_loops) is a whole step loop, most often of one
+ * call in a loop of calls: after it the workers wait for the next job as long
+ * as they may spin, so that the next call finds them awake, and it leaves
+ * part_ns to the stepped job's members, who keep it at their time per step's
+ * part (not a whole loop's, which would set the waits after it to their
+ * caps). */
+static void run_job(pylstm_job_fn fn, void *ctx, size_t nparts, int wake, int loop) {
     pool.fn = fn, pool.ctx = ctx;
-    STORE(&pool.linger_ns, stepped ? PYLSTM_SPIN_MAX_NS : 0);
+    STORE(&pool.linger_ns, loop ? PYLSTM_SPIN_MAX_NS : 0);
     STORE(&pool.expect_ns, span_of(fn));
     STORE(&pool.span_ns, 0);
     STORE(&pool.unfinished, (long)nparts);
@@ -476,7 +478,7 @@ static void run_job(pylstm_job_fn fn, void *ctx, size_t nparts, int wake, int st
     const long ran = run_parts(start);
     const double busy = plx_now_ns() - start;
     double part = (double)LOAD(&pool.part_ns);
-    if (ran > 0 && !stepped) {
+    if (ran > 0 && !loop) {
         /* capped well inside a 32-bit long (Win32's LONG) */
         part = busy / (double)ran;
         STORE(&pool.part_ns, (long)(part < 1e9 ? part : 1e9));
@@ -659,6 +661,17 @@ void pylstm_pool_run_steps(pylstm_step_fn fn, void *ctx, size_t nsteps, size_t n
     if (nsteps > 1 && LOAD(&pool.want) > 1) STORE(&pool.last_end_us, now_us());
 }
 
+void pylstm_pool_run_loops(pylstm_job_fn fn, void *ctx, size_t nparts, int wake) {
+    if (pool_acquire(nparts, wake)) {
+        run_job(fn, ctx, nparts, wake, 1);
+        STORE(&pool.last_end_us, now_us());
+        plx_unlock(&pool.run_lock);
+        return;
+    }
+    run_serial(fn, ctx, nparts);
+    if (LOAD(&pool.want) > 1) STORE(&pool.last_end_us, now_us());
+}
+
 static void stop_workers(void) {
     size_t i;
     plx_lock(&pool.lock);
@@ -753,6 +766,11 @@ void pylstm_pool_run_steps(pylstm_step_fn fn, void *ctx, size_t nsteps, size_t n
                            int wake) {
     (void)wake;
     run_steps_serial(fn, ctx, nsteps, nparts);
+}
+
+void pylstm_pool_run_loops(pylstm_job_fn fn, void *ctx, size_t nparts, int wake) {
+    (void)wake;
+    run_serial(fn, ctx, nparts);
 }
 
 void pylstm_pool_note_end(void) {}

@@ -45,19 +45,28 @@ typedef void (*pylstm_step_fn)(void *ctx, size_t step, size_t part, size_t npart
 PYLSTM_INTERNAL void pylstm_pool_run_steps(pylstm_step_fn fn, void *ctx, size_t nsteps,
                                            size_t nparts, int wake);
 
+/* A job whose parts are whole step loops that never meet (each part runs
+ * every step of its own share): fn(ctx, part, nparts) as in pylstm_pool_run,
+ * but it counts as a stepped job does: workers asleep are woken only if
+ * `wake`, they wait for the next call afterwards as after a stepped job, and
+ * its end is a step loop's end for pylstm_pool_threads_for. */
+PYLSTM_INTERNAL void pylstm_pool_run_loops(pylstm_job_fn fn, void *ctx, size_t nparts,
+                                           int wake);
+
 /* The number of threads parallel calls use (>= 1): the count set by
  * pylstm_set_num_threads (a forked child starts its workers on its first
  * parallel call). Plans size their work for it. */
 PYLSTM_INTERNAL size_t pylstm_pool_threads(void);
 
-/* For work that is to run as one job (a stepped job): how many threads it
+/* For work that is to run as one job (a step loop): how many threads it
  * would run on if started now, and in *wake (on entry: whether the work is
  * long enough to repay waking sleeping workers) whether it is to wake them:
- * also when the last stepped job (of any number of parts), or the work
- * after it that pylstm_pool_note_end marks, ended less than 50 us before
- * (calls in a loop: a woken worker spins from one call to the next). Then
- * pylstm_pool_threads(), else 1 and the workers that are awake. A hint for
- * splitting the work: it may change before the job starts. */
+ * also when the last step loop (a stepped job of any number of parts, or
+ * pylstm_pool_run_loops), or the work after it that pylstm_pool_note_end
+ * marks, ended less than 50 us before (calls in a loop: a woken worker spins
+ * from one call to the next). Then pylstm_pool_threads(), else 1 and the
+ * workers that are awake. A hint for splitting the work: it may change
+ * before the job starts. */
 PYLSTM_INTERNAL size_t pylstm_pool_threads_for(int *wake);
 
 /* Records the end of a call's work that follows its stepped job (the

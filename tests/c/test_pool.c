@@ -1,6 +1,7 @@
 /* The thread pool itself (threads.h): every part of every job runs exactly
  * once and its writes are visible when pylstm_pool_run (or
- * pylstm_pool_run_awake) returns, whatever the thread count and the number
+ * pylstm_pool_run_awake, or pylstm_pool_run_loops) returns, whatever the
+ * thread count and the number
  * of parts (more parts than threads included),
  * with parts of very unequal length (the caller then waits, spinning and
  * then asleep, for a part a worker runs), with pauses between jobs longer
@@ -13,7 +14,8 @@
  * step before ended, under the same conditions (long parts make the other
  * threads sleep between steps and be woken; a stepped job inside a part runs
  * serially), and pylstm_pool_threads_for's answers (after
- * pylstm_pool_note_end too). Prints "N passed, N failed" last. */
+ * pylstm_pool_note_end and pylstm_pool_run_loops too). Prints "N passed, N
+ * failed" last. */
 #include <string.h>
 
 #include "check.h"
@@ -52,9 +54,10 @@ static void part_fn(void *ctx, size_t part, size_t nparts) {
     j->out[part] = 7 * part + nparts + x - (busy(j->spin[part]) & 1);
 }
 
-/* Runs `jobs` random jobs (every other one with pylstm_pool_run_awake);
- * returns the number whose parts did not each run exactly once with the
- * expected output. */
+/* Runs `jobs` random jobs (in turn with pylstm_pool_run,
+ * pylstm_pool_run_awake and pylstm_pool_run_loops, waking or not); returns
+ * the number whose parts did not each run exactly once with the expected
+ * output. */
 static int run_jobs(int jobs, int long_parts, int pauses, int nested) {
     int bad = 0, k;
     for (k = 0; k < jobs; ++k) {
@@ -67,8 +70,10 @@ static int run_jobs(int jobs, int long_parts, int pauses, int nested) {
             /* now and then one part 100x longer than the others */
             if (long_parts && next_u64() % 8 == 0) j.spin[p] *= 100;
         }
-        if (k & 1)
+        if (k % 3 == 1)
             pylstm_pool_run_awake(part_fn, &j, nparts);
+        else if (k % 3 == 2)
+            pylstm_pool_run_loops(part_fn, &j, nparts, (int)(k & 1));
         else
             pylstm_pool_run(part_fn, &j, nparts);
         for (p = 0; p < MAX_PARTS; ++p) {
@@ -207,24 +212,34 @@ static void check_threads_for(size_t nt) {
           (unsigned)nt);
 }
 
-/* pylstm_pool_note_end: a step loop that starts right after it is taken for
- * the next call in a loop and wakes the workers; one that starts
- * milliseconds later does not (unless its own work asks). */
-static void check_note_end(size_t nt) {
+/* A job of step loops (pylstm_pool_run_loops) of two short parts, that does
+ * not ask to wake sleeping workers. */
+static void short_loops(void) {
+    job j;
+    memset(&j, 0, sizeof j);
+    pylstm_pool_run_loops(part_fn, &j, 2, 0);
+}
+
+/* A call's end, marked by `end` (pylstm_pool_note_end, or a job of step
+ * loops): a step loop that starts right after it is taken for the next call
+ * in a loop and wakes the workers; one that starts milliseconds later does
+ * not (unless its own work asks). */
+static void check_call_end(size_t nt, void (*end)(void), const char *what) {
     int wake = 0, k, woke = 0;
+    (void)busy(2000000); /* the workers asleep, the last end long past */
     /* a preemption between the two calls may outlast the 50 us: a few tries */
     for (k = 0; k < 5 && !woke; ++k) {
-        pylstm_pool_note_end();
+        end();
         wake = 0;
         woke = pylstm_pool_threads_for(&wake) == nt && wake == 1;
     }
-    check(nt == 1 || woke, "%u threads: a step loop right after a call's end wakes the workers",
-          (unsigned)nt);
+    check(nt == 1 || woke, "%u threads: a step loop right after %s wakes the workers",
+          (unsigned)nt, what);
     (void)busy(2000000);
     wake = 0;
     (void)pylstm_pool_threads_for(&wake);
-    check(!wake, "%u threads: a step loop long after a call's end need not wake them",
-          (unsigned)nt);
+    check(!wake, "%u threads: a step loop long after %s need not wake them", (unsigned)nt,
+          what);
 }
 
 int main(void) {
@@ -244,7 +259,8 @@ int main(void) {
         check(run_step_jobs(300, 0, 0, 1) == 0, "%u threads: stepped jobs inside parts",
               (unsigned)nt);
         check_threads_for(nt);
-        check_note_end(nt);
+        check_call_end(nt, pylstm_pool_note_end, "a call's end");
+        check_call_end(nt, short_loops, "a job of step loops");
     }
     check(pylstm_set_num_threads(1) == PYLSTM_OK, "back to 1 thread");
     return check_summary();
