@@ -34,12 +34,13 @@ static size_t slices_region(size_t esize, size_t N, size_t K, size_t nt, size_t 
 
 pylstm_status pylstm_layer_plan_make(size_t T, size_t B, size_t I, size_t H, size_t P,
                                      size_t esize, size_t nt, pylstm_layer_plan *p) {
-    size_t R = P ? P : H, TB, TB4H, TBH, G4, T1BH, T1BR, BR, BH, BR2, BH2;
+    size_t R = P ? P : H, TB, TB4H, TBH, G4, BG4, T1BH, T1BR, BR, BH, BR2, BH2;
     size_t pk_hr, pk_hrb;
     pylstm_carver cv;
     int ok = T < SIZE_MAX && H < SIZE_MAX / 8 && pylstm_mul_ok(T, B, &TB) &&
              pylstm_mul_ok(H, 4, &G4) && pylstm_mul_ok(TB, G4, &TB4H) &&
-             pylstm_mul_ok(TB, H, &TBH) && pylstm_mul_ok(B, R, &BR) && pylstm_mul_ok(B, H, &BH) &&
+             pylstm_mul_ok(B, G4, &BG4) && pylstm_mul_ok(TB, H, &TBH) &&
+             pylstm_mul_ok(B, R, &BR) && pylstm_mul_ok(B, H, &BH) &&
              pylstm_mul_ok(T + 1, BH, &T1BH) && pylstm_mul_ok(T + 1, BR, &T1BR) &&
              pylstm_mul_ok(BR, 2, &BR2) && pylstm_mul_ok(BH, 2, &BH2);
     if (!ok) return PYLSTM_ERR_OVERFLOW;
@@ -97,7 +98,7 @@ pylstm_status pylstm_layer_plan_make(size_t T, size_t B, size_t I, size_t H, siz
     p->wb_dc = pylstm_carve(&cv, BH, esize);
     p->wb_dm = pylstm_carve(&cv, P ? BH : 0, esize);
     p->wb_dhall = pylstm_carve(&cv, P ? TB * P : 0, esize); /* TB * P <= TB * H: no overflow */
-    p->wb_dbias = pylstm_carve(&cv, G4, esize);
+    p->wb_dbias = pylstm_carve(&cv, BG4, esize); /* one running sum per batch row */
     p->wb_pk_hh = pylstm_carve(&cv, p->pk_hhb_region, 1);
     p->wb_pk_hr = pylstm_carve(&cv, pk_hrb, 1);
     p->wb_gemm = pylstm_carve(&cv, nt, p->gemm_stride);

@@ -56,19 +56,22 @@
  * lstm(x) 2.8 -> 3.2 us at 2 threads). */
 #define PYLSTM_STEPS_WAKE_MIN 4194304.0
 #define PYLSTM_STEPS_MIN 262144.0
-/* The forward's step loop splits the batch when every part gets at least
- * this many rows (FN(rows_part_)): each thread then runs all the steps of its
- * rows with the whole of W_hh (and with projection, its rows' h = m W_hr^T,
- * which a split of the units leaves to the calling thread after a job per
- * step) and the threads never meet, where a split of the units meets once
- * per step, each time waiting for the slower half. Without projection, on a
- * shared 2-core Zen 4 VM at 2 threads, T = 100, median of 30-60 calls from
- * C, units -> rows: B = 32, I = H = 256 18.0-19.0 -> 16.9-17.5 ms; B = 64,
- * H = 80 4.08 -> 3.03 ms; B = 16, H = 128 2.06 -> 1.72 ms; B = 8, H = 64
- * 453-517 -> 426-471 us; large, B = 64, H = 1024, unchanged; with 3 rows a
- * part, B = 6, H = 64, 242 -> 304 us, hence 4. At least 3 rows a part also
- * keep every row tile of the product above the kernels' short-tile paths
- * (gemm_kernel_impl.h), so a row's values do not depend on the split. */
+/* A step loop (forward or backward) splits the batch when every part gets
+ * at least this many rows (FN(rows_part_), FN(back_rows_part_)): each thread
+ * then runs all the steps of its rows with the whole of W_hh (and with
+ * projection, its rows' product with W_hr, which a split of the units
+ * leaves to the calling thread after a job per step) and the threads never
+ * meet, where a split of the units meets once per step, each time waiting
+ * for the slower half. Without projection, on a shared 2-core Zen 4 VM at 2
+ * threads, T = 100, median of 30-60 calls from C, units -> rows, forward:
+ * B = 32, I = H = 256 18.0-19.0 -> 16.9-17.5 ms; B = 64, H = 80 4.08 -> 3.03
+ * ms; B = 16, H = 128 2.06 -> 1.72 ms; B = 8, H = 64 453-517 -> 426-471 us;
+ * large, B = 64, H = 1024, unchanged; with 3 rows a part, B = 6, H = 64, 242
+ * -> 304 us, hence 4. Backward's step loop (3 alternations): B = 32, I = H =
+ * 256 10.3-14.6 -> 9.4-10.7 ms; B = 64, H = 80 4.3-4.7 -> 3.0-3.6 ms. At
+ * least 3 rows a part also keep every row tile of the products above the
+ * kernels' short-tile paths (gemm_kernel_impl.h), so a row's values do not
+ * depend on the split. */
 #define PYLSTM_ROWS_MIN_PART 4
 
 static int FN(is_active_)(const int64_t *lengths, size_t b, size_t t) {
@@ -442,11 +445,12 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w,
 
 /* ---- backward ---- */
 
-/* Where one backward step (time t) reads and writes (FN(back_at_)). */
+/* Where one backward step (time t) reads and writes for batch rows b0 .. b0
+ * + nb - 1 (FN(back_at_)): every pointer is at row b0. */
 typedef struct {
-    size_t t;
+    size_t t, b0, nb;
     const REAL *gates, *c_prev, *c_cur, *dm;
-    REAL *dgates, *dh, *dh_prev; /* dh: dL/dh_t (dm without projection) */
+    REAL *dgates, *dh, *dh_prev, *dc; /* dh: dL/dh_t (dm without projection) */
 } FN(back_rows_);
 
 /* What every step of a backward shares, and (for a job per step) `at`, the
@@ -455,8 +459,8 @@ typedef struct {
     const pylstm_layer_plan *p;
     const int64_t *lengths;
     REAL *dc;
-    REAL *db; /* the bias gradient's running sum (4H), NULL for none */
-    const unsigned char *pk_hhb;
+    REAL *db_rows; /* the bias gradient's running sums, one per batch row (B x 4H) */
+    const unsigned char *pk_hhb, *pk_hrb;
     size_t pk_stride;
     unsigned char *gemm_work;
     int reverse;
@@ -464,43 +468,46 @@ typedef struct {
     size_t lddy;
     const REAL *gates_all, *c_slots;
     REAL *dgates_all, *dh_bufs; /* dL/dh of steps s and s + 1, alternately */
+    REAL *dm_buf, *dh_all;      /* with projection: dm of a step, dh of every step */
     FN(back_rows_) at;
 } FN(back_ctx_);
 
-/* The rows of backward step s (the s-th from the end of the forward's
- * travel). Without projection, dm is dh; with it, the caller points dm at
- * its own buffer. */
-static void FN(back_at_)(const FN(back_ctx_) *c, size_t s, FN(back_rows_) *r) {
+/* The rows b0 .. b0 + nb - 1 of backward step s (the s-th from the end of
+ * the forward's travel). Without projection, dm is dh. */
+static void FN(back_at_)(const FN(back_ctx_) *c, size_t s, size_t b0, size_t nb,
+                         FN(back_rows_) *r) {
     const pylstm_layer_plan *p = c->p;
     const size_t T = p->T, B = p->B, H = p->H, R = p->R;
     const size_t t = c->reverse ? s : T - 1 - s;
     const size_t prev = c->reverse ? t + 1 : t, cur = c->reverse ? t : t + 1;
-    r->t = t;
-    r->gates = c->gates_all + t * B * 4 * H;
-    r->c_prev = c->c_slots + prev * B * H;
-    r->c_cur = c->c_slots + cur * B * H;
-    r->dgates = c->dgates_all + t * B * 4 * H;
-    r->dh = c->dh_bufs + (s & 1) * B * R;
-    r->dh_prev = c->dh_bufs + ((s + 1) & 1) * B * R;
-    r->dm = r->dh;
+    r->t = t, r->b0 = b0, r->nb = nb;
+    r->gates = c->gates_all + (t * B + b0) * 4 * H;
+    r->c_prev = c->c_slots + (prev * B + b0) * H;
+    r->c_cur = c->c_slots + (cur * B + b0) * H;
+    r->dgates = c->dgates_all + (t * B + b0) * 4 * H;
+    r->dh = c->dh_bufs + ((s & 1) * B + b0) * R;
+    r->dh_prev = c->dh_bufs + (((s + 1) & 1) * B + b0) * R;
+    r->dm = p->P ? c->dm_buf + b0 * H : r->dh;
+    r->dc = c->dc + b0 * H;
 }
 
-/* Gate derivatives of one step for the hidden units of one part, and their
- * rows added to the bias gradient while they are in L1 (row by row, so each
- * column's sum runs in the same order whatever the split; a pass over all of
- * dgates after the loop read 13 MB back from L3 for the medium case). */
+/* Gate derivatives of one step for the hidden units of one part, and each
+ * row of them added to its batch row's running sum of the bias gradient
+ * while it is in L1. (A pass over all of dgates after the loop reads 13 MB
+ * back from L3 for the medium case: 2.8% of the backward's samples at 2
+ * threads, about what the split of the batch's rows saves there.) */
 static void FN(back_gates_run_)(const FN(back_ctx_) *c, const FN(back_rows_) *r, size_t part,
                                 size_t nparts) {
-    const size_t B = c->p->B, H = c->p->H;
+    const size_t B = r->nb, H = c->p->H;
     size_t j0, j1, b, k, j;
     pylstm_split(H, PYLSTM_SLICE_GRAIN, part, nparts, &j0, &j1);
     if (j0 >= j1) return;
-    FN(pylstm_gates_bwd_)(B, H, j0, j1, r->t, c->lengths, r->gates, r->c_prev, r->c_cur, r->dm,
-                          c->dc, r->dgates);
-    if (!c->db) return;
+    FN(pylstm_gates_bwd_)(B, H, j0, j1, r->t, c->lengths ? c->lengths + r->b0 : NULL, r->gates,
+                          r->c_prev, r->c_cur, r->dm, r->dc, r->dgates);
+    if (!c->db_rows) return;
     for (b = 0; b < B; ++b)
         for (k = 0; k < 4; ++k) {
-            REAL *PYLSTM_RESTRICT db = c->db + k * H;
+            REAL *PYLSTM_RESTRICT db = c->db_rows + (r->b0 + b) * 4 * H + k * H;
             const REAL *PYLSTM_RESTRICT row = r->dgates + b * 4 * H + k * H;
             for (j = j0; j < j1; ++j) db[j] += row[j];
         }
@@ -511,36 +518,36 @@ static void FN(back_gates_job_)(void *vctx, size_t part, size_t nparts) {
     FN(back_gates_run_)(c, &c->at, part, nparts);
 }
 
-/* dh_{t-1} = dgates W_hh for the columns of h of one part. */
+/* dh_{t-1} = dgates W_hh for the columns of h of part `part` of `nparts`,
+ * with the product's scratch `work`. */
 static void FN(back_dh_run_)(const FN(back_ctx_) *c, const FN(back_rows_) *r, size_t part,
-                             size_t nparts) {
+                             size_t nparts, unsigned char *work) {
     const pylstm_layer_plan *p = c->p;
     size_t n0, n1;
     pylstm_split(p->R, PYLSTM_SLICE_GRAIN, part, nparts, &n0, &n1);
     if (n0 >= n1) return;
     /* A batch of one reads W_hh in alternating directions (gemm.h). */
-    if (p->B == 1)
+    if (r->nb == 1)
         FN(pylstm_gemv_packed_)(n1 - n0, 4 * p->H, r->dgates, c->pk_hhb + part * c->pk_stride,
                                 r->dh_prev + n0, (int)(r->t & 1));
     else
-        GEMM_PACKED(0, p->B, n1 - n0, 4 * p->H, r->dgates, 4 * p->H,
-                    c->pk_hhb + part * c->pk_stride, 0, r->dh_prev + n0, p->R,
-                    c->gemm_work + part * p->gemm_stride);
+        GEMM_PACKED(0, r->nb, n1 - n0, 4 * p->H, r->dgates, 4 * p->H,
+                    c->pk_hhb + part * c->pk_stride, 0, r->dh_prev + n0, p->R, work);
 }
 
 static void FN(back_dh_job_)(void *vctx, size_t part, size_t nparts) {
     const FN(back_ctx_) *c = (const FN(back_ctx_) *)vctx;
-    FN(back_dh_run_)(c, &c->at, part, nparts);
+    FN(back_dh_run_)(c, &c->at, part, nparts, c->gemm_work + part * c->p->gemm_stride);
 }
 
 /* Columns [n0, n1) of dh_t pass on to dh_{t-1} unchanged in the rows whose
  * step t is padding. */
 static void FN(back_pad_)(const FN(back_ctx_) *c, const FN(back_rows_) *r, size_t n0,
                           size_t n1) {
-    const size_t B = c->p->B, R = c->p->R;
+    const size_t R = c->p->R;
     size_t b, j;
-    for (b = 0; b < B; ++b) {
-        if (FN(is_active_)(c->lengths, b, r->t)) continue;
+    for (b = 0; b < r->nb; ++b) {
+        if (FN(is_active_)(c->lengths, r->b0 + b, r->t)) continue;
         for (j = n0; j < n1; ++j) r->dh_prev[b * R + j] = r->dh[b * R + j];
     }
 }
@@ -550,10 +557,10 @@ static void FN(back_add_dy_)(const FN(back_ctx_) *c, const FN(back_rows_) *r, si
                              size_t n1) {
     const size_t B = c->p->B, R = c->p->R;
     size_t b, j;
-    for (b = 0; b < B; ++b) {
-        const REAL *dyb = c->dy + (r->t * B + b) * c->lddy;
+    for (b = 0; b < r->nb; ++b) {
+        const REAL *dyb = c->dy + (r->t * B + r->b0 + b) * c->lddy;
         REAL *dhb = r->dh + b * R;
-        if (!FN(is_active_)(c->lengths, b, r->t)) continue;
+        if (!FN(is_active_)(c->lengths, r->b0 + b, r->t)) continue;
         for (j = n0; j < n1; ++j) dhb[j] += dyb[j];
     }
 }
@@ -575,14 +582,48 @@ static void FN(back_step_)(void *vctx, size_t k, size_t part, size_t nparts) {
     size_t n0, n1;
     pylstm_split(c->p->H, PYLSTM_SLICE_GRAIN, part, nparts, &n0, &n1);
     if (k > 0) {
-        FN(back_at_)(c, k - 1, &r);
-        FN(back_dh_run_)(c, &r, part, nparts);
+        FN(back_at_)(c, k - 1, 0, c->p->B, &r);
+        FN(back_dh_run_)(c, &r, part, nparts, c->gemm_work + part * c->p->gemm_stride);
         if (c->lengths) FN(back_pad_)(c, &r, n0, n1);
     }
     if (k < c->p->T) {
-        FN(back_at_)(c, k, &r);
+        FN(back_at_)(c, k, 0, c->p->B, &r);
         if (c->dy) FN(back_add_dy_)(c, &r, n0, n1);
         FN(back_gates_run_)(c, &r, part, nparts);
+    }
+}
+
+/* With projection (h = m W_hr^T), a step's rows r: their dL/dh kept for
+ * dW_hr (zero on padding rows) and dm = dh W_hr. */
+static void FN(back_project_rows_)(const FN(back_ctx_) *c, const FN(back_rows_) *r,
+                                   unsigned char *work) {
+    const size_t P = c->p->P, H = c->p->H;
+    REAL *dha = c->dh_all + (r->t * c->p->B + r->b0) * P;
+    size_t b, j;
+    for (b = 0; b < r->nb; ++b) {
+        const int act = FN(is_active_)(c->lengths, r->b0 + b, r->t);
+        for (j = 0; j < P; ++j) dha[b * P + j] = act ? r->dh[b * P + j] : 0;
+    }
+    GEMM_PACKED(0, r->nb, H, P, r->dh, P, c->pk_hrb, 0, c->dm_buf + r->b0 * H, H, work);
+}
+
+/* Part `part` of the backward split by rows of the batch, for
+ * pylstm_pool_run_loops: every step of its rows, every unit, with the whole
+ * of W_hh (and W_hr), the parts never meeting (as the forward's
+ * FN(rows_part_)). */
+static void FN(back_rows_part_)(void *vctx, size_t part, size_t nparts) {
+    const FN(back_ctx_) *c = (const FN(back_ctx_) *)vctx;
+    unsigned char *work = c->gemm_work + part * c->p->gemm_stride;
+    size_t b0, b1, s;
+    pylstm_split(c->p->B, 1, part, nparts, &b0, &b1);
+    for (s = 0; s < c->p->T; ++s) {
+        FN(back_rows_) r;
+        FN(back_at_)(c, s, b0, b1 - b0, &r);
+        if (c->dy) FN(back_add_dy_)(c, &r, 0, c->p->R);
+        if (c->p->P) FN(back_project_rows_)(c, &r, work);
+        FN(back_gates_run_)(c, &r, 0, 1);
+        FN(back_dh_run_)(c, &r, 0, 1, work);
+        if (c->lengths) FN(back_pad_)(c, &r, 0, c->p->R);
     }
 }
 
@@ -604,12 +645,16 @@ void FN(pylstm_layer_back_)(const pylstm_layer_plan *p, const WEIGHTS *w, int re
     REAL *dh_all = P ? (REAL *)(work + p->wb_dhall) : NULL;
     unsigned char *pk_hhb = work + p->wb_pk_hh, *pk_hrb = work + p->wb_pk_hr;
     unsigned char *gemm_work = work + p->wb_gemm;
-    /* Without projection the threads stay in one job for all steps, under
-     * the forward's thresholds (applied to the product for dh, the size of
-     * the forward's recurrent product); with it, a job per product, with the
-     * product with W_hr between them in this thread. */
+    /* The step loop splits the batch's rows as the forward's does
+     * (FN(split_rows_)). Else, without projection the threads stay in one
+     * job for all steps, under the forward's thresholds (applied to the
+     * product for dh, the size of the forward's recurrent product); with it,
+     * a job per product, with the product with W_hr between them in this
+     * thread. */
     int steps_wake;
-    const size_t dh_parts = FN(step_loop_parts_)(p, &steps_wake);
+    const size_t step_parts = FN(step_loop_parts_)(p, &steps_wake);
+    const int by_rows = FN(split_rows_)(p, step_parts);
+    const size_t dh_parts = by_rows ? 1 : step_parts;
     const size_t gate_parts =
         P ? FN(parts_for_)(p, (double)B, (double)G4, 8.0, PYLSTM_PAR_MIN_STEP) : 1;
     FN(back_ctx_) bc;
@@ -626,30 +671,31 @@ void FN(pylstm_layer_back_)(const pylstm_layer_plan *p, const WEIGHTS *w, int re
     for (j = 0; j < B * R; ++j) dh[j] = dh_n ? dh_n[j] : 0;
     for (j = 0; j < B * H; ++j) dc[j] = dc_n ? dc_n[j] : 0;
 
-    bc.p = p, bc.lengths = lengths, bc.dc = dc, bc.pk_hhb = pk_hhb, bc.gemm_work = gemm_work;
+    bc.p = p, bc.lengths = lengths, bc.dc = dc, bc.gemm_work = gemm_work;
+    bc.pk_hhb = pk_hhb, bc.pk_hrb = pk_hrb;
     bc.reverse = reverse, bc.dy = dy, bc.lddy = lddy;
     bc.gates_all = gates_all, bc.c_slots = c_slots, bc.dgates_all = dgates_all, bc.dh_bufs = dh;
-    /* db_ih = db_hh = the sum of dgates over every step and row */
-    bc.db = g && (g->b_ih || g->b_hh) ? (REAL *)(work + p->wb_dbias) : NULL;
-    if (bc.db)
-        for (j = 0; j < G4; ++j) bc.db[j] = 0;
-    if (!P) {
+    bc.dm_buf = dm_buf, bc.dh_all = dh_all;
+    /* db_ih = db_hh = the sum of dgates over every step and row: each batch
+     * row's over the steps, in the loop, then those over the rows, in order.
+     * Each sum's order is that of the steps and the rows, whatever the split
+     * (of the units or of the rows), and it adds T and then B terms instead
+     * of T B in one sum. */
+    bc.db_rows = g && (g->b_ih || g->b_hh) ? (REAL *)(work + p->wb_dbias) : NULL;
+    if (bc.db_rows)
+        for (j = 0; j < B * G4; ++j) bc.db_rows[j] = 0;
+    if (by_rows) {
+        pylstm_pool_run_loops(FN(back_rows_part_), &bc, step_parts, steps_wake);
+    } else if (!P) {
         pylstm_pool_run_steps(FN(back_step_), &bc, T + 1, dh_parts, steps_wake);
     } else {
         /* Steps in the opposite order of the forward pass. */
         for (s = 0; s < T; ++s) {
             FN(back_rows_) *r = &bc.at;
-            REAL *dha;
-            FN(back_at_)(&bc, s, r);
+            FN(back_at_)(&bc, s, 0, B, r);
             if (dy) FN(back_add_dy_)(&bc, r, 0, R);
-            /* h = W_hr m: dm = dh W_hr; dW_hr gets dh^T m after the loop. */
-            dha = dh_all + r->t * B * P;
-            for (b = 0; b < B; ++b) {
-                const int act = FN(is_active_)(lengths, b, r->t);
-                for (j = 0; j < P; ++j) dha[b * P + j] = act ? r->dh[b * P + j] : 0;
-            }
-            GEMM_PACKED(0, B, H, P, r->dh, P, pk_hrb, 0, dm_buf, H, gemm_work);
-            r->dm = dm_buf;
+            /* h = m W_hr^T: dm = dh W_hr; dW_hr gets dh^T m after the loop. */
+            FN(back_project_rows_)(&bc, r, gemm_work);
             pylstm_pool_run(FN(back_gates_job_), &bc, gate_parts);
             pylstm_pool_run(FN(back_dh_job_), &bc, dh_parts);
             FN(back_pad_)(&bc, r, 0, R);
@@ -682,9 +728,16 @@ void FN(pylstm_layer_back_)(const pylstm_layer_plan *p, const WEIGHTS *w, int re
         if (P && g->W_hr)
             GEMM_PAR(p->nt, gemm_work, p->gemm_stride, 1, 0, P, H, T * B, dh_all, P, m_all, H, 1,
                      g->W_hr, H);
-        for (j = 0; bc.db && j < G4; ++j) {
-            if (g->b_ih) g->b_ih[j] += bc.db[j];
-            if (g->b_hh) g->b_hh[j] += bc.db[j];
+        if (bc.db_rows) {
+            REAL *PYLSTM_RESTRICT db = bc.db_rows; /* row 0 becomes the sum */
+            for (b = 1; b < B; ++b) {
+                const REAL *PYLSTM_RESTRICT row = bc.db_rows + b * G4;
+                for (j = 0; j < G4; ++j) db[j] += row[j];
+            }
+            for (j = 0; j < G4; ++j) {
+                if (g->b_ih) g->b_ih[j] += db[j];
+                if (g->b_hh) g->b_hh[j] += db[j];
+            }
         }
     }
     if (T > 1) pylstm_pool_note_end();

@@ -24,6 +24,9 @@ def run(model, x, lengths):
 @pytest.mark.parametrize("H,T,B,kw", [
     (96, 7, 24, dict()),
     (96, 7, 24, dict(num_layers=2, bidirectional=True, proj_size=40)),
+    # with projection and too few rows to split the batch (4 < 2 x 4): a job
+    # per step over each step's units
+    (128, 6, 4, dict(num_layers=2, proj_size=64)),
     (530, 4, 24, dict()),  # R above the GEMM's depth block (512)
     # weight gradients of 200 rows split 120 / 80 (rows go in multiples of
     # 24); the second part ends in 2 rows past AVX2's 6-row tiles

@@ -1,10 +1,11 @@
 /* The thread pool through the public API: a model run with 1 and with 2, 3
  * and 4 threads gives bit-identical outputs and gradients, forward and
- * backward, float32 and float64, with a projection (a job per step) and
- * without (one job for all steps: its forward splits the batch's rows, its
- * backward each step's units; T * B * 4H * H is over the size for which
- * sleeping workers are woken, so the split does not depend on whether they
- * are awake), and pylstm_set_num_threads checks its argument.
+ * backward, float32 and float64, with a projection (at 2 threads the step
+ * loops split the batch's rows; at 3 and 4 the steps are too small to split)
+ * and without (the batch's rows at 2 to 4 threads, each thread getting at
+ * least 4 of the 20; T * B * 4H * H is over the size for which sleeping
+ * workers are woken, so the split does not depend on whether they are
+ * awake), and pylstm_set_num_threads checks its argument.
  * Prints "N passed, N failed" last. */
 #include <stdio.h>
 #include <stdlib.h>
