@@ -49,7 +49,8 @@ pylstm_status pylstm_layer_plan_make(size_t T, size_t B, size_t I, size_t H, siz
     /* packed slices: 0 from the size queries means overflow */
     {
         /* one part: W_hh^T packed whole; nt parts: nt side-by-side gate slices */
-        size_t one = pylstm_hh_pack_stride(esize, H, R, 1), many = pylstm_hh_pack_stride(esize, H, R, nt);
+        size_t one = pylstm_hh_pack_stride(esize, H, R, 1);
+        size_t many = pylstm_hh_pack_stride(esize, H, R, nt);
         if (!one || !many || !pylstm_mul_ok(many, nt, &many) ||
             !pylstm_mul_ok(G4, B, &p->step_tmp) || !pylstm_mul_ok(p->step_tmp, esize, &p->step_tmp))
             return PYLSTM_ERR_OVERFLOW;

@@ -576,11 +576,12 @@ static size_t steps_next(steps_job *j) {
  * thread that is not running one of its parts). A part claimed is run by
  * its claimer, which marks it ended; a thread waiting for a part spins
  * for half as long as its own last part took (5-200 us, as the caller of a
- * job waits for its parts), then sleeps until a part ends. A claim is a compare-and-swap of the part's count of claimed steps
- * from the step's number to the next, so each part of each step runs once;
- * its release pairs with the acquire of the claim, and each step's parts
- * start after the parts of the step before ended (their `ended` stores
- * release what they wrote). */
+ * job waits for its parts), then sleeps until a part ends. A claim is a
+ * compare-and-swap of the part's count of claimed steps from the step's
+ * number to the next, so each part of each step runs once; its release
+ * pairs with the acquire of the claim, and each step's parts start after
+ * the parts of the step before ended (their `ended` stores release what
+ * they wrote). */
 static void steps_member_(void *vctx, size_t member, size_t members) {
     steps_job *j = (steps_job *)vctx;
     const size_t np = j->nparts, home = member % np;
