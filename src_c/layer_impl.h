@@ -109,8 +109,9 @@ static size_t FN(step_loop_parts_)(const pylstm_layer_plan *p, int *wake) {
     return p->nt;
 }
 
-/* Whether the forward's step loop of `parts` parts (FN(step_loop_parts_))
- * splits the batch's rows (FN(rows_part_)), rather than each step's units. */
+/* Whether a step loop of `parts` parts (FN(step_loop_parts_)) splits the
+ * batch's rows (FN(rows_part_), FN(back_rows_part_)), rather than each
+ * step's units. */
 static int FN(split_rows_)(const pylstm_layer_plan *p, size_t parts) {
     return parts > 1 && p->B >= PYLSTM_ROWS_MIN_PART * parts;
 }
