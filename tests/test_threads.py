@@ -25,8 +25,10 @@ def run(model, x, lengths):
     (96, 7, 24, dict()),
     (96, 7, 24, dict(num_layers=2, bidirectional=True, proj_size=40)),
     # with projection and too few rows to split the batch (4 < 2 x 4): a job
-    # per step over each step's units
+    # per step over each step's units (the backward's gate derivatives in
+    # one part, then, at B x 4H >= 16384, in two)
     (128, 6, 4, dict(num_layers=2, proj_size=64)),
+    (1024, 3, 4, dict(proj_size=64)),
     (530, 4, 24, dict()),  # R above the GEMM's depth block (512)
     # weight gradients of 200 rows split 120 / 80 (rows go in multiples of
     # 24); the second part ends in 2 rows past AVX2's 6-row tiles
