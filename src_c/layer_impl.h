@@ -92,28 +92,41 @@ static size_t FN(parts_for_)(const pylstm_layer_plan *p, double M, double N, dou
     return M * N * K >= min_per_part * (double)p->nt ? p->nt : 1;
 }
 
-/* The parts of a step loop's recurrent product (the forward's h_{t-1} W_hh^T
- * or the backward's dgates W_hh, B x 4H x R multiply-adds a step, split over
- * its 4H or R columns), and in *wake whether a stepped job for it wakes
- * sleeping workers. With a projection, a job per step (PYLSTM_PAR_MIN_STEP).
- * Without, one stepped job, under the thresholds above; it asks the pool
- * which threads are awake, so it is called just before the step loop. */
-static size_t FN(step_loop_parts_)(const pylstm_layer_plan *p, int *wake) {
+/* How a step loop (the forward's or the backward's) runs on the pool
+ * (FN(loop_split_for_)). */
+typedef struct {
+    size_t parts;      /* the loop's parts: 1 or nt */
+    int by_rows;       /* each part runs every step of its batch rows */
+    size_t prod_parts; /* parts of each step's recurrent product: 1 by rows */
+    int wake;          /* a job for the whole loop wakes sleeping workers */
+} FN(loop_split_);
+
+/* The split of a step loop whose recurrent product (the forward's h_{t-1}
+ * W_hh^T or the backward's dgates W_hh) is B x 4H x R multiply-adds a step:
+ * the batch's rows when every part gets at least PYLSTM_ROWS_MIN_PART of
+ * them, else each step's 4H or R columns (without projection in one stepped
+ * job, with it in a job per step, PYLSTM_PAR_MIN_STEP). A job for the whole
+ * loop (by rows, or stepped) runs on the threads that are awake unless it
+ * is worth waking the others; it asks the pool which are, so this is called
+ * just before the loop. */
+static FN(loop_split_) FN(loop_split_for_)(const pylstm_layer_plan *p) {
     const double per_step = (double)p->B * 4 * p->H * p->R, all = per_step * p->T;
     const double min_per_part = p->P         ? PYLSTM_PAR_MIN_STEP
                                 : p->B == 1 ? PYLSTM_PAR_MIN_STEPS_ROW
                                             : PYLSTM_PAR_MIN_STEPS;
-    *wake = all >= PYLSTM_STEPS_WAKE_MIN;
-    if (per_step < min_per_part * (double)p->nt) return 1;
-    if (!p->P && (all < PYLSTM_STEPS_MIN || pylstm_pool_threads_for(wake) < 2)) return 1;
-    return p->nt;
-}
-
-/* Whether a step loop of `parts` parts (FN(step_loop_parts_)) splits the
- * batch's rows (FN(rows_part_), FN(back_rows_part_)), rather than each
- * step's units. */
-static int FN(split_rows_)(const pylstm_layer_plan *p, size_t parts) {
-    return parts > 1 && p->B >= PYLSTM_ROWS_MIN_PART * parts;
+    FN(loop_split_) s;
+    s.parts = 1, s.by_rows = 0, s.prod_parts = 1;
+    s.wake = all >= PYLSTM_STEPS_WAKE_MIN;
+    if (per_step < min_per_part * (double)p->nt) return s;
+    if (!p->P && all < PYLSTM_STEPS_MIN) return s;
+    s.by_rows = p->B >= PYLSTM_ROWS_MIN_PART * p->nt;
+    if ((s.by_rows || !p->P) && pylstm_pool_threads_for(&s.wake) < 2) {
+        s.by_rows = 0;
+        return s;
+    }
+    s.parts = p->nt;
+    s.prod_parts = s.by_rows ? 1 : p->nt;
+    return s;
 }
 
 /* ---- forward ---- */
@@ -337,13 +350,7 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w,
     REAL *gates_all, *c_slots, *h_slots, *m_all, *bias;
     unsigned char *pk_hh, *pk_hr, *gemm_work, *tmp;
     const unsigned char *hh, *hr;
-    /* Without projection the threads stay in one job for all steps, woken
-     * for it only if it is long enough; if none is awake and none is to be
-     * woken, the steps run here in one part. The job splits the batch's rows
-     * when there are enough (by_rows, with or without projection), else each
-     * step's hidden units (with projection, a job per step). */
-    int steps_wake, by_rows;
-    size_t step_parts, hh_parts;
+    FN(loop_split_) ls; /* how the step loop runs (FN(loop_split_for_)) */
     FN(step_ctx_) sc;
     size_t s, b, j;
     /* Slot index -> state buffer; inference folds T+1 slots onto two. */
@@ -383,18 +390,17 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w,
                  gates_all, G4);
     if (w->b_ih || w->b_hh) FN(bias_sum_)(w, G4, bias);
     /* after the input projection, which may have woken the workers */
-    step_parts = FN(step_loop_parts_)(p, &steps_wake);
-    by_rows = FN(split_rows_)(p, step_parts);
-    hh_parts = by_rows ? 1 : step_parts;
+    ls = FN(loop_split_for_)(p);
     /* The recurrent weights are packed once per call, not once per step,
      * unless prepared in the layout this call's split needs. */
-    sc.pk_stride = hh_parts == 1 ? 0 : pylstm_hh_pack_stride(sizeof(REAL), H, R, hh_parts);
-    if (pre && hh_parts == 1) {
+    sc.pk_stride =
+        ls.prod_parts == 1 ? 0 : pylstm_hh_pack_stride(sizeof(REAL), H, R, ls.prod_parts);
+    if (pre && ls.prod_parts == 1) {
         hh = pre->hh_one;
-    } else if (pre && pre->hh_many && hh_parts == pre->nt) {
+    } else if (pre && pre->hh_many && ls.prod_parts == pre->nt) {
         hh = pre->hh_many;
     } else {
-        FN(pylstm_layer_pack_hh_)(H, R, w->W_hh, hh_parts, pk_hh);
+        FN(pylstm_layer_pack_hh_)(H, R, w->W_hh, ls.prod_parts, pk_hh);
         hh = pk_hh;
     }
     sc.tmp = (REAL *)tmp;
@@ -414,16 +420,16 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w,
     sc.h_in_y = h_in_y;
     sc.reverse = reverse, sc.train = train, sc.slot_mask = slot_mask;
     sc.gates_all = gates_all, sc.c_slots = c_slots, sc.h_slots = h_slots, sc.m_all = m_all;
-    if (by_rows) {
-        pylstm_pool_run_loops(FN(rows_part_), &sc, step_parts, steps_wake);
+    if (ls.by_rows) {
+        pylstm_pool_run_loops(FN(rows_part_), &sc, ls.parts, ls.wake);
     } else if (!P) {
         /* the threads stay in one job from step to step */
-        pylstm_pool_run_steps(FN(step_part_), &sc, T, step_parts, steps_wake);
+        pylstm_pool_run_steps(FN(step_part_), &sc, T, ls.parts, ls.wake);
     } else {
         /* a job per step, then h = W_hr m in this thread */
         for (s = 0; s < T; ++s) {
             FN(step_at_)(&sc, s, 0, B, &sc.at);
-            pylstm_pool_run(FN(step_job_), &sc, step_parts);
+            pylstm_pool_run(FN(step_job_), &sc, ls.parts);
             FN(project_rows_)(&sc, &sc.at, gemm_work);
         }
     }
@@ -646,16 +652,12 @@ void FN(pylstm_layer_back_)(const pylstm_layer_plan *p, const WEIGHTS *w, int re
     REAL *dh_all = P ? (REAL *)(work + p->wb_dhall) : NULL;
     unsigned char *pk_hhb = work + p->wb_pk_hh, *pk_hrb = work + p->wb_pk_hr;
     unsigned char *gemm_work = work + p->wb_gemm;
-    /* The step loop splits the batch's rows as the forward's does
-     * (FN(split_rows_)). Else, without projection the threads stay in one
-     * job for all steps, under the forward's thresholds (applied to the
-     * product for dh, the size of the forward's recurrent product); with it,
-     * a job per product, with the product with W_hr between them in this
-     * thread. */
-    int steps_wake;
-    const size_t step_parts = FN(step_loop_parts_)(p, &steps_wake);
-    const int by_rows = FN(split_rows_)(p, step_parts);
-    const size_t dh_parts = by_rows ? 1 : step_parts;
+    /* The step loop splits as the forward's does (FN(loop_split_for_): its
+     * product for dh has the size of the forward's recurrent product). Split
+     * by units, with projection it runs a job per product, with the product
+     * with W_hr between them in this thread. */
+    const FN(loop_split_) ls = FN(loop_split_for_)(p);
+    const size_t dh_parts = ls.prod_parts;
     const size_t gate_parts =
         P ? FN(parts_for_)(p, (double)B, (double)G4, 8.0, PYLSTM_PAR_MIN_STEP) : 1;
     FN(back_ctx_) bc;
@@ -685,10 +687,10 @@ void FN(pylstm_layer_back_)(const pylstm_layer_plan *p, const WEIGHTS *w, int re
     bc.db_rows = g && (g->b_ih || g->b_hh) ? (REAL *)(work + p->wb_dbias) : NULL;
     if (bc.db_rows)
         for (j = 0; j < B * G4; ++j) bc.db_rows[j] = 0;
-    if (by_rows) {
-        pylstm_pool_run_loops(FN(back_rows_part_), &bc, step_parts, steps_wake);
+    if (ls.by_rows) {
+        pylstm_pool_run_loops(FN(back_rows_part_), &bc, ls.parts, ls.wake);
     } else if (!P) {
-        pylstm_pool_run_steps(FN(back_step_), &bc, T + 1, dh_parts, steps_wake);
+        pylstm_pool_run_steps(FN(back_step_), &bc, T + 1, dh_parts, ls.wake);
     } else {
         /* Steps in the opposite order of the forward pass. */
         for (s = 0; s < T; ++s) {
