@@ -35,8 +35,10 @@
  * the samples (the least disturbed one on a shared machine); a sample repeats
  * the call until it lasts ~10 ms.
  *
- * Build: gcc -std=c99 -O2 -Isrc_c/include -Isrc_c benchmarks/gemm_bench.c \
- *          -pthread src_c/gemm*.c src_c/cpu.c src_c/threads.c -lm -ldl -o gemm_bench
+ * Build (from the repository root, with the flags setup.py and CMake's
+ * Release build the core with):
+ *   gcc -std=c99 -O3 -ffp-contract=off -Isrc_c/include -Isrc_c benchmarks/gemm_bench.c \
+ *       -pthread src_c/gemm*.c src_c/cpu.c src_c/threads.c -lm -ldl -o gemm_bench
  * Usage: gemm_bench [--openblas LIB] [--f64] [--cpu] [kernel ...] [word ...]
  *   kernels: avx512 avx2 neon ref (default: every kernel this CPU runs; the
  *   reference kernel skips products over 2 GFLOP); words: run only the shapes
