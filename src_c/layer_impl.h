@@ -99,6 +99,8 @@ typedef struct {
     int by_rows;       /* each part runs every step of its batch rows */
     size_t prod_parts; /* parts of each step's recurrent product: 1 by rows */
     int wake;          /* a job for the whole loop wakes sleeping workers */
+    int asleep;        /* no part goes to the workers: they sleep, and the
+                          loop is not worth waking them for */
 } FN(loop_split_);
 
 /* The split of a step loop whose recurrent product (the forward's h_{t-1}
@@ -115,13 +117,13 @@ static FN(loop_split_) FN(loop_split_for_)(const pylstm_layer_plan *p) {
                                 : p->B == 1 ? PYLSTM_PAR_MIN_STEPS_ROW
                                             : PYLSTM_PAR_MIN_STEPS;
     FN(loop_split_) s;
-    s.parts = 1, s.by_rows = 0, s.prod_parts = 1;
+    s.parts = 1, s.by_rows = 0, s.prod_parts = 1, s.asleep = 0;
     s.wake = all >= PYLSTM_STEPS_WAKE_MIN;
     if (per_step < min_per_part * (double)p->nt) return s;
     if (!p->P && all < PYLSTM_STEPS_MIN) return s;
     s.by_rows = p->B >= PYLSTM_ROWS_MIN_PART * p->nt;
     if ((s.by_rows || !p->P) && pylstm_pool_threads_for(&s.wake) < 2) {
-        s.by_rows = 0;
+        s.by_rows = 0, s.asleep = 1;
         return s;
     }
     s.parts = p->nt;
@@ -655,11 +657,13 @@ void FN(pylstm_layer_back_)(const pylstm_layer_plan *p, const WEIGHTS *w, int re
     /* The step loop splits as the forward's does (FN(loop_split_for_): its
      * product for dh has the size of the forward's recurrent product). Split
      * by units, with projection it runs a job per product, with the product
-     * with W_hr between them in this thread. */
+     * with W_hr between them in this thread; the gate derivatives' job, too,
+     * stays in this thread when the loop does for the sleeping workers. */
     const FN(loop_split_) ls = FN(loop_split_for_)(p);
     const size_t dh_parts = ls.prod_parts;
     const size_t gate_parts =
-        P ? FN(parts_for_)(p, (double)B, (double)G4, 8.0, PYLSTM_PAR_MIN_STEP) : 1;
+        P && !ls.asleep ? FN(parts_for_)(p, (double)B, (double)G4, 8.0, PYLSTM_PAR_MIN_STEP)
+                        : 1;
     FN(back_ctx_) bc;
     size_t s, b, j;
 
