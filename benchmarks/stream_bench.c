@@ -21,7 +21,7 @@
  * the median beside it.
  *
  * Build (from the repository root, the core's own flags as in setup.py):
- *   gcc -std=c99 -O3 -Isrc_c/include -Isrc_c benchmarks/stream_bench.c \
+ *   gcc -std=c99 -O3 -ffp-contract=off -Isrc_c/include -Isrc_c benchmarks/stream_bench.c \
  *       $(grep -v '^#' src_c/sources.txt | cut -d' ' -f1) -pthread -lm -o stream_bench
  * Usage: [PYLSTM_KERNEL=avx2] ./stream_bench [H ...]   (default 64 128 256) */
 #define _POSIX_C_SOURCE 199309L
