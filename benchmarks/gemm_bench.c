@@ -11,7 +11,9 @@
  *   sq    square NN products
  *
  * for (T, B, I, H) = (100, 32, 256, 256) (medium) and (50, 64, 1024, 1024) (large),
- * recurrent B, H = (1, 64), (32, 256), (64, 1024). One thread.
+ * recurrent B, H = (1, 64), (32, 256), (64, 1024); and the backward of
+ * (100, 64, 40, 80), whose N = I = 40 is no multiple of any kernel's panel
+ * width (the last panel's columns). One thread.
  *
  * With --openblas LIB, OpenBLAS's sgemm/dgemm (loaded with dlopen, run on one
  * thread) is timed beside every kernel on the same operands, and each
@@ -82,6 +84,8 @@ static const shape shapes[] = {
     {"bwd  NN  T50 B64 I1024 H1024", 0, 0, 0, 3200, 1024, 4096, 0},
     {"bwd  TN  T100 B32 I256 H256", 0, 1, 0, 1024, 256, 3200, 1},
     {"bwd  TN  T50 B64 I1024 H1024", 0, 1, 0, 4096, 1024, 3200, 1},
+    {"bwd  NN  T100 B64 I40 H80", 0, 0, 0, 6400, 40, 320, 0},
+    {"bwd  TN  T100 B64 I40 H80", 0, 1, 0, 320, 40, 6400, 1},
     {"sq   NN  256", 0, 0, 0, 256, 256, 256, 0},
     {"sq   NN  512", 0, 0, 0, 512, 512, 512, 0},
     {"sq   NN  1024", 0, 0, 0, 1024, 1024, 1024, 0},

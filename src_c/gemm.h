@@ -233,16 +233,23 @@ typedef void (*pylstm_gemv_f64_t)(size_t k, const double *a, const double *b, si
  * B stay in L1), MC (rows of the packed A block kept in L2, a multiple of MR)
  * and NC (columns of the packed B block, a multiple of NR). The table holds
  * the sizes tuned for the ISA; gemm_impl.h (blocking_) shrinks them to the
- * cache sizes of the CPU. */
+ * cache sizes of the CPU. ukr_edge (or NULL) is the same micro-kernel over
+ * the first VL columns of a panel only (B read with the same stride), for a
+ * partial last panel of at most VL columns: each column's chain of
+ * operations is the full kernel's, so the results are the same bits, for
+ * fewer multiply-adds (a product with N = 40 and NR = 32 computed 64
+ * columns, now 48). */
 typedef struct {
     size_t mr, nr, vl, kc, mc, nc;
     pylstm_ukr_f32_t ukr;
     pylstm_gemv_f32_t gemv;
+    pylstm_ukr_f32_t ukr_edge;
 } pylstm_gemm_blocking_f32_t;
 typedef struct {
     size_t mr, nr, vl, kc, mc, nc;
     pylstm_ukr_f64_t ukr;
     pylstm_gemv_f64_t gemv;
+    pylstm_ukr_f64_t ukr_edge;
 } pylstm_gemm_blocking_f64_t;
 
 /* Kernel ids (recorded in packed buffers). */

@@ -45,6 +45,16 @@
 #define V_FMA(x, y, acc) _mm512_fmadd_ps(x, y, acc)
 #define UKR_NAME ukr_avx512_f32
 #include "gemm_kernel_impl.h"
+/* its edge instance, one vector wide (gemm.h, ukr_edge) */
+#undef NV
+#define NV 1
+#define UKR_NO_GEMV
+#undef UKR_NAME
+#define UKR_NAME ukr_avx512_f32_edge
+#include "gemm_kernel_impl.h"
+#undef UKR_NO_GEMV
+#undef NV
+#define NV 2
 #undef REAL
 #undef VEC
 #undef VL
@@ -67,11 +77,21 @@
 #define V_FMA(x, y, acc) _mm512_fmadd_pd(x, y, acc)
 #define UKR_NAME ukr_avx512_f64
 #include "gemm_kernel_impl.h"
+/* its edge instance, one vector wide (gemm.h, ukr_edge) */
+#undef NV
+#define NV 1
+#define UKR_NO_GEMV
+#undef UKR_NAME
+#define UKR_NAME ukr_avx512_f64_edge
+#include "gemm_kernel_impl.h"
+#undef UKR_NO_GEMV
+#undef NV
+#define NV 2
 
 const pylstm_gemm_kernel_t pylstm_gemm_kernel_avx512 = {
     "avx512", PYLSTM_KERNEL_AVX512,
-    {12, 32, 16, 512, 192, 1024, ukr_avx512_f32, ukr_avx512_f32_gemv},
-    {12, 16, 8, 512, 96, 512, ukr_avx512_f64, ukr_avx512_f64_gemv}};
+    {12, 32, 16, 512, 192, 1024, ukr_avx512_f32, ukr_avx512_f32_gemv, ukr_avx512_f32_edge},
+    {12, 16, 8, 512, 96, 512, ukr_avx512_f64, ukr_avx512_f64_gemv, ukr_avx512_f64_edge}};
 
 #else
 typedef int pylstm_gemm_avx512_unused; /* ISO C forbids an empty translation unit */

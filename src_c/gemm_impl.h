@@ -281,7 +281,9 @@ static void FN(inner_)(const BLK *bk, size_t mc, size_t nc, size_t kc, const REA
                         whole ? NULL : vat);
                 continue;
             }
-            bk->ukr(kc, ap, sap, bp, sbp, tile, NR, 0, (int)m, NULL);
+            /* a partial panel of at most a vector: that vector alone */
+            (n <= VL && bk->ukr_edge ? bk->ukr_edge : bk->ukr)(kc, ap, sap, bp, sbp, tile, NR, 0,
+                                                              (int)m, NULL);
             for (i = 0; i < m; ++i)
                 for (r = 0; r < runs; ++r) {
                     REAL *PYLSTM_RESTRICT d = c + i * ldc + run_at[r];

@@ -9,6 +9,8 @@
  *   UKR_TARGET      the target attribute (may be empty)
  *   UKR_NAME        the name of the function to define
  *   UKR_PREFETCH(p) optional: prefetch the line at p (used for the C tile)
+ *   UKR_NO_GEMV     optional: define the micro-kernel only, not the one-row
+ *                   kernel (for a kernel's edge instance, gemm.h)
  *
  * The tile is held in NV*UKR_MR named accumulators c<row>_<vec>. Per k step
  * the kernel loads NV vectors of B and, for each row, broadcasts one value of
@@ -161,6 +163,7 @@ UKR_TARGET static void UKR_NAME(size_t k, const REAL *a, size_t sa, const REAL *
 #undef UKR_CASES
 }
 
+#ifndef UKR_NO_GEMV
 /* The one-row kernel (gemm.h, pylstm_gemv_*_t) with the same vectors. Each
  * column's sum is two chains of fused multiply-adds, over the even and the
  * odd p, added at the end: a panel alone then has 2 NV independent chains,
@@ -234,6 +237,7 @@ UKR_TARGET static void UKR_CAT(UKR_NAME, _gemv)(size_t k, const REAL *a, const R
 #undef GEMV_OUT
 #undef GEMV_VECS
 #undef GEMV_PANELS
+#endif /* UKR_NO_GEMV */
 #undef UKR_CAT_
 #undef UKR_CAT
 #undef UKR_BODY
