@@ -310,6 +310,59 @@ static void pair_case(int dbl, size_t M, size_t K, size_t N1, size_t N2, int acc
     free(A.p), free(B1.p), free(B2.p), free(C1.p), free(C2.p), free(D1.p), free(D2.p);
 }
 
+/* The kernel's edge instance (gemm.h, ukr_edge) against the full kernel on
+ * the same panels: the first VL columns of every row, bit for bit, and the
+ * columns past them not written; every row count, depths around the k split
+ * of one and two rows (four ways), without and with accumulate. Its values
+ * come from a formula, not rnd(), so the other cases' shapes stay the same. */
+static void edge_case(int dbl) {
+    static const size_t depths[] = {1, 2, 3, 4, 5, 7, 8, 33, 64};
+    const pylstm_gemm_kernel_t *kern = pylstm_gemm_active();
+    const size_t MR = dbl ? kern->f64.mr : kern->f32.mr, NR = dbl ? kern->f64.nr : kern->f32.nr;
+    const size_t VL = dbl ? kern->f64.vl : kern->f32.vl, KMAX = 64;
+    const size_t es = dbl ? sizeof(double) : sizeof(float);
+    buf a, b, c0, c1, c2;
+    size_t m, d, i, j;
+    int acc;
+    char msg[160];
+    if (dbl ? !kern->f64.ukr_edge : !kern->f32.ukr_edge) return;
+    a = buf_new(dbl, MR * KMAX), b = buf_new(dbl, KMAX * NR);
+    c0 = buf_new(dbl, MR * NR), c1 = buf_new(dbl, MR * NR), c2 = buf_new(dbl, MR * NR);
+    for (i = 0; i < a.n; ++i) set(a, i, (double)((i * 7919 + 13) % 2001) / 997.0 - 1.0);
+    for (i = 0; i < b.n; ++i) set(b, i, (double)((i * 104729 + 7) % 1999) / 1009.0 - 1.0);
+    for (i = 0; i < c0.n; ++i) set(c0, i, (double)((i * 31 + 5) % 97) / 41.0 - 1.0);
+    for (m = 1; m <= MR; ++m)
+        for (d = 0; d < sizeof depths / sizeof depths[0]; ++d)
+            for (acc = 0; acc < 2; ++acc) {
+                const size_t k = depths[d];
+                int bad = 0;
+                memcpy(c1.p, c0.p, c0.n * es), memcpy(c2.p, c0.p, c0.n * es);
+                if (dbl) {
+                    kern->f64.ukr(k, a.p, m, b.p, NR, c1.p, NR, acc, (int)m, NULL);
+                    kern->f64.ukr_edge(k, a.p, m, b.p, NR, c2.p, NR, acc, (int)m, NULL);
+                } else {
+                    kern->f32.ukr(k, a.p, m, b.p, NR, c1.p, NR, acc, (int)m, NULL);
+                    kern->f32.ukr_edge(k, a.p, m, b.p, NR, c2.p, NR, acc, (int)m, NULL);
+                }
+                for (i = 0; i < MR; ++i)
+                    for (j = 0; j < NR; ++j) {
+                        const buf want = i < m && j < VL ? c1 : c0;
+                        if (memcmp((char *)c2.p + (i * NR + j) * es,
+                                   (char *)want.p + (i * NR + j) * es, es) != 0)
+                            bad = 1;
+                    }
+                if (bad) {
+                    snprintf(msg, sizeof msg, "%s edge kernel m=%lu k=%lu acc=%d: not the full "
+                             "kernel's first %lu columns", dbl ? "f64" : "f32",
+                             (unsigned long)m, (unsigned long)k, acc, (unsigned long)VL);
+                    fail(msg);
+                } else {
+                    ++n_pass;
+                }
+            }
+    free(a.p), free(b.p), free(c0.p), free(c1.p), free(c2.p);
+}
+
 static void test_kernel(const char *name) {
     static const char *const all[] = {"ref", "avx2", "avx512", "neon"};
     const pylstm_gemm_kernel_t *k = pylstm_gemm_active();
@@ -374,6 +427,7 @@ static void test_kernel(const char *name) {
         run_case(dbl, 0, 0, 0, 0, 5, 5, 0, NULL, 0);
         run_case(dbl, 0, 0, 0, 5, 0, 5, 1, NULL, 0);
         run_case(dbl, 1, 0, 1, 0, 5, 5, 0, NULL, 0);
+        edge_case(dbl);
     }
 }
 
