@@ -45,16 +45,6 @@
 #define V_FMA(x, y, acc) _mm512_fmadd_ps(x, y, acc)
 #define UKR_NAME ukr_avx512_f32
 #include "gemm_kernel_impl.h"
-/* its edge instance, one vector wide (gemm.h, ukr_edge) */
-#undef NV
-#define NV 1
-#define UKR_NO_GEMV
-#undef UKR_NAME
-#define UKR_NAME ukr_avx512_f32_edge
-#include "gemm_kernel_impl.h"
-#undef UKR_NO_GEMV
-#undef NV
-#define NV 2
 #undef REAL
 #undef VEC
 #undef VL
@@ -77,16 +67,6 @@
 #define V_FMA(x, y, acc) _mm512_fmadd_pd(x, y, acc)
 #define UKR_NAME ukr_avx512_f64
 #include "gemm_kernel_impl.h"
-/* its edge instance, one vector wide (gemm.h, ukr_edge) */
-#undef NV
-#define NV 1
-#define UKR_NO_GEMV
-#undef UKR_NAME
-#define UKR_NAME ukr_avx512_f64_edge
-#include "gemm_kernel_impl.h"
-#undef UKR_NO_GEMV
-#undef NV
-#define NV 2
 
 const pylstm_gemm_kernel_t pylstm_gemm_kernel_avx512 = {
     "avx512", PYLSTM_KERNEL_AVX512,

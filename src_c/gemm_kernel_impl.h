@@ -9,15 +9,14 @@
  *   UKR_TARGET      the target attribute (may be empty)
  *   UKR_NAME        the name of the function to define
  *   UKR_PREFETCH(p) optional: prefetch the line at p (used for the C tile)
- *   UKR_NO_GEMV     optional: define the micro-kernel only, not the one-row
- *                   kernel (for a kernel's edge instance, gemm.h)
  *
  * The tile is held in NV*UKR_MR named accumulators c<row>_<vec>. Per k step
  * the kernel loads NV vectors of B and, for each row, broadcasts one value of
  * A and issues NV FMAs (the "row broadcast" scheme, which suits row-major C:
  * a tile row is NV contiguous vectors). The body is an always-inline function
- * of the row count m; UKR_NAME switches to a copy instantiated per constant m,
- * so every `if (m > i)` and `if (NV > j)` below folds away and the
+ * of the row count m and the vector count nv (NV; 1 in the edge instance,
+ * UKR_NAME_edge, gemm.h: ukr_edge); UKR_NAME switches to a copy instantiated
+ * per constant m, so every `if (m > i)` and `if (nv > j)` below folds away and the
  * accumulators of absent rows vanish: edge tiles of fewer rows cost only their
  * own FMAs. For m <= 2 there are too few independent FMA chains to cover FMA
  * latency (4 cycles x 2 pipes needs 8), so k is split four ways over extra
@@ -41,9 +40,9 @@
     if (m > i) {                                                                              \
         const VEC a_ = V_BCAST((ap)[i]);                                                      \
         S##i##_0 = V_FMA(a_, b_0, S##i##_0);                                                  \
-        if (NV > 1) S##i##_1 = V_FMA(a_, b_1, S##i##_1);                                      \
-        if (NV > 2) S##i##_2 = V_FMA(a_, b_2, S##i##_2);                                      \
-        if (NV > 3) S##i##_3 = V_FMA(a_, b_3, S##i##_3);                                      \
+        if (nv > 1) S##i##_1 = V_FMA(a_, b_1, S##i##_1);                                      \
+        if (nv > 2) S##i##_2 = V_FMA(a_, b_2, S##i##_2);                                      \
+        if (nv > 3) S##i##_3 = V_FMA(a_, b_3, S##i##_3);                                      \
     }
 
 #define UKR_PF(S, i, ap)                                                                      \
@@ -63,15 +62,15 @@
 #define UKR_STEP(S, ap, bp, ROWS)                                                             \
     {                                                                                         \
         const VEC b_0 = V_LOAD(bp);                                                           \
-        const VEC b_1 = NV > 1 ? V_LOAD((bp) + VL) : V_ZERO();                                \
-        const VEC b_2 = NV > 2 ? V_LOAD((bp) + 2 * VL) : V_ZERO();                            \
-        const VEC b_3 = NV > 3 ? V_LOAD((bp) + 3 * VL) : V_ZERO();                            \
+        const VEC b_1 = nv > 1 ? V_LOAD((bp) + VL) : V_ZERO();                                \
+        const VEC b_2 = nv > 2 ? V_LOAD((bp) + 2 * VL) : V_ZERO();                            \
+        const VEC b_3 = nv > 3 ? V_LOAD((bp) + 3 * VL) : V_ZERO();                            \
         ROWS(UKR_FMA, S, ap)                                                                  \
         (void)b_1, (void)b_2, (void)b_3;                                                      \
     }
 
 #define UKR_STORE_VEC(i, j)                                                                   \
-    if (NV > j) {                                                                             \
+    if (nv > j) {                                                                             \
         REAL *p_ = c + (size_t)(i)*ldc + o##j;                                                \
         V_STORE(p_, accumulate ? V_ADD(V_LOAD(p_), c##i##_##j) : c##i##_##j);                 \
     }
@@ -80,16 +79,16 @@
         UKR_STORE_VEC(i, 0) UKR_STORE_VEC(i, 1) UKR_STORE_VEC(i, 2) UKR_STORE_VEC(i, 3)       \
     }
 
-PYLSTM_ALWAYS_INLINE UKR_TARGET void UKR_BODY(const int m, size_t k, const REAL *a, size_t sa,
-                                              const REAL *b, size_t sb, REAL *c, size_t ldc,
-                                              int accumulate, const size_t *vat) {
+PYLSTM_ALWAYS_INLINE UKR_TARGET void UKR_BODY(const int m, const int nv, size_t k, const REAL *a,
+                                              size_t sa, const REAL *b, size_t sb, REAL *c,
+                                              size_t ldc, int accumulate, const size_t *vat) {
     UKR_ROWS(UKR_DECL, c, a)
     size_t p = 0;
     /* where vector j of a row starts (gemm.h), and the row's last column */
-    const size_t o0 = vat ? vat[0] : 0, o1 = NV > 1 && vat ? vat[1] : VL;
-    const size_t o2 = NV > 2 && vat ? vat[2] : 2 * VL;
-    const size_t o3 = NV > 3 && vat ? vat[3] : 3 * VL;
-    const size_t o_end = (NV == 1 ? o0 : NV == 2 ? o1 : NV == 3 ? o2 : o3) + VL - 1;
+    const size_t o0 = vat ? vat[0] : 0, o1 = nv > 1 && vat ? vat[1] : VL;
+    const size_t o2 = nv > 2 && vat ? vat[2] : 2 * VL;
+    const size_t o3 = nv > 3 && vat ? vat[3] : 3 * VL;
+    const size_t o_end = (nv == 1 ? o0 : nv == 2 ? o1 : nv == 3 ? o2 : o3) + VL - 1;
     (void)o_end, (void)o1, (void)o2, (void)o3;
 #ifdef UKR_PREFETCH
     /* The C tile is touched only after the k loop. Its lines are asked for
@@ -138,32 +137,42 @@ PYLSTM_ALWAYS_INLINE UKR_TARGET void UKR_BODY(const int m, size_t k, const REAL 
     UKR_ROWS(UKR_STORE, c, a)
 }
 
-/* Instantiated per row count, and for vat = NULL (every product but a split
- * step's) apart, whose stores and prefetches keep constant offsets. */
-UKR_TARGET static void UKR_NAME(size_t k, const REAL *a, size_t sa, const REAL *b, size_t sb,
-                                REAL *c, size_t ldc, int accumulate, int m, const size_t *vat) {
-#define UKR_CASES(VAT)                                                                        \
+/* Instantiated per row count (NV and m constants), and for vat = NULL (every
+ * product but a split step's) apart, whose stores and prefetches keep
+ * constant offsets; the edge instance (one vector) for vat = NULL only, the
+ * scratch tile of a partial panel being its one use (gemm_impl.h). */
+#define UKR_CASES(NVS, VAT)                                                                   \
     switch (m) {                                                                              \
-        UKR_CASE(1, VAT) UKR_CASE(2, VAT) UKR_CASE(3, VAT) UKR_CASE(4, VAT)                   \
-        UKR_CASE(5, VAT) UKR_CASE(6, VAT) UKR_CASE(7, VAT) UKR_CASE(8, VAT)                   \
-        UKR_CASE(9, VAT) UKR_CASE(10, VAT) UKR_CASE(11, VAT) UKR_CASE(12, VAT)                \
-        UKR_CASE(13, VAT) UKR_CASE(14, VAT) UKR_CASE(15, VAT) UKR_CASE(16, VAT)               \
+        UKR_CASE(1, NVS, VAT) UKR_CASE(2, NVS, VAT) UKR_CASE(3, NVS, VAT)                     \
+        UKR_CASE(4, NVS, VAT) UKR_CASE(5, NVS, VAT) UKR_CASE(6, NVS, VAT)                     \
+        UKR_CASE(7, NVS, VAT) UKR_CASE(8, NVS, VAT) UKR_CASE(9, NVS, VAT)                     \
+        UKR_CASE(10, NVS, VAT) UKR_CASE(11, NVS, VAT) UKR_CASE(12, NVS, VAT)                  \
+        UKR_CASE(13, NVS, VAT) UKR_CASE(14, NVS, VAT) UKR_CASE(15, NVS, VAT)                  \
+        UKR_CASE(16, NVS, VAT)                                                                \
     default: break;                                                                           \
     }
 /* m <= UKR_MR: the cases above it fold away */
-#define UKR_CASE(n, VAT)                                                                      \
+#define UKR_CASE(n, NVS, VAT)                                                                 \
     case n:                                                                                   \
-        if (n <= UKR_MR) UKR_BODY(n, k, a, sa, b, sb, c, ldc, accumulate, VAT);               \
+        if (n <= UKR_MR) UKR_BODY(n, NVS, k, a, sa, b, sb, c, ldc, accumulate, VAT);          \
         break;
+UKR_TARGET static void UKR_NAME(size_t k, const REAL *a, size_t sa, const REAL *b, size_t sb,
+                                REAL *c, size_t ldc, int accumulate, int m, const size_t *vat) {
     if (vat)
-        UKR_CASES(vat)
+        UKR_CASES(NV, vat)
     else
-        UKR_CASES(NULL)
-#undef UKR_CASE
-#undef UKR_CASES
+        UKR_CASES(NV, NULL)
 }
 
-#ifndef UKR_NO_GEMV
+UKR_TARGET static void UKR_CAT(UKR_NAME, _edge)(size_t k, const REAL *a, size_t sa,
+                                                const REAL *b, size_t sb, REAL *c, size_t ldc,
+                                                int accumulate, int m, const size_t *vat) {
+    (void)vat;
+    UKR_CASES(1, NULL)
+}
+#undef UKR_CASE
+#undef UKR_CASES
+
 /* The one-row kernel (gemm.h, pylstm_gemv_*_t) with the same vectors. Each
  * column's sum is two chains of fused multiply-adds, over the even and the
  * odd p, added at the end: a panel alone then has 2 NV independent chains,
@@ -237,7 +246,6 @@ UKR_TARGET static void UKR_CAT(UKR_NAME, _gemv)(size_t k, const REAL *a, const R
 #undef GEMV_OUT
 #undef GEMV_VECS
 #undef GEMV_PANELS
-#endif /* UKR_NO_GEMV */
 #undef UKR_CAT_
 #undef UKR_CAT
 #undef UKR_BODY

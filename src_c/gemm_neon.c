@@ -26,16 +26,6 @@
 #define V_FMA(x, y, acc) vfmaq_f32(acc, x, y)
 #define UKR_NAME ukr_neon_f32
 #include "gemm_kernel_impl.h"
-/* its edge instance, one vector wide (gemm.h, ukr_edge) */
-#undef NV
-#define NV 1
-#define UKR_NO_GEMV
-#undef UKR_NAME
-#define UKR_NAME ukr_neon_f32_edge
-#include "gemm_kernel_impl.h"
-#undef UKR_NO_GEMV
-#undef NV
-#define NV 3
 #undef REAL
 #undef VEC
 #undef VL
@@ -58,16 +48,6 @@
 #define V_FMA(x, y, acc) vfmaq_f64(acc, x, y)
 #define UKR_NAME ukr_neon_f64
 #include "gemm_kernel_impl.h"
-/* its edge instance, one vector wide (gemm.h, ukr_edge) */
-#undef NV
-#define NV 1
-#define UKR_NO_GEMV
-#undef UKR_NAME
-#define UKR_NAME ukr_neon_f64_edge
-#include "gemm_kernel_impl.h"
-#undef UKR_NO_GEMV
-#undef NV
-#define NV 3
 
 const pylstm_gemm_kernel_t pylstm_gemm_kernel_neon = {
     "neon", PYLSTM_KERNEL_NEON,
