@@ -47,14 +47,10 @@
  * 159 -> 166 us). */
 #define PYLSTM_PAR_MIN_STEPS_ROW 8192.0
 #define PYLSTM_PAR_MIN_STEPS 32768.0
-/* A step loop with less work in all (multiply-adds of the recurrent
- * products) runs on the threads that are awake without waking the others: at
- * B = 1, H = 64, T = 100 (1.6M, 76 us at 1 thread) with the other thread
- * asleep (calls 1 ms apart), waking it made the call 90 -> 106-164 us. One
- * with less than PYLSTM_STEPS_MIN runs in one part: a job costs about 0.4 us
- * to start and end, more than a few steps of B = 1 gain (T = 1, H = 64:
- * lstm(x) 2.8 -> 3.2 us at 2 threads). */
-#define PYLSTM_STEPS_WAKE_MIN 4194304.0
+/* A step loop with less than PYLSTM_STEPS_WAKE_MIN (layer.h) runs on the
+ * threads that are awake. One with less than PYLSTM_STEPS_MIN runs in one
+ * part: a job costs about 0.4 us to start and end, more than a few steps of
+ * B = 1 gain (T = 1, H = 64: lstm(x) 2.8 -> 3.2 us at 2 threads). */
 #define PYLSTM_STEPS_MIN 262144.0
 /* A step loop (forward or backward) splits the batch when every part gets
  * at least this many rows (FN(rows_part_), FN(back_rows_part_)): each thread

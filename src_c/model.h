@@ -11,6 +11,13 @@ typedef struct pylstm_model_plan {
      * (after dropout) and the dropout mask, each (T, B, D*R) */
     size_t res_layer0, res_layer_stride0, res_upper, res_layer_stride;
     size_t res_inputs, res_masks, res_seq_stride, res_total;
+    /* dir_par: the two directions of each layer run at once, one thread
+     * each, from their own layer work (model.c, model_plan_nt); the layer
+     * plans are then for one thread, and wf_dir, wt_dir, wb_dir are the
+     * bytes from the first direction's layer work to the second's (0: the
+     * directions run one after the other from the same layer work). */
+    int dir_par;
+    size_t wf_dir, wt_dir, wb_dir;
     /* work */
     size_t wf_seq, wf_layer, wf_total; /* two (T, B, D*R) ping-pong outputs + layer work */
     size_t wt_layer, wt_total;

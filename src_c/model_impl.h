@@ -49,6 +49,51 @@ pylstm_status FN(pylstm_model_sizes_)(const pylstm_model_desc *desc, size_t T, s
     return PYLSTM_OK;
 }
 
+/* One layer's forward, its directions at once (pylstm_model_plan.dir_par):
+ * what FN(model_dir_job_) needs of FN(model_run_). */
+typedef struct {
+    const pylstm_model_plan *p;
+    const pylstm_layer_plan *lp;
+    const WEIGHTS *w;
+    const pylstm_prep_layout *prep;
+    const unsigned char *prep_start;
+    const REAL *in, *h0, *c0;
+    const int64_t *lengths;
+    size_t l, ld_in;
+    REAL *out, *h_n, *c_n;
+    unsigned char *res, *work;
+} FN(model_dir_ctx_);
+
+/* Direction d of layer c->l, from layer work d (d = part; the same call as
+ * FN(model_run_)'s loop over the directions makes). */
+static void FN(model_dir_run_)(const FN(model_dir_ctx_) *c, size_t d, unsigned char *work) {
+    const pylstm_model_plan *p = c->p;
+    const size_t B = p->B, R = p->R, H = p->H, e = c->l * p->D + d;
+    pylstm_layer_packed pk;
+    if (c->prep) pylstm_prep_layer(c->prep, c->prep_start, e, &pk);
+    FN(pylstm_layer_run_)(c->lp, &c->w[e], c->prep ? &pk : NULL, (int)d, c->in, c->ld_in,
+                          c->h0 ? c->h0 + e * B * R : NULL, c->c0 ? c->c0 + e * B * H : NULL,
+                          c->lengths, c->out + d * R, p->DR,
+                          c->h_n ? c->h_n + e * B * R : NULL, c->c_n ? c->c_n + e * B * H : NULL,
+                          c->res ? FN(model_layer_reserve_)(p, c->res, c->l, d) : NULL, work);
+}
+
+static void FN(model_dir_job_)(void *vctx, size_t part, size_t nparts) {
+    const FN(model_dir_ctx_) *c = (const FN(model_dir_ctx_) *)vctx;
+    const pylstm_model_plan *p = c->p;
+    (void)nparts;
+    FN(model_dir_run_)(c, part, c->work + part * (c->res ? p->wt_dir : p->wf_dir));
+}
+
+/* Whether a job over a layer's directions wakes sleeping workers: from
+ * PYLSTM_STEPS_WAKE_MIN multiply-adds in the layer's products (layer.h);
+ * below, it runs on the threads that are awake, or both directions in the
+ * caller. */
+static int FN(model_dir_wake_)(const pylstm_model_plan *p, const pylstm_layer_plan *lp) {
+    return 2.0 * (double)p->T * (double)p->B * 4.0 * (double)p->H * (double)(lp->I + p->R) >=
+           PYLSTM_STEPS_WAKE_MIN;
+}
+
 /* Runs every layer forward; reserve != NULL is training; prep != NULL reads
  * the weights packed ahead from the buffer at prep_start laid out as prep. */
 static void FN(model_run_)(const pylstm_model_plan *p, const WEIGHTS *w,
@@ -57,7 +102,7 @@ static void FN(model_run_)(const pylstm_model_plan *p, const WEIGHTS *w,
                            const REAL *h0, const REAL *c0, const int64_t *lengths,
                            double dropout, uint64_t seed, REAL *y, REAL *h_n, REAL *c_n,
                            unsigned char *res, unsigned char *work) {
-    const size_t D = p->D, B = p->B, R = p->R, H = p->H, DR = p->DR;
+    const size_t D = p->D, B = p->B, DR = p->DR;
     const size_t n_seq = p->T * B * DR;
     const REAL *in = x;
     size_t ld_in = p->I, l, d, k;
@@ -70,16 +115,15 @@ static void FN(model_run_)(const pylstm_model_plan *p, const WEIGHTS *w,
             out = (REAL *)(res + p->res_inputs + l * p->res_seq_stride);
         else
             out = (REAL *)(work + p->wf_seq + (l % 2) * p->res_seq_stride);
-        for (d = 0; d < D; ++d) {
-            const size_t e = l * D + d;
-            pylstm_layer_packed pk;
-            if (prep) pylstm_prep_layer(prep, prep_start, e, &pk);
-            FN(pylstm_layer_run_)(lp, &w[e], prep ? &pk : NULL, (int)d, in, ld_in, h0 ? h0 + e * B * R : NULL,
-                                  c0 ? c0 + e * B * H : NULL, lengths, out + d * R, DR,
-                                  h_n ? h_n + e * B * R : NULL, c_n ? c_n + e * B * H : NULL,
-                                  res ? FN(model_layer_reserve_)(p, res, l, d) : NULL,
-                                  work + (res ? p->wt_layer : p->wf_layer));
-        }
+        FN(model_dir_ctx_) dc;
+        dc.p = p, dc.lp = lp, dc.w = w, dc.prep = prep, dc.prep_start = prep_start;
+        dc.in = in, dc.h0 = h0, dc.c0 = c0, dc.lengths = lengths, dc.l = l, dc.ld_in = ld_in;
+        dc.out = out, dc.h_n = h_n, dc.c_n = c_n, dc.res = res;
+        dc.work = work + (res ? p->wt_layer : p->wf_layer);
+        if (p->dir_par)
+            pylstm_pool_run_loops(FN(model_dir_job_), &dc, D, FN(model_dir_wake_)(p, lp));
+        else
+            for (d = 0; d < D; ++d) FN(model_dir_run_)(&dc, d, dc.work);
         if (res && l + 1 < p->L) {
             /* Inverted dropout between layers (torch: every layer's output but the
              * last's); with dropout == 0 the mask is all ones. */
@@ -190,6 +234,41 @@ pylstm_status FN(pylstm_model_forward_train_)(const pylstm_model_desc *desc, con
                                      y, h_n, c_n, reserve, reserve_size, work, work_size, 1);
 }
 
+/* One layer's backward (FN(model_back_run_)), its directions at once or
+ * not (pylstm_model_plan.dir_par). */
+typedef struct {
+    const pylstm_model_plan *p;
+    const pylstm_layer_plan *lp;
+    const WEIGHTS *w;
+    const GRADS *g;
+    const REAL *in, *dcur, *dh_n, *dc_n;
+    const int64_t *lengths;
+    unsigned char *res;
+    size_t l, ld_in;
+    REAL *dx, *dh0, *dc0; /* dx: layer l's dx, or NULL to leave it for later */
+    unsigned char *work;
+} FN(model_back_ctx_);
+
+/* Direction d of layer c->l from layer work `work`: the second direction
+ * adds its dx into the first's. */
+static void FN(model_back_run_)(const FN(model_back_ctx_) *c, size_t d, unsigned char *work) {
+    const pylstm_model_plan *p = c->p;
+    const size_t B = p->B, R = p->R, H = p->H, e = c->l * p->D + d;
+    FN(pylstm_layer_back_)(c->lp, &c->w[e], (int)d, c->in, c->ld_in, c->lengths,
+                           FN(model_layer_reserve_)(p, c->res, c->l, d),
+                           c->dcur ? c->dcur + d * R : NULL, p->DR,
+                           c->dh_n ? c->dh_n + e * B * R : NULL,
+                           c->dc_n ? c->dc_n + e * B * H : NULL, c->dx, c->ld_in, d > 0,
+                           c->dh0 ? c->dh0 + e * B * R : NULL, c->dc0 ? c->dc0 + e * B * H : NULL,
+                           c->g ? &c->g[e] : NULL, work);
+}
+
+static void FN(model_back_job_)(void *vctx, size_t part, size_t nparts) {
+    const FN(model_back_ctx_) *c = (const FN(model_back_ctx_) *)vctx;
+    (void)nparts;
+    FN(model_back_run_)(c, part, c->work + part * c->p->wb_dir);
+}
+
 pylstm_status FN(pylstm_model_backward_)(const pylstm_model_desc *desc, const WEIGHTS *w,
                                          size_t T, size_t B, const REAL *x,
                                          const int64_t *lengths, const void *reserve,
@@ -216,15 +295,26 @@ pylstm_status FN(pylstm_model_backward_)(const pylstm_model_desc *desc, const WE
         const REAL *in = l == 0 ? x : (const REAL *)(res + p.res_inputs + (l - 1) * p.res_seq_stride);
         const size_t ld_in = l == 0 ? p.I : p.DR;
         REAL *dx_l = l == 0 ? dx : (REAL *)(wk + p.wb_seq + (l % 2) * p.res_seq_stride);
-        for (d = 0; d < p.D; ++d) {
-            const size_t e = l * p.D + d;
-            FN(pylstm_layer_back_)(lp, &w[e], (int)d, in, ld_in, lengths,
-                                   FN(model_layer_reserve_)(&p, res, l, d),
-                                   dcur ? dcur + d * p.R : NULL, p.DR,
-                                   dh_n ? dh_n + e * B * p.R : NULL,
-                                   dc_n ? dc_n + e * B * p.H : NULL, dx_l, ld_in, d > 0,
-                                   dh0 ? dh0 + e * B * p.R : NULL, dc0 ? dc0 + e * B * p.H : NULL,
-                                   g ? &g[e] : NULL, wk + p.wb_layer);
+        FN(model_back_ctx_) bc;
+        bc.p = &p, bc.lp = lp, bc.w = w, bc.g = g, bc.in = in, bc.ld_in = ld_in;
+        bc.lengths = lengths, bc.res = res, bc.l = l, bc.dcur = dcur, bc.dh_n = dh_n;
+        bc.dc_n = dc_n, bc.dh0 = dh0, bc.dc0 = dc0, bc.work = wk + p.wb_layer;
+        if (p.dir_par) {
+            /* The directions at once without their dx products, then those
+             * (each split between the threads, from the two layer works'
+             * GEMM scratch) in the order of the loop below: dx_l, then dx_l
+             * plus the second, with the same bits. */
+            bc.dx = NULL;
+            pylstm_pool_run_loops(FN(model_back_job_), &bc, 2, FN(model_dir_wake_)(&p, lp));
+            if (dx_l)
+                for (d = 0; d < 2; ++d)
+                    FN(pylstm_gemm_par_)(2, bc.work + lp->wb_gemm, p.wb_dir, 0, 0, T * B,
+                                         lp->I, 4 * p.H,
+                                         (const REAL *)(bc.work + d * p.wb_dir + lp->wb_dgates),
+                                         4 * p.H, w[l * 2 + d].W_ih, lp->I, d > 0, dx_l, ld_in);
+        } else {
+            bc.dx = dx_l;
+            for (d = 0; d < p.D; ++d) FN(model_back_run_)(&bc, d, bc.work);
         }
         if (l > 0) {
             const REAL *mask = (const REAL *)(res + p.res_masks + (l - 1) * p.res_seq_stride);
