@@ -38,6 +38,17 @@
 #define PYLSTM_RESTRICT restrict
 #endif
 
+/* PYLSTM_PREFETCH(p) asks for the cache line holding p ahead of its use: a
+ * hint, which changes no result (nothing where the compiler offers none). */
+#if defined(__GNUC__) || defined(__clang__)
+#define PYLSTM_PREFETCH(p) __builtin_prefetch(p)
+#elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+#include <xmmintrin.h>
+#define PYLSTM_PREFETCH(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
+#else
+#define PYLSTM_PREFETCH(p) ((void)(p))
+#endif
+
 /* Every sub-buffer carved out of a caller's workspace starts on this boundary
  * (one cache line, and the widest vector register). */
 #define PYLSTM_ALIGN 64
