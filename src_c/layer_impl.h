@@ -213,14 +213,6 @@ static void FN(step_run_)(const FN(step_ctx_) *c, const FN(step_rows_) *r, size_
     size_t j0, j1, b, j;
     pylstm_split(H, PYLSTM_SLICE_GRAIN, part, nparts, &j0, &j1);
     if (j0 >= j1) return;
-    if (nparts > 1)
-        /* h_{t-1} is every part's: the lines the other threads wrote come
-         * from their caches, asked for here all at once rather than one
-         * by one as the product reaches them. From C at 2 threads on a
-         * Zen 4, T = 100: B = 1, H = 64 69-70 -> 66-67 us, H = 128 188 ->
-         * 185 us; B = 2-6 unchanged. */
-        for (b = 0; b < B; ++b)
-            for (j = 0; j < R; j += 64 / sizeof(REAL)) PYLSTM_PREFETCH(r->h_prev + b * r->ldh + j);
     if (B > 1) {
         /* The product of the part's units' gate blocks accumulates into the
          * input projection in place (column n of the part's operand is gate
@@ -239,13 +231,19 @@ static void FN(step_run_)(const FN(step_ctx_) *c, const FN(step_rows_) *r, size_
          * for any number of parts. Part p's row starts at 4 * j0. */
         REAL *tmp = c->tmp + 4 * j0;
         if (nparts > 1) {
-            /* the part's gate rows too, which the input projection's
-             * threads wrote in columns of their own (in the case above a
-             * further 66-67 -> 65-66 us, 10 alternations) */
+            /* h_{t-1} is every part's, and the part's gate rows were
+             * written by the input projection's threads in columns of their
+             * own: the lines from the other threads' caches are asked for
+             * here all at once rather than one by one as the product and
+             * the gate loop reach them. From C at 2 threads on a Zen 4,
+             * T = 100, H = 64: 69-70 -> 66-67 us for h_{t-1}, 65-66 with
+             * the gate rows; H = 128: 188 -> 185 us for h_{t-1}. (With B
+             * = 2-6, whose product packs h_{t-1} first, no change.) */
+            const size_t line = PYLSTM_ALIGN / sizeof(REAL);
             size_t k;
+            for (j = 0; j < R; j += line) PYLSTM_PREFETCH(r->h_prev + j);
             for (k = 0; k < 4; ++k)
-                for (j = j0; j < j1; j += 64 / sizeof(REAL))
-                    PYLSTM_PREFETCH(r->gates + k * H + j);
+                for (j = j0; j < j1; j += line) PYLSTM_PREFETCH(r->gates + k * H + j);
         }
         FN(pylstm_gemv_packed_)(4 * (j1 - j0), R, r->h_prev, c->pk_hh + part * c->pk_stride,
                                 tmp, (int)(r->t & 1));
@@ -548,14 +546,13 @@ static void FN(back_dh_run_)(const FN(back_ctx_) *c, const FN(back_rows_) *r, si
     size_t n0, n1;
     pylstm_split(p->R, PYLSTM_SLICE_GRAIN, part, nparts, &n0, &n1);
     if (n0 >= n1) return;
-    if (nparts > 1) {
+    if (nparts > 1 && r->nb == 1) {
         /* every part's dgates, asked for at once (as h_{t-1} in
-         * step_run_; B = 1, H = 64, T = 100 at 2 threads: best of 150
-         * calls 108-110 -> 106-107 us) */
-        size_t b, j;
-        for (b = 0; b < r->nb; ++b)
-            for (j = 0; j < 4 * p->H; j += 64 / sizeof(REAL))
-                PYLSTM_PREFETCH(r->dgates + b * 4 * p->H + j);
+         * step_run_; H = 64, T = 100 at 2 threads: best of 150 calls
+         * 108-110 -> 106-107 us) */
+        size_t j;
+        for (j = 0; j < 4 * p->H; j += PYLSTM_ALIGN / sizeof(REAL))
+            PYLSTM_PREFETCH(r->dgates + j);
     }
     /* A batch of one reads W_hh in alternating directions (gemm.h). */
     if (r->nb == 1)
