@@ -67,6 +67,26 @@ static inline size_t pylstm_plan_need(int purpose, size_t wf, size_t wt, size_t 
  * us. */
 #define PYLSTM_STEPS_WAKE_MIN 4194304.0
 
+/* A step loop (forward or backward) splits the batch when every part gets
+ * at least this many rows (layer_impl.h: rows_part_, back_rows_part_), and
+ * a bidirectional layer at 2 threads below it runs its directions at once
+ * (model.c, dir_par). With the batch split each thread runs all the steps
+ * of its rows with the whole of W_hh (and with projection, its rows'
+ * product with W_hr, which a split of the units leaves to the calling
+ * thread after a job per step) and the threads never meet, where a split
+ * of the units meets once per step, each time waiting for the slower half.
+ * Without projection, on a shared 2-core Zen 4 VM at 2
+ * threads, T = 100, median of 30-60 calls from C, units -> rows, forward:
+ * B = 32, I = H = 256 18.0-19.0 -> 16.9-17.5 ms; B = 64, H = 80 4.08 -> 3.03
+ * ms; B = 16, H = 128 2.06 -> 1.72 ms; B = 8, H = 64 453-517 -> 426-471 us;
+ * large, B = 64, H = 1024, unchanged; with 3 rows a part, B = 6, H = 64, 242
+ * -> 304 us, hence 4. Backward's step loop (3 alternations): B = 32, I = H =
+ * 256 10.3-14.6 -> 9.4-10.7 ms; B = 64, H = 80 4.3-4.7 -> 3.0-3.6 ms. At
+ * least 3 rows a part also keep every row tile of the products above the
+ * kernels' short-tile paths (gemm_kernel_impl.h), so a row's values do not
+ * depend on the split. */
+#define PYLSTM_ROWS_MIN_PART 4
+
 /* Hidden units (and columns of h) are split between parts in multiples of
  * this many, so every slice keeps whole vectors. */
 #define PYLSTM_SLICE_GRAIN 16

@@ -52,23 +52,7 @@
  * part: a job costs about 0.4 us to start and end, more than a few steps of
  * B = 1 gain (T = 1, H = 64: lstm(x) 2.8 -> 3.2 us at 2 threads). */
 #define PYLSTM_STEPS_MIN 262144.0
-/* A step loop (forward or backward) splits the batch when every part gets
- * at least this many rows (FN(rows_part_), FN(back_rows_part_)): each thread
- * then runs all the steps of its rows with the whole of W_hh (and with
- * projection, its rows' product with W_hr, which a split of the units
- * leaves to the calling thread after a job per step) and the threads never
- * meet, where a split of the units meets once per step, each time waiting
- * for the slower half. Without projection, on a shared 2-core Zen 4 VM at 2
- * threads, T = 100, median of 30-60 calls from C, units -> rows, forward:
- * B = 32, I = H = 256 18.0-19.0 -> 16.9-17.5 ms; B = 64, H = 80 4.08 -> 3.03
- * ms; B = 16, H = 128 2.06 -> 1.72 ms; B = 8, H = 64 453-517 -> 426-471 us;
- * large, B = 64, H = 1024, unchanged; with 3 rows a part, B = 6, H = 64, 242
- * -> 304 us, hence 4. Backward's step loop (3 alternations): B = 32, I = H =
- * 256 10.3-14.6 -> 9.4-10.7 ms; B = 64, H = 80 4.3-4.7 -> 3.0-3.6 ms. At
- * least 3 rows a part also keep every row tile of the products above the
- * kernels' short-tile paths (gemm_kernel_impl.h), so a row's values do not
- * depend on the split. */
-#define PYLSTM_ROWS_MIN_PART 4
+/* (PYLSTM_ROWS_MIN_PART, the batch split's least rows a part: layer.h) */
 
 static int FN(is_active_)(const int64_t *lengths, size_t b, size_t t) {
     return lengths == NULL || (int64_t)t < lengths[b];

@@ -12,10 +12,10 @@
 static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
 
 /* A bidirectional layer at 2 threads runs its directions at once, one thread
- * each (dir_par), when its batch is below this: otherwise one direction's
- * step loop would split each step's units between the threads and meet them
- * at every step (layer_impl.h, PYLSTM_ROWS_MIN_PART), or run on one thread
- * when its steps are too small to split. The two directions never meet;
+ * each (dir_par), when its batch is too small to split between the threads
+ * (layer.h, PYLSTM_ROWS_MIN_PART): one direction's step loop would then
+ * split each step's units and meet the threads at every step, or run on one
+ * thread when its steps are too small to split. The two directions never meet;
  * the cost is a second layer work in the work buffers (with its (T, B, 4H)
  * gates). Measured on a 2-core Zen 4 (AVX-512), float32, from Python,
  * medians, 2 threads, before -> after (1 thread):
@@ -28,7 +28,18 @@ static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
  * H = 128: 1.8-1.9x either way). With more threads each direction keeps them
  * all: two directions of one thread each would leave the others idle, and
  * where that still wins was not measured (2 cores here). */
-#define PYLSTM_DIR_PAR_MAX_B 8
+static int dir_par(size_t D, size_t B, size_t nt) {
+    return D == 2 && nt == 2 && B < PYLSTM_ROWS_MIN_PART * nt;
+}
+
+/* Whether a job over a layer's two directions at once wakes sleeping
+ * workers: from PYLSTM_STEPS_WAKE_MIN multiply-adds in the layer's products
+ * (layer.h); below, it runs on the threads that are awake, or both
+ * directions in the caller. in: the layer's input size. */
+static int dir_par_wake(const pylstm_model_plan *p, size_t in) {
+    return 2.0 * (double)p->T * (double)p->B * 4.0 * (double)p->H * (double)(in + p->R) >=
+           PYLSTM_STEPS_WAKE_MIN;
+}
 
 static pylstm_status model_plan_nt(const pylstm_model_desc *d, size_t T, size_t B,
                                    size_t esize, size_t nt, pylstm_model_plan *p);
@@ -77,7 +88,7 @@ static pylstm_status model_plan_nt(const pylstm_model_desc *d, size_t T, size_t 
     p->I = d->input_size, p->H = d->hidden_size, p->P = d->proj_size;
     p->R = p->P ? p->P : p->H;
     p->DR = p->D * p->R; /* R < SIZE_MAX / 4 follows from 4H fitting, checked by the plans */
-    p->dir_par = p->D == 2 && nt == 2 && B < PYLSTM_DIR_PAR_MAX_B;
+    p->dir_par = dir_par(p->D, B, nt);
     lnt = p->dir_par ? 1 : nt;
     st = pylstm_layer_plan_make(T, B, p->I, p->H, p->P, esize, lnt, &p->first);
     if (st != PYLSTM_OK) return st;

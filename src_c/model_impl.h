@@ -85,15 +85,6 @@ static void FN(model_dir_job_)(void *vctx, size_t part, size_t nparts) {
     FN(model_dir_run_)(c, part, c->work + part * (c->res ? p->wt_dir : p->wf_dir));
 }
 
-/* Whether a job over a layer's directions wakes sleeping workers: from
- * PYLSTM_STEPS_WAKE_MIN multiply-adds in the layer's products (layer.h);
- * below, it runs on the threads that are awake, or both directions in the
- * caller. */
-static int FN(model_dir_wake_)(const pylstm_model_plan *p, const pylstm_layer_plan *lp) {
-    return 2.0 * (double)p->T * (double)p->B * 4.0 * (double)p->H * (double)(lp->I + p->R) >=
-           PYLSTM_STEPS_WAKE_MIN;
-}
-
 /* Runs every layer forward; reserve != NULL is training; prep != NULL reads
  * the weights packed ahead from the buffer at prep_start laid out as prep. */
 static void FN(model_run_)(const pylstm_model_plan *p, const WEIGHTS *w,
@@ -121,7 +112,7 @@ static void FN(model_run_)(const pylstm_model_plan *p, const WEIGHTS *w,
         dc.out = out, dc.h_n = h_n, dc.c_n = c_n, dc.res = res;
         dc.work = work + (res ? p->wt_layer : p->wf_layer);
         if (p->dir_par)
-            pylstm_pool_run_loops(FN(model_dir_job_), &dc, D, FN(model_dir_wake_)(p, lp));
+            pylstm_pool_run_loops(FN(model_dir_job_), &dc, D, dir_par_wake(p, lp->I));
         else
             for (d = 0; d < D; ++d) FN(model_dir_run_)(&dc, d, dc.work);
         if (res && l + 1 < p->L) {
@@ -305,7 +296,7 @@ pylstm_status FN(pylstm_model_backward_)(const pylstm_model_desc *desc, const WE
              * GEMM scratch) in the order of the loop below: dx_l, then dx_l
              * plus the second, with the same bits. */
             bc.dx = NULL;
-            pylstm_pool_run_loops(FN(model_back_job_), &bc, 2, FN(model_dir_wake_)(&p, lp));
+            pylstm_pool_run_loops(FN(model_back_job_), &bc, 2, dir_par_wake(&p, lp->I));
             if (dx_l)
                 for (d = 0; d < 2; ++d)
                     FN(pylstm_gemm_par_)(2, bc.work + lp->wb_gemm, p.wb_dir, 0, 0, T * B,
