@@ -148,6 +148,14 @@ pylstm_status pylstm_check_lengths(const int64_t *lengths, size_t T, size_t B) {
     return PYLSTM_OK;
 }
 
+/* The kind of a step loop, for pylstm_pool_steps_split: the forward's or the
+ * backward's, in float32 or float64, with per_step multiply-adds in each
+ * step's recurrent product, folded into a positive long (32 bits on
+ * Windows). Loops whose kinds collide share their timings. */
+static long loop_kind(size_t per_step, int back, size_t real_size) {
+    return 1 + 4 * (long)(per_step % 268435399u) + 2 * back + (real_size == 8);
+}
+
 #define REAL float
 #define SUFFIX f32
 #include "layer_impl.h"

@@ -81,6 +81,8 @@ typedef struct {
     int wake;          /* a job for the whole loop wakes sleeping workers */
     int asleep;        /* no part goes to the workers: they sleep, and the
                           loop is not worth waking them for */
+    long kind;         /* the loop's kind for pylstm_pool_run_steps (0: the
+                          loop is not timed) */
 } FN(loop_split_);
 
 /* The split of a step loop whose recurrent product (the forward's h_{t-1}
@@ -91,13 +93,13 @@ typedef struct {
  * loop (by rows, or stepped) runs on the threads that are awake unless it
  * is worth waking the others; it asks the pool which are, so this is called
  * just before the loop. */
-static FN(loop_split_) FN(loop_split_for_)(const pylstm_layer_plan *p) {
+static FN(loop_split_) FN(loop_split_for_)(const pylstm_layer_plan *p, int back) {
     const double per_step = (double)p->B * 4 * p->H * p->R, all = per_step * p->T;
     const double min_per_part = p->P         ? PYLSTM_PAR_MIN_STEP
                                 : p->B == 1 ? PYLSTM_PAR_MIN_STEPS_ROW
                                             : PYLSTM_PAR_MIN_STEPS;
     FN(loop_split_) s;
-    s.parts = 1, s.by_rows = 0, s.prod_parts = 1, s.asleep = 0;
+    s.parts = 1, s.by_rows = 0, s.prod_parts = 1, s.asleep = 0, s.kind = 0;
     s.wake = all >= PYLSTM_STEPS_WAKE_MIN;
     if (per_step < min_per_part * (double)p->nt) return s;
     if (!p->P && all < PYLSTM_STEPS_MIN) return s;
@@ -105,6 +107,12 @@ static FN(loop_split_) FN(loop_split_for_)(const pylstm_layer_plan *p) {
     if ((s.by_rows || !p->P) && pylstm_pool_threads_for(&s.wake) < 2) {
         s.by_rows = 0, s.asleep = 1;
         return s;
+    }
+    if (!s.by_rows && !p->P && p->nt > 1) {
+        /* a stepped job, whose threads meet every step: in one part in this
+         * thread instead while that has been the faster way */
+        s.kind = loop_kind(p->B * 4 * p->H * p->R, back, sizeof(REAL));
+        if (!pylstm_pool_steps_split(s.kind)) return s;
     }
     s.parts = p->nt;
     s.prod_parts = s.by_rows ? 1 : p->nt;
@@ -387,7 +395,7 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w,
                  gates_all, G4);
     if (w->b_ih || w->b_hh) FN(bias_sum_)(w, G4, bias);
     /* after the input projection, which may have woken the workers */
-    ls = FN(loop_split_for_)(p);
+    ls = FN(loop_split_for_)(p, 0);
     /* The recurrent weights are packed once per call, not once per step,
      * unless prepared in the layout this call's split needs. */
     sc.pk_stride =
@@ -421,7 +429,7 @@ void FN(pylstm_layer_run_)(const pylstm_layer_plan *p, const WEIGHTS *w,
         pylstm_pool_run_loops(FN(rows_part_), &sc, ls.parts, ls.wake);
     } else if (!P) {
         /* the threads stay in one job from step to step */
-        pylstm_pool_run_steps(FN(step_part_), &sc, T, ls.parts, ls.wake);
+        pylstm_pool_run_steps(FN(step_part_), &sc, T, ls.parts, ls.wake, ls.kind);
     } else {
         /* a job per step, then h = W_hr m in this thread */
         for (s = 0; s < T; ++s) {
@@ -662,7 +670,7 @@ void FN(pylstm_layer_back_)(const pylstm_layer_plan *p, const WEIGHTS *w, int re
      * by units, with projection it runs a job per product, with the product
      * with W_hr between them in this thread; the gate derivatives' job, too,
      * stays in this thread when the loop does for the sleeping workers. */
-    const FN(loop_split_) ls = FN(loop_split_for_)(p);
+    const FN(loop_split_) ls = FN(loop_split_for_)(p, 1);
     const size_t dh_parts = ls.prod_parts;
     const size_t gate_parts =
         P && !ls.asleep ? FN(parts_for_)(p, (double)B, (double)G4, 8.0, PYLSTM_PAR_MIN_STEP)
@@ -697,7 +705,7 @@ void FN(pylstm_layer_back_)(const pylstm_layer_plan *p, const WEIGHTS *w, int re
     if (ls.by_rows) {
         pylstm_pool_run_loops(FN(back_rows_part_), &bc, ls.parts, ls.wake);
     } else if (!P) {
-        pylstm_pool_run_steps(FN(back_step_), &bc, T + 1, dh_parts, ls.wake);
+        pylstm_pool_run_steps(FN(back_step_), &bc, T + 1, dh_parts, ls.wake, ls.kind);
     } else {
         /* Steps in the opposite order of the forward pass. */
         for (s = 0; s < T; ++s) {

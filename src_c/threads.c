@@ -16,12 +16,13 @@
  * core back soon instead of taking it from a thread that has work (the way
  * OpenMP runtimes bound their spin time).
  *
- * This is the core's one piece of global mutable state besides CPU detection;
+ * This (with the step loops' timings, pylstm_pool_steps_split) is the core's
+ * one piece of global mutable state besides CPU detection;
  * pylstm_set_num_threads is the only function that creates or ends threads,
  * with one exception: after fork() the child has none of the parent's workers
  * (only the forking thread survives), so an atfork handler resets the pool in
  * the child to "want this many threads, have none", and the child's first
- * parallel call starts its own workers. The prepare handler takes both locks,
+ * parallel call starts its own workers. The prepare handler takes every lock,
  * so no job is in flight and the child inherits them in a known state. */
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200112L /* clock_gettime */
@@ -101,6 +102,48 @@ pylstm_status pylstm_fit_threads(pylstm_plan_fn plan, void *ctx, size_t avail) {
         pylstm_status st = plan(ctx, nt, &need);
         if (st != PYLSTM_OK || need <= avail || nt == 1) return st;
     }
+}
+
+/* ---- split or not: a step loop's times per step both ways ---- */
+
+int pylstm_steps_choose(const pylstm_steps_stats *s, long now_us) {
+    const long since = (now_us - s->since_us) & PYLSTM_US_MASK;
+    return s->trying > 0 || since >= s->wait_us ? !s->split : s->split;
+}
+
+void pylstm_steps_record(pylstm_steps_stats *s, int split, double ns, long now_us) {
+    double other;
+    if (split == s->split) {
+        /* The way chosen: its time is smoothed over its runs (a loop split
+         * between threads took 1.2-1.6 times its median now and then on a
+         * quiet machine), and it is left as soon as that is an eighth more
+         * than the other took when last tried. What slowed it down (another
+         * program on a core, the cores far apart) may pass; the next try
+         * tells. */
+        s->ns[split] += s->ns[split] > 0 ? (ns - s->ns[split]) / 8 : ns;
+        other = s->ns[!split];
+        if (other <= 0 || s->ns[split] <= other + other / 8) return;
+        s->split = !split;
+        s->wait_us = PYLSTM_TRY_MIN_US;
+        s->since_us = now_us;
+        return;
+    }
+    /* A try of the other way: PYLSTM_TRY_RUNS runs in a row, judged by the
+     * last. The first finds the data where the other way left it: at B = 1,
+     * H = 64 the first run of a split try took 800-880 ns a step, the next
+     * ones 565-570 (one part: 740). */
+    s->ns[split] = ns;
+    if (s->trying == 0) s->trying = PYLSTM_TRY_RUNS;
+    if (--s->trying > 0) return;
+    other = s->ns[!split];
+    if (other <= 0 || ns < other) {
+        s->split = split; /* a try that won */
+        s->wait_us = PYLSTM_TRY_MIN_US;
+    } else {
+        /* a try that lost: the next comes twice as late */
+        s->wait_us = s->wait_us < PYLSTM_TRY_MAX_US / 2 ? 2 * s->wait_us : PYLSTM_TRY_MAX_US;
+    }
+    s->since_us = now_us;
 }
 
 /* ---- a thin platform layer: mutex, condition variable, thread, atomics,
@@ -412,15 +455,14 @@ size_t pylstm_pool_threads(void) {
  * since boot pass 2^31 after 36 minutes and a conversion to long then gave
  * the same value at every call (so every step loop counted as one in a loop
  * of calls, and woke the workers). */
-#define US_MASK 0x3fffffffL
 static long now_us(void) {
-    return (long)((unsigned long long)(plx_now_ns() / 1000) & (unsigned long long)US_MASK);
+    return (long)((unsigned long long)(plx_now_ns() / 1000) & (unsigned long long)PYLSTM_US_MASK);
 }
 
 size_t pylstm_pool_threads_for(int *wake) {
     const size_t want = (size_t)LOAD(&pool.want), asleep = (size_t)LOAD(&pool.sleepers);
     if (want < 2) return 1;
-    if (((now_us() - LOAD(&pool.last_end_us)) & US_MASK) < PYLSTM_RECENT_US) *wake = 1;
+    if (((now_us() - LOAD(&pool.last_end_us)) & PYLSTM_US_MASK) < PYLSTM_RECENT_US) *wake = 1;
     /* a forked child has no workers until its first parallel call: they
      * count as asleep here and start with the job */
     return *wake ? want : asleep + 1 < want ? want - asleep : 1;
@@ -645,19 +687,67 @@ static void steps_member_(void *vctx, size_t member, size_t members) {
     }
 }
 
+/* The step loops' kinds (pylstm_pool_steps_split), under kinds_lock: no
+ * other lock is taken while it is held. */
+#define PYLSTM_KIND_SLOTS 8
+static plx_mutex kinds_lock = PLX_MUTEX_INIT;
+static pylstm_steps_stats kinds[PYLSTM_KIND_SLOTS];
+static unsigned kinds_next;
+
+int pylstm_pool_steps_split(long kind) {
+    const long now = now_us();
+    int split = 1;
+    unsigned i;
+    plx_lock(&kinds_lock);
+    for (i = 0; i < PYLSTM_KIND_SLOTS; ++i)
+        if (kinds[i].kind == kind) {
+            split = pylstm_steps_choose(&kinds[i], now);
+            break;
+        }
+    plx_unlock(&kinds_lock);
+    return split;
+}
+
+/* A loop of kind `kind` ran the way `split` and took ns per step. */
+static void note_kind(long kind, int split, double ns) {
+    const long now = now_us();
+    pylstm_steps_stats *s = NULL;
+    unsigned i;
+    plx_lock(&kinds_lock);
+    for (i = 0; i < PYLSTM_KIND_SLOTS && !s; ++i)
+        if (kinds[i].kind == kind) s = &kinds[i];
+    if (!s) {
+        s = &kinds[kinds_next++ % PYLSTM_KIND_SLOTS];
+        s->kind = kind, s->ns[0] = s->ns[1] = 0, s->split = 1;
+        s->since_us = now, s->wait_us = PYLSTM_TRY_MIN_US, s->trying = 0;
+    }
+    pylstm_steps_record(s, split, ns, now);
+    plx_unlock(&kinds_lock);
+}
+
 void pylstm_pool_run_steps(pylstm_step_fn fn, void *ctx, size_t nsteps, size_t nparts,
-                           int wake) {
+                           int wake, long kind) {
+    /* Timed from before the job, as its caller waits for it: from when the
+     * caller turned to the parts, a caller descheduled meanwhile while a
+     * worker ran every step found the job done (1 ns a step). */
+    const double start = kind && nsteps > 0 ? plx_now_ns() : 0;
     if (nsteps > 0 && pool_acquire(nparts, wake)) {
         steps_job j;
         size_t q;
+        double end;
         j.fn = fn, j.ctx = ctx, j.nsteps = nsteps, j.nparts = nparts;
         for (q = 0; q < nparts; ++q) j.slots[q].claimed = j.slots[q].ended = 0;
         run_job(steps_member_, &j, nparts < pool.n ? nparts : pool.n, wake, 1);
+        end = kind ? plx_now_ns() : 0;
         STORE(&pool.last_end_us, now_us());
         plx_unlock(&pool.run_lock);
+        if (kind) note_kind(kind, 1, (end - start) / (double)nsteps);
         return;
     }
     run_steps_serial(fn, ctx, nsteps, nparts);
+    /* (several parts in turn, the pool busy: neither way) */
+    if (kind && nparts == 1 && nsteps > 0)
+        note_kind(kind, 0, (plx_now_ns() - start) / (double)nsteps);
     /* (a single step never runs in parallel: no need to read the clock) */
     if (nsteps > 1 && LOAD(&pool.want) > 1) STORE(&pool.last_end_us, now_us());
 }
@@ -694,9 +784,11 @@ static void stop_workers(void) {
 static void fork_prepare(void) {
     plx_lock(&pool.run_lock);
     plx_lock(&pool.lock);
+    plx_lock(&kinds_lock);
 }
 
 static void fork_parent(void) {
+    plx_unlock(&kinds_lock);
     plx_unlock(&pool.lock);
     plx_unlock(&pool.run_lock);
 }
@@ -706,6 +798,7 @@ static void fork_child(void) {
     static const pthread_cond_t fresh_cond = PTHREAD_COND_INITIALIZER;
     pool.lock = fresh_mutex;
     pool.run_lock = fresh_mutex;
+    kinds_lock = fresh_mutex;
     pool.wake = fresh_cond;
     pool.done = fresh_cond;
     pool.step_done = fresh_cond;
@@ -764,9 +857,14 @@ void pylstm_pool_run_awake(pylstm_job_fn fn, void *ctx, size_t nparts) {
 }
 
 void pylstm_pool_run_steps(pylstm_step_fn fn, void *ctx, size_t nsteps, size_t nparts,
-                           int wake) {
-    (void)wake;
+                           int wake, long kind) {
+    (void)wake, (void)kind;
     run_steps_serial(fn, ctx, nsteps, nparts);
+}
+
+int pylstm_pool_steps_split(long kind) {
+    (void)kind;
+    return 0;
 }
 
 void pylstm_pool_run_loops(pylstm_job_fn fn, void *ctx, size_t nparts, int wake) {

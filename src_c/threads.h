@@ -40,10 +40,50 @@ PYLSTM_INTERNAL void pylstm_pool_run_awake(pylstm_job_fn fn, void *ctx, size_t n
  * caches) unless its thread is late, when another claims it. Serially: every
  * step's parts in order. The same outputs either way, under the rule of
  * pylstm_pool_run. Workers asleep are woken only if `wake`, as in
- * pylstm_pool_run_awake. */
+ * pylstm_pool_run_awake. A `kind` other than 0 (pylstm_pool_steps_split)
+ * has the job timed, when it runs in parallel or in one part. */
 typedef void (*pylstm_step_fn)(void *ctx, size_t step, size_t part, size_t nparts);
 PYLSTM_INTERNAL void pylstm_pool_run_steps(pylstm_step_fn fn, void *ctx, size_t nsteps,
-                                           size_t nparts, int wake);
+                                           size_t nparts, int wake, long kind);
+
+/* Whether a step loop of kind `kind` (> 0: the loop's function and the size
+ * of its steps, as the caller names them) is to split its steps between the
+ * threads (a stepped job of several parts) or to run in one part in the
+ * calling thread; asked when the loop could split. A split step costs its
+ * part and the threads' meeting, about 0.2 us on a quiet 2-core VM. On the
+ * same VM that was 1 us and more for seconds at a time (its two virtual
+ * cores then 330 ns apart there and back, against 53 ns), and a thread
+ * sharing a core with another program stalls every step: a batch of one at
+ * H = 64 then took 1.5-1.8 times as long at 2 threads as at 1. So
+ * pylstm_pool_run_steps times the loops of each kind, split and in one
+ * part, and the answer is the way that took less per step when each last
+ * ran; the other is tried again (3 runs in a row) after 250 us, then, while
+ * it keeps losing, twice as late each time up to 25 ms. A kind not seen yet
+ * splits. */
+PYLSTM_INTERNAL int pylstm_pool_steps_split(long kind);
+
+/* The bookkeeping behind pylstm_pool_steps_split for one kind, apart from
+ * the clock (microseconds modulo PYLSTM_US_MASK + 1) for its tests: the last
+ * time per step each way (ns[0] in one part, ns[1] split; 0: not yet run),
+ * the way chosen, when the other is to be tried (wait_us after since_us),
+ * and the runs left of a try under way. A new kind's is {kind, {0, 0}, 1,
+ * now, PYLSTM_TRY_MIN_US, 0}. */
+#define PYLSTM_US_MASK 0x3fffffffL
+#define PYLSTM_TRY_MIN_US 250L
+#define PYLSTM_TRY_MAX_US 25000L
+#define PYLSTM_TRY_RUNS 3
+typedef struct {
+    long kind;
+    double ns[2];
+    int split;
+    long since_us, wait_us;
+    int trying;
+} pylstm_steps_stats;
+/* the way to run now: the one chosen, or the other when its try is due */
+PYLSTM_INTERNAL int pylstm_steps_choose(const pylstm_steps_stats *s, long now_us);
+/* after a loop that ran the way `split` and took ns per step */
+PYLSTM_INTERNAL void pylstm_steps_record(pylstm_steps_stats *s, int split, double ns,
+                                         long now_us);
 
 /* A job whose parts are whole step loops that never meet (each part runs
  * every step of its own share): fn(ctx, part, nparts) as in pylstm_pool_run,

@@ -14,8 +14,11 @@
  * step before ended, under the same conditions (long parts make the other
  * threads sleep between steps and be woken; a stepped job inside a part runs
  * serially), and pylstm_pool_threads_for's answers (after
- * pylstm_pool_note_end and pylstm_pool_run_loops too). Prints "N passed, N
- * failed" last. */
+ * pylstm_pool_note_end and pylstm_pool_run_loops too). And whether a step
+ * loop splits (pylstm_pool_steps_split): the bookkeeping of each kind's
+ * times with a clock of the test's own, and with the pool's clock, loops
+ * whose split or one-part way is made ten times as long as the other.
+ * Prints "N passed, N failed" last. */
 #include <string.h>
 
 #include "check.h"
@@ -113,7 +116,7 @@ static void step_fn(void *ctx, size_t step, size_t part, size_t nparts) {
     (void)busy(j->spin[step][part]);
     if (j->nested) {
         unsigned long sum[2][2] = {{0, 0}, {0, 0}};
-        pylstm_pool_run_steps(inner_step, sum, 2, 2, 1);
+        pylstm_pool_run_steps(inner_step, sum, 2, 2, 1, 0);
         /* step 0: 2, 12; step 1: 14 + 0, 14 + 1 */
         if (sum[1][0] != 14 || sum[1][1] != 15) j->early = 1;
     }
@@ -136,7 +139,7 @@ static int run_step_jobs(int jobs, int long_parts, int pauses, int nested) {
                 j.spin[s][p] = next_u64() % 500;
                 if (long_parts && next_u64() % 64 == 0) j.spin[s][p] *= 400;
             }
-        pylstm_pool_run_steps(step_fn, &j, j.nsteps, nparts, (int)(k & 1));
+        pylstm_pool_run_steps(step_fn, &j, j.nsteps, nparts, (int)(k & 1), 0);
         for (s = 0; s < MAX_STEPS; ++s)
             for (p = 0; p < MAX_PARTS; ++p)
                 ok = ok && j.ran[s][p] == (s < j.nsteps && p < nparts);
@@ -242,9 +245,99 @@ static void check_call_end(size_t nt, void (*end)(void), const char *what) {
           what);
 }
 
+/* pylstm_steps_choose and pylstm_steps_record, on times given by the test:
+ * a new kind splits, and tries one part after PYLSTM_TRY_MIN_US; a try is
+ * PYLSTM_TRY_RUNS runs, judged by the last; one that loses comes twice as
+ * late the next time, up to PYLSTM_TRY_MAX_US; one slow run of the way
+ * chosen does not leave it (its time is smoothed), slow runs in a row do,
+ * once it is an eighth slower than the other; a try that wins is chosen; the
+ * clock may wrap around. */
+static void check_steps_choice(void) {
+    const long t0 = PYLSTM_US_MASK - 500; /* the clock wraps 500 us in */
+    pylstm_steps_stats s = {7, {0, 0}, 1, t0, PYLSTM_TRY_MIN_US, 0};
+    long t = t0, wait = PYLSTM_TRY_MIN_US;
+    int k, r, doubled = 1, tried = 1;
+    check(pylstm_steps_choose(&s, t) == 1 &&
+              pylstm_steps_choose(&s, (t + PYLSTM_TRY_MIN_US - 1) & PYLSTM_US_MASK) == 1,
+          "steps: a new kind splits");
+    pylstm_steps_record(&s, 1, 500, t + 10);
+    t = (t + PYLSTM_TRY_MIN_US) & PYLSTM_US_MASK;
+    check(pylstm_steps_choose(&s, t) == 0, "steps: one part is tried %ld us later",
+          (long)PYLSTM_TRY_MIN_US);
+    for (k = 0; k < 12; ++k) { /* one-part tries that lose */
+        for (r = 0; r < PYLSTM_TRY_RUNS; ++r) {
+            tried = tried && pylstm_steps_choose(&s, t) == 0;
+            /* a cold first run that would have won alone */
+            pylstm_steps_record(&s, 0, r ? 800 : 400, t);
+        }
+        wait = 2 * wait < PYLSTM_TRY_MAX_US ? 2 * wait : PYLSTM_TRY_MAX_US;
+        doubled = doubled && s.split == 1 && s.wait_us == wait &&
+                  pylstm_steps_choose(&s, (t + wait - 1) & PYLSTM_US_MASK) == 1 &&
+                  pylstm_steps_choose(&s, (t + wait) & PYLSTM_US_MASK) == 0;
+        t = (t + wait) & PYLSTM_US_MASK;
+    }
+    check(tried, "steps: a try runs %d times the other way", PYLSTM_TRY_RUNS);
+    check(doubled && wait == PYLSTM_TRY_MAX_US,
+          "steps: a try that loses (by its last run) comes twice as late, up to %ld us",
+          (long)PYLSTM_TRY_MAX_US);
+    pylstm_steps_record(&s, 1, 1500, t); /* 500 + 1000 / 8 */
+    check(s.split == 1 && s.ns[1] == 625, "steps: one slow split run (smoothed: %g ns)", s.ns[1]);
+    pylstm_steps_record(&s, 1, 1500, t); /* 625 + 875 / 8 */
+    pylstm_steps_record(&s, 1, 1500, t); /* 734.4 + 765.6 / 8 */
+    check(s.split == 1, "steps: three slow split runs (%g ns against 800 + 800 / 8) keep it",
+          s.ns[1]);
+    pylstm_steps_record(&s, 1, 1500, t); /* 830.1 + 669.9 / 8 */
+    check(s.split == 0 && s.wait_us == PYLSTM_TRY_MIN_US && s.since_us == t,
+          "steps: four in a row (%g ns against 800 + 800 / 8) leave it", s.ns[1]);
+    pylstm_steps_record(&s, 0, 800, t);
+    check(s.split == 0 && s.ns[0] == 800, "steps: one part runs on");
+    t = (t + PYLSTM_TRY_MIN_US) & PYLSTM_US_MASK;
+    for (r = 0; r < PYLSTM_TRY_RUNS; ++r) {
+        tried = tried && pylstm_steps_choose(&s, t) == 1;
+        pylstm_steps_record(&s, 1, r ? 600 : 1000, t); /* a cold first run */
+    }
+    check(tried && s.split == 1 && s.ns[1] == 600 && s.wait_us == PYLSTM_TRY_MIN_US,
+          "steps: a split try that wins (by its last run) is chosen");
+}
+
+/* A step of a kind whose split or whose one-part way is the slow one: each
+ * part spins `fast` iterations, or ten times as many. */
+typedef struct {
+    unsigned long fast;
+    int slow_split; /* the split way is slow; else the one part is */
+} kind_job;
+
+static void kind_step(void *ctx, size_t step, size_t part, size_t nparts) {
+    const kind_job *k = (const kind_job *)ctx;
+    const int slow = k->slow_split ? nparts > 1 : nparts == 1;
+    (void)step, (void)part;
+    (void)busy(slow ? 10 * k->fast : k->fast);
+}
+
+/* With the pool's clock: loops of a kind, each run the way
+ * pylstm_pool_steps_split says, mostly take the fast way (a try of the other
+ * now and then, and a preemption can make a run slow). */
+static void check_steps_split(size_t nt) {
+    int slow_split;
+    for (slow_split = 0; slow_split < 2; ++slow_split) {
+        const long kind = 1000 + slow_split;
+        kind_job k;
+        int n, fast = 0;
+        k.fast = 2000, k.slow_split = slow_split;
+        for (n = 0; n < 300; ++n) {
+            const int split = pylstm_pool_steps_split(kind);
+            pylstm_pool_run_steps(kind_step, &k, 8, split ? nt : 1, 1, kind);
+            fast += n >= 20 && split != slow_split;
+        }
+        check(fast >= 2 * 280 / 3, "%u threads: loops whose %s way is slow took the other %d "
+              "times of 280", (unsigned)nt, slow_split ? "split" : "one-part", fast);
+    }
+}
+
 int main(void) {
     size_t nt;
     check_split();
+    check_steps_choice();
     for (nt = 1; nt <= 4; ++nt) {
         check(pylstm_set_num_threads(nt) == PYLSTM_OK, "%u threads start", (unsigned)nt);
         check(run_jobs(20000, 0, 0, 0) == 0, "%u threads: short parts", (unsigned)nt);
@@ -261,6 +354,7 @@ int main(void) {
         check_threads_for(nt);
         check_call_end(nt, pylstm_pool_note_end, "a call's end");
         check_call_end(nt, short_loops, "a job of step loops");
+        if (nt > 1) check_steps_split(nt);
     }
     check(pylstm_set_num_threads(1) == PYLSTM_OK, "back to 1 thread");
     return check_summary();
