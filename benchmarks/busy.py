@@ -6,7 +6,9 @@ may use, killed at the end), and times, with those running and without them:
 - demo: adding-problem training steps, the loop of ``python -m pylstm demo``
   (LSTM(2, 64) + Linear, batch 64, T=100, Adam), ``--demo-steps`` steps;
 - forward: the medium forward of bench.py (T=100, B=32, I=256, H=256,
-  float32), ``--forward-calls`` calls,
+  float32), ``--forward-calls`` calls;
+- small: the small forward of bench.py (T=100, B=1, I=32, H=64, float32),
+  whose threads meet at every step, ``--small-calls`` calls,
 
 each at 1 and 2 threads, and prints the ratio 2 threads / 1 thread (below 1:
 the second thread helps; above 1: it hurts) and the CPU time the timed calls
@@ -51,8 +53,9 @@ if what == "demo":
         clip_grad_norm(model.modules, 1.0)
         opt.step()
 else:
-    model = pylstm.LSTM(256, 256, seed=0)
-    x = np.random.default_rng(0).standard_normal((100, 32, 256)).astype(np.float32)
+    I, H, B = (256, 256, 32) if what == "forward" else (32, 64, 1)
+    model = pylstm.LSTM(I, H, seed=0)
+    x = np.random.default_rng(0).standard_normal((100, B, I)).astype(np.float32)
     def one():
         model(x)
 for _ in range(3):
@@ -99,6 +102,8 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median)")
     ap.add_argument("--demo-steps", type=int, default=60, help="training steps per timing")
     ap.add_argument("--forward-calls", type=int, default=40, help="forward calls per timing")
+    ap.add_argument("--small-calls", type=int, default=2000,
+                    help="small forward calls per timing")
     ap.add_argument("--busy", type=int, default=cores(),
                     help="busy processes for the busy figures (default: one per core)")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
@@ -109,7 +114,7 @@ def main(argv=None):
         if not sep:
             ap.error(f"--build: expected NAME=DIR, got {b!r}")
         builds.append((name, os.path.abspath(path) if path else ""))
-    tasks = {"demo": args.demo_steps, "forward": args.forward_calls}
+    tasks = {"demo": args.demo_steps, "forward": args.forward_calls, "small": args.small_calls}
     samples = {}   # (machine, build, task, threads) -> [wall seconds]
     cpus = {}      # the same -> [CPU seconds of the timed calls, all threads]
     loads = {"quiet": [], "busy": []}
@@ -135,7 +140,8 @@ def main(argv=None):
         stop_busy(busy)
 
     print(f"{cores()} cores; busy: {args.busy} busy-loop processes; per timing: "
-          f"{args.demo_steps} demo training steps, {args.forward_calls} medium forwards; "
+          f"{args.demo_steps} demo training steps, {args.forward_calls} medium forwards, "
+          f"{args.small_calls} small forwards; "
           f"median of {args.rounds} rounds")
     print(f"{'machine':7} {'build':10} {'task':8} {'1 thread':>10} {'2 threads':>10} "
           f"{'2t/1t':>6} {'CPU 1t':>8} {'CPU 2t':>8}   1-min load average during the runs")

@@ -111,18 +111,24 @@ int pylstm_steps_choose(const pylstm_steps_stats *s, long now_us) {
     return s->trying > 0 || since >= s->wait_us ? !s->split : s->split;
 }
 
+/* The way to choose by the times a step took split and in one part, with the
+ * way chosen now `split`: a split is left when it takes more than
+ * PYLSTM_SPLIT_LEAVE times one part and taken again below PYLSTM_SPLIT_TAKE
+ * times. In between, the two ways are about as fast (on a quiet machine a
+ * split loop took 1.2-1.6 times its median now and then), and the split
+ * stays: it is the way that keeps the other core's caches warm. */
+static int way_for(int split, double split_ns, double one_ns) {
+    return split_ns <= (split ? PYLSTM_SPLIT_LEAVE : PYLSTM_SPLIT_TAKE) * one_ns;
+}
+
 void pylstm_steps_record(pylstm_steps_stats *s, int split, double ns, long now_us) {
-    double other;
     if (split == s->split) {
-        /* The way chosen: its time is smoothed over its runs (a loop split
-         * between threads took 1.2-1.6 times its median now and then on a
-         * quiet machine), and it is left as soon as that is an eighth more
-         * than the other took when last tried. What slowed it down (another
-         * program on a core, the cores far apart) may pass; the next try
-         * tells. */
+        /* The way chosen: its time is smoothed over its runs, and it is
+         * left as soon as the other's last try is the better by way_for.
+         * What slowed it down (another program on a core, both threads on
+         * one core) may pass; the next try tells. */
         s->ns[split] += s->ns[split] > 0 ? (ns - s->ns[split]) / 8 : ns;
-        other = s->ns[!split];
-        if (other <= 0 || s->ns[split] <= other + other / 8) return;
+        if (s->ns[!split] <= 0 || way_for(s->split, s->ns[1], s->ns[0]) == s->split) return;
         s->split = !split;
         s->wait_us = PYLSTM_TRY_MIN_US;
         s->since_us = now_us;
@@ -135,8 +141,7 @@ void pylstm_steps_record(pylstm_steps_stats *s, int split, double ns, long now_u
     s->ns[split] = ns;
     if (s->trying == 0) s->trying = PYLSTM_TRY_RUNS;
     if (--s->trying > 0) return;
-    other = s->ns[!split];
-    if (other <= 0 || ns < other) {
+    if (s->ns[!split] <= 0 || way_for(s->split, s->ns[1], s->ns[0]) == split) {
         s->split = split; /* a try that won */
         s->wait_us = PYLSTM_TRY_MIN_US;
     } else {

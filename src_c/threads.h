@@ -50,21 +50,23 @@ PYLSTM_INTERNAL void pylstm_pool_run_steps(pylstm_step_fn fn, void *ctx, size_t 
  * of its steps, as the caller names them) is to split its steps between the
  * threads (a stepped job of several parts) or to run in one part in the
  * calling thread; asked when the loop could split. A split step costs its
- * part and the threads' meeting, about 0.2 us on a quiet 2-core VM. On the
- * same VM that was 1 us and more for seconds at a time (its two virtual
- * cores then 330 ns apart there and back, against 53 ns), and a thread
- * sharing a core with another program stalls every step: a batch of one at
- * H = 64 then took 1.5-1.8 times as long at 2 threads as at 1. So
- * pylstm_pool_run_steps times the loops of each kind, split and in one
- * part, and the answer is the way that took less per step when each last
- * ran; the other is tried again (3 runs in a row) after 250 us, then, while
- * it keeps losing, twice as late each time up to 25 ms. A kind not seen yet
- * splits. */
+ * part and the threads' meeting, about 0.2 us on a quiet 2-core VM. But a
+ * thread that shares its core with another program, or with the calling
+ * thread (the system kept both on one core for seconds at a time on the
+ * same VM), stalls every step: a batch of one at H = 64 then took 1.5-1.8
+ * times as long at 2 threads as at 1 (a step 1.5 us split, 0.74 us in one
+ * part). So pylstm_pool_run_steps times the loops of each kind, split and
+ * in one part, and the answer is the split unless it took more than 1.5
+ * times as long a step as one part when each last ran (and, once left,
+ * until it takes less than 1.25 times); the other way is tried again (3
+ * runs in a row) after 250 us, then, while it keeps losing, twice as late
+ * each time up to 25 ms. A kind not seen yet splits. */
 PYLSTM_INTERNAL int pylstm_pool_steps_split(long kind);
 
 /* The bookkeeping behind pylstm_pool_steps_split for one kind, apart from
- * the clock (microseconds modulo PYLSTM_US_MASK + 1) for its tests: the last
- * time per step each way (ns[0] in one part, ns[1] split; 0: not yet run),
+ * the clock (microseconds modulo PYLSTM_US_MASK + 1) for its tests: the
+ * time per step each way (ns[0] in one part, ns[1] split; 0: not yet run;
+ * the way chosen's smoothed over its runs, the other's its last try's),
  * the way chosen, when the other is to be tried (wait_us after since_us),
  * and the runs left of a try under way. A new kind's is {kind, {0, 0}, 1,
  * now, PYLSTM_TRY_MIN_US, 0}. */
@@ -72,6 +74,8 @@ PYLSTM_INTERNAL int pylstm_pool_steps_split(long kind);
 #define PYLSTM_TRY_MIN_US 250L
 #define PYLSTM_TRY_MAX_US 25000L
 #define PYLSTM_TRY_RUNS 3
+#define PYLSTM_SPLIT_LEAVE 1.5
+#define PYLSTM_SPLIT_TAKE 1.25
 typedef struct {
     long kind;
     double ns[2];

@@ -248,10 +248,11 @@ static void check_call_end(size_t nt, void (*end)(void), const char *what) {
 /* pylstm_steps_choose and pylstm_steps_record, on times given by the test:
  * a new kind splits, and tries one part after PYLSTM_TRY_MIN_US; a try is
  * PYLSTM_TRY_RUNS runs, judged by the last; one that loses comes twice as
- * late the next time, up to PYLSTM_TRY_MAX_US; one slow run of the way
- * chosen does not leave it (its time is smoothed), slow runs in a row do,
- * once it is an eighth slower than the other; a try that wins is chosen; the
- * clock may wrap around. */
+ * late the next time, up to PYLSTM_TRY_MAX_US; one slow run of the split
+ * does not leave it (its time is smoothed), slow runs in a row do, once it
+ * takes over PYLSTM_SPLIT_LEAVE times one part's; a split try is taken back
+ * under PYLSTM_SPLIT_TAKE times one part's, slower than one part included;
+ * the clock may wrap around. */
 static void check_steps_choice(void) {
     const long t0 = PYLSTM_US_MASK - 500; /* the clock wraps 500 us in */
     pylstm_steps_stats s = {7, {0, 0}, 1, t0, PYLSTM_TRY_MIN_US, 0};
@@ -267,8 +268,8 @@ static void check_steps_choice(void) {
     for (k = 0; k < 12; ++k) { /* one-part tries that lose */
         for (r = 0; r < PYLSTM_TRY_RUNS; ++r) {
             tried = tried && pylstm_steps_choose(&s, t) == 0;
-            /* a cold first run that would have won alone */
-            pylstm_steps_record(&s, 0, r ? 800 : 400, t);
+            /* a first run that would have won alone */
+            pylstm_steps_record(&s, 0, r ? 800 : 300, t);
         }
         wait = 2 * wait < PYLSTM_TRY_MAX_US ? 2 * wait : PYLSTM_TRY_MAX_US;
         doubled = doubled && s.split == 1 && s.wait_us == wait &&
@@ -280,24 +281,28 @@ static void check_steps_choice(void) {
     check(doubled && wait == PYLSTM_TRY_MAX_US,
           "steps: a try that loses (by its last run) comes twice as late, up to %ld us",
           (long)PYLSTM_TRY_MAX_US);
-    pylstm_steps_record(&s, 1, 1500, t); /* 500 + 1000 / 8 */
-    check(s.split == 1 && s.ns[1] == 625, "steps: one slow split run (smoothed: %g ns)", s.ns[1]);
-    pylstm_steps_record(&s, 1, 1500, t); /* 625 + 875 / 8 */
-    pylstm_steps_record(&s, 1, 1500, t); /* 734.4 + 765.6 / 8 */
-    check(s.split == 1, "steps: three slow split runs (%g ns against 800 + 800 / 8) keep it",
-          s.ns[1]);
-    pylstm_steps_record(&s, 1, 1500, t); /* 830.1 + 669.9 / 8 */
+    pylstm_steps_record(&s, 1, 3000, t); /* 500 + 2500 / 8 */
+    pylstm_steps_record(&s, 1, 3000, t); /* 812.5 + 2187.5 / 8 */
+    check(s.split == 1 && s.ns[1] == 1085.9375,
+          "steps: two slow split runs (smoothed: %g ns, against 800) keep it", s.ns[1]);
+    pylstm_steps_record(&s, 1, 3000, t); /* 1085.9 + 1914.1 / 8 */
     check(s.split == 0 && s.wait_us == PYLSTM_TRY_MIN_US && s.since_us == t,
-          "steps: four in a row (%g ns against 800 + 800 / 8) leave it", s.ns[1]);
+          "steps: three (%g ns, over %g times 800) leave it", s.ns[1], PYLSTM_SPLIT_LEAVE);
     pylstm_steps_record(&s, 0, 800, t);
     check(s.split == 0 && s.ns[0] == 800, "steps: one part runs on");
-    t = (t + PYLSTM_TRY_MIN_US) & PYLSTM_US_MASK;
-    for (r = 0; r < PYLSTM_TRY_RUNS; ++r) {
-        tried = tried && pylstm_steps_choose(&s, t) == 1;
-        pylstm_steps_record(&s, 1, r ? 600 : 1000, t); /* a cold first run */
+    for (k = 0; k < 2; ++k) { /* a split try that loses, then one that wins */
+        const double last = k ? 900 : 1100; /* 1.125 and 1.375 times 800 */
+        t = (t + s.wait_us) & PYLSTM_US_MASK;
+        for (r = 0; r < PYLSTM_TRY_RUNS; ++r) {
+            tried = tried && pylstm_steps_choose(&s, t) == 1;
+            pylstm_steps_record(&s, 1, r + 1 < PYLSTM_TRY_RUNS ? 3000 : last, t);
+        }
+        check(s.split == k && s.ns[1] == last,
+              "steps: a split try of %g ns a step against 800 in one part %s", last,
+              k ? "is taken back" : "is not");
     }
-    check(tried && s.split == 1 && s.ns[1] == 600 && s.wait_us == PYLSTM_TRY_MIN_US,
-          "steps: a split try that wins (by its last run) is chosen");
+    check(tried && s.wait_us == PYLSTM_TRY_MIN_US,
+          "steps: a try that wins has the other way tried %ld us later", (long)PYLSTM_TRY_MIN_US);
 }
 
 /* A step of a kind whose split or whose one-part way is the slow one: each
