@@ -460,9 +460,10 @@ size_t pylstm_pool_threads(void) {
  * since boot pass 2^31 after 36 minutes and a conversion to long then gave
  * the same value at every call (so every step loop counted as one in a loop
  * of calls, and woke the workers). */
-static long now_us(void) {
-    return (long)((unsigned long long)(plx_now_ns() / 1000) & (unsigned long long)PYLSTM_US_MASK);
+static long us_of(double ns) {
+    return (long)((unsigned long long)(ns / 1000) & (unsigned long long)PYLSTM_US_MASK);
 }
+static long now_us(void) { return us_of(plx_now_ns()); }
 
 size_t pylstm_pool_threads_for(int *wake) {
     const size_t want = (size_t)LOAD(&pool.want), asleep = (size_t)LOAD(&pool.sleepers);
@@ -699,28 +700,32 @@ static plx_mutex kinds_lock = PLX_MUTEX_INIT;
 static pylstm_steps_stats kinds[PYLSTM_KIND_SLOTS];
 static unsigned kinds_next;
 
+/* The slot of `kind`, NULL if none; under kinds_lock. */
+static pylstm_steps_stats *kind_slot(long kind) {
+    unsigned i;
+    for (i = 0; i < PYLSTM_KIND_SLOTS; ++i)
+        if (kinds[i].kind == kind) return &kinds[i];
+    return NULL;
+}
+
 int pylstm_pool_steps_split(long kind) {
     const long now = now_us();
-    int split = 1;
-    unsigned i;
+    const pylstm_steps_stats *s;
+    int split;
     plx_lock(&kinds_lock);
-    for (i = 0; i < PYLSTM_KIND_SLOTS; ++i)
-        if (kinds[i].kind == kind) {
-            split = pylstm_steps_choose(&kinds[i], now);
-            break;
-        }
+    s = kind_slot(kind);
+    split = s ? pylstm_steps_choose(s, now) : 1;
     plx_unlock(&kinds_lock);
     return split;
 }
 
-/* A loop of kind `kind` ran the way `split` and took ns per step. */
-static void note_kind(long kind, int split, double ns) {
-    const long now = now_us();
-    pylstm_steps_stats *s = NULL;
-    unsigned i;
+/* A loop of kind `kind` ran the way `split`, took ns per step and ended at
+ * end_ns on the pool's clock. */
+static void note_kind(long kind, int split, double ns, double end_ns) {
+    const long now = us_of(end_ns);
+    pylstm_steps_stats *s;
     plx_lock(&kinds_lock);
-    for (i = 0; i < PYLSTM_KIND_SLOTS && !s; ++i)
-        if (kinds[i].kind == kind) s = &kinds[i];
+    s = kind_slot(kind);
     if (!s) {
         s = &kinds[kinds_next++ % PYLSTM_KIND_SLOTS];
         s->kind = kind, s->ns[0] = s->ns[1] = 0, s->split = 1;
@@ -743,16 +748,18 @@ void pylstm_pool_run_steps(pylstm_step_fn fn, void *ctx, size_t nsteps, size_t n
         j.fn = fn, j.ctx = ctx, j.nsteps = nsteps, j.nparts = nparts;
         for (q = 0; q < nparts; ++q) j.slots[q].claimed = j.slots[q].ended = 0;
         run_job(steps_member_, &j, nparts < pool.n ? nparts : pool.n, wake, 1);
-        end = kind ? plx_now_ns() : 0;
-        STORE(&pool.last_end_us, now_us());
+        end = plx_now_ns();
+        STORE(&pool.last_end_us, us_of(end));
         plx_unlock(&pool.run_lock);
-        if (kind) note_kind(kind, 1, (end - start) / (double)nsteps);
+        if (kind) note_kind(kind, 1, (end - start) / (double)nsteps, end);
         return;
     }
     run_steps_serial(fn, ctx, nsteps, nparts);
     /* (several parts in turn, the pool busy: neither way) */
-    if (kind && nparts == 1 && nsteps > 0)
-        note_kind(kind, 0, (plx_now_ns() - start) / (double)nsteps);
+    if (kind && nparts == 1 && nsteps > 0) {
+        const double end = plx_now_ns();
+        note_kind(kind, 0, (end - start) / (double)nsteps, end);
+    }
     /* (a single step never runs in parallel: no need to read the clock) */
     if (nsteps > 1 && LOAD(&pool.want) > 1) STORE(&pool.last_end_us, now_us());
 }
