@@ -53,7 +53,8 @@ static void FN(blocking_)(const pylstm_gemm_kernel_t *kern, BLK *bk) {
 }
 
 /* dst[k*dld + i] = src[i*ld + k] for i < m, k < kc: a transposing copy (see
- * tr4 in gemm.c), by 4 x 4 blocks where the platform has them. */
+ * tr4 in gemm.c), by 4 x 4 blocks (then one of 2 x 4) where the platform has
+ * them. */
 static void FN(transpose_)(size_t m, size_t kc, const REAL *src, size_t ld, REAL *dst,
                            size_t dld) {
     size_t i = 0, k;
@@ -66,6 +67,14 @@ static void FN(transpose_)(size_t m, size_t kc, const REAL *src, size_t ld, REAL
             dst[k * dld + i + 2] = src[(i + 2) * ld + k];
             dst[k * dld + i + 3] = src[(i + 3) * ld + k];
         }
+    }
+    if (i + 2 <= m) {
+        for (k = 0; k + 4 <= kc; k += 4) FN(tr2_)(src + i * ld + k, ld, dst + k * dld + i, dld);
+        for (; k < kc; ++k) {
+            dst[k * dld + i] = src[i * ld + k];
+            dst[k * dld + i + 1] = src[(i + 1) * ld + k];
+        }
+        i += 2;
     }
 #endif
     for (; i < m; ++i)
