@@ -130,7 +130,7 @@ static void FN(copy_panels_)(size_t kc, size_t n, const REAL *src, size_t ld, si
          * hardware prefetchers fell behind: dW = dG^T X with 4H = 320 (rows
          * 1280 bytes apart), N = I = 40, K = 6400, spent a third of its time
          * here with AVX2 on Zen 4, at 0.73-0.79 of OpenBLAS's speed (now
-         * 0.85-0.88), and 4H = 256, I = 32 went from 0.79-0.84 to 0.89-0.97.
+         * 0.85-0.88), and 4H = 256, I = 32 went from 0.76-0.84 to 0.80-0.97.
          * Rows half a page apart (H = 128) gained 4% with AVX2 and lost 5%
          * with AVX-512; rows a page apart or more (H >= 256) were no faster. */
         const size_t kp = w >= line || ld * sizeof(REAL) >= 2048 ? k1
