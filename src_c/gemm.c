@@ -184,15 +184,10 @@ static void tr2_f64(const double *src, size_t ld, double *dst, size_t dld) {
         _mm_storeu_pd(dst + (k + 1) * dld, _mm_unpackhi_pd(x, y));
     }
 }
+/* two pairs of rows, each as tr2 */
 static void tr4_f64(const double *src, size_t ld, double *dst, size_t dld) {
-    size_t i, k;
-    for (i = 0; i < 4; i += 2)
-        for (k = 0; k < 4; k += 2) {
-            const __m128d x = _mm_loadu_pd(src + i * ld + k);
-            const __m128d y = _mm_loadu_pd(src + (i + 1) * ld + k);
-            _mm_storeu_pd(dst + k * dld + i, _mm_unpacklo_pd(x, y));
-            _mm_storeu_pd(dst + (k + 1) * dld + i, _mm_unpackhi_pd(x, y));
-        }
+    tr2_f64(src, ld, dst, dld);
+    tr2_f64(src + 2 * ld, ld, dst + 2, dld);
 }
 #endif
 

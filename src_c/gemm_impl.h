@@ -122,24 +122,23 @@ static void FN(copy_panels_)(size_t kc, size_t n, const REAL *src, size_t ld, si
                              REAL *dst) {
     size_t k0, k, q;
     const size_t line = PYLSTM_ALIGN / sizeof(REAL);
+    /* Runs shorter than a line (A^T packed in tiles of 6 or 12 rows) from
+     * rows less than half a page apart: the next block's rows are asked for,
+     * a line each time the runs reach one. There the hardware prefetchers
+     * fell behind: dW = dG^T X with 4H = 320 (rows 1280 bytes apart), N = I
+     * = 40, K = 6400, spent a third of its time here with AVX2 on Zen 4, at
+     * 0.73-0.79 of OpenBLAS's speed (now 0.85-0.88), and 4H = 256, I = 32
+     * went from 0.76-0.84 to 0.80-0.97. Rows half a page apart (H = 128)
+     * gained 4% with AVX2 and lost 5% with AVX-512; rows a page apart or
+     * more (H >= 256) were no faster. */
+    const int ahead = w < line && ld * sizeof(REAL) < 2048;
     for (k0 = 0; k0 < kc; k0 += COPY_ROWS) {
         const size_t k1 = kc - k0 < COPY_ROWS ? kc : k0 + COPY_ROWS;
-        /* Runs shorter than a line (A^T packed in tiles of 6 or 12 rows)
-         * from rows less than half a page apart: the next block's rows are
-         * asked for, a line each time the runs reach one. There the
-         * hardware prefetchers fell behind: dW = dG^T X with 4H = 320 (rows
-         * 1280 bytes apart), N = I = 40, K = 6400, spent a third of its time
-         * here with AVX2 on Zen 4, at 0.73-0.79 of OpenBLAS's speed (now
-         * 0.85-0.88), and 4H = 256, I = 32 went from 0.76-0.84 to 0.80-0.97.
-         * Rows half a page apart (H = 128) gained 4% with AVX2 and lost 5%
-         * with AVX-512; rows a page apart or more (H >= 256) were no faster. */
-        const size_t kp = w >= line || ld * sizeof(REAL) >= 2048 ? k1
-                          : kc - k1 < COPY_ROWS                  ? kc
-                                                                 : k1 + COPY_ROWS;
+        const size_t kp = !ahead ? k1 : kc - k1 < COPY_ROWS ? kc : k1 + COPY_ROWS;
         for (q = 0; q < n; q += w) {
             const size_t m = n - q < w ? n - q : w;
             for (k = k0; k < k1; ++k) FN(copy_run_)(dst + q * kc + k * w, src + k * ld + q, m);
-            if (q == 0 || (q + m - 1) / line != (q - 1) / line)
+            if (kp > k1 && (q == 0 || (q + m - 1) / line != (q - 1) / line))
                 for (k = k1; k < kp; ++k) PYLSTM_PREFETCH(src + k * ld + q + m - 1);
         }
     }
