@@ -6,7 +6,9 @@
  * KC = 512 (the KC x NR panel of B, 32 KiB f32, in L1; the MR x KC panel of
  * A, 12 KiB), MC x KC of A (192 KiB) in L2. Measured on Zen 5: 105-123
  * GFLOP/s f32 on large products, the 256-bit FMA peak of the core; KC 256 was
- * 0-10% slower. Compiled with a per-function target attribute only (see
+ * 0-10% slower. On Zen 3 (512 KiB L2) KC 256 and 384 against 512, in one
+ * process, 11 rounds: within the noise on the LSTM's large products and on
+ * squares. Compiled with a per-function target attribute only (see
  * gemm_avx512.c). */
 #include "gemm.h"
 

@@ -154,7 +154,10 @@ static void FN(copy_panels_)(size_t kc, size_t n, const REAL *src, size_t ld, si
  * only on mc, mr and ir: row blocks start at multiples of mr (MC and the
  * thread split's PYLSTM_ROW_GRAIN are), so a row gets the same tile, and the
  * same rounding, however the rows are split (rows_ keeps a last block from
- * being only those one or two rows). */
+ * being only those one or two rows). A full tile and then those one or two
+ * rows over two panels at once (four vectors a row, so as many independent
+ * chains as a full tile) was about 4% slower than the two halves with AVX2
+ * on Zen 3 (median of 15 paired timings, 8 to 32 rows). */
 #ifndef PYLSTM_GEMM_TILE_ROWS_DEFINED
 #define PYLSTM_GEMM_TILE_ROWS_DEFINED
 static size_t tile_rows_(size_t mc, size_t mr, size_t ir) {
@@ -251,7 +254,11 @@ static int cols_contiguous(const gemm_cols *cols, size_t j, size_t n) {
  * are goes to the kernel with the vectors' places (gemm.h); partial tiles,
  * and tiles with a vector across two groups of columns, through a scratch
  * tile. Either way an element becomes C + (its sum over the depth block) or
- * that sum. */
+ * that sum. Measured with AVX2 on Zen 3 and dropped: asking for the next
+ * panel of B (into L2) while this panel's tiles run (slower in 11 of 12
+ * paired timings, by up to 14%, for 12 to 64 rows); all panels of a 128
+ * or 256 KiB slice of B for one row tile before the next (A's tile held in
+ * L1, B read from L2): as fast as this order for 32 rows, no gain. */
 static void FN(inner_)(const BLK *bk, size_t mc, size_t nc, size_t kc, const REAL *a,
                        size_t a_rstep, size_t sa, const REAL *b, size_t b_cstep, size_t sb,
                        const REAL *b_edge, int accumulate, REAL *C, size_t ldc,
