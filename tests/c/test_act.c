@@ -56,6 +56,30 @@ static void test_kernel(const char *kernel) {
     }
     check_kernel(worst_tanh <= 4, "tanh within 4 ulp on [-30, 30]", kernel, worst_tanh);
 
+    /* A value in a whole vector has the same bits however many values the
+     * call covers: the vector kernels go four vectors at a time, then the
+     * whole vectors left through a zero-padded copy (only the last n % 8
+     * values take the scalar function). */
+    {
+        static float x96[96], full_s[96], full_t[96], part[96];
+        size_t n;
+        int same = 1;
+        for (k = 0; k < 96; ++k) x96[k] = (float)sin(1.7 * (double)k) * 9.0f;
+        pylstm_sigmoid_array_f32(96, x96, full_s);
+        pylstm_tanh_array_f32(96, x96, full_t);
+        for (n = 1; n <= 96; ++n) {
+            pylstm_sigmoid_array_f32(n, x96, part);
+            same &= memcmp(part, full_s, n / 8 * 8 * sizeof(float)) == 0;
+            pylstm_tanh_array_f32(n, x96, part);
+            same &= memcmp(part, full_t, n / 8 * 8 * sizeof(float)) == 0;
+            /* in place too (the gate loops pass y = x) */
+            memcpy(part, x96, n * sizeof(float));
+            pylstm_sigmoid_array_f32(n, part, part);
+            same &= memcmp(part, full_s, n / 8 * 8 * sizeof(float)) == 0;
+        }
+        check_kernel(same, "whole vectors: the same bits for every call length", kernel, 0);
+    }
+
     /* tiny arguments: tanh(x) = x to float precision, sigmoid(x) = 1/2 */
     x[0] = 1e-30f, x[1] = -1e-20f, x[2] = 1e-3f, x[3] = -1e-3f;
     pylstm_tanh_array_f32(4, x, y);
