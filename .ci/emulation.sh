@@ -57,8 +57,8 @@ step_done
 step "x86-64: a virtual environment with pylstm installed and the suite's optional packages but torch and keras"
 venv=$work/venv
 python3 -m venv "$venv"
-"$venv/bin/pip" install -q . pytest safetensors scikit-learn matplotlib
-"$venv/bin/pip" list 2> /dev/null | grep -iE '^(numpy|pytest|safetensors|scikit-learn|scipy|matplotlib|pylstm) '
+"$venv/bin/pip" install -q . pytest hypothesis safetensors scikit-learn matplotlib
+"$venv/bin/pip" list 2> /dev/null | grep -iE '^(numpy|pytest|hypothesis|safetensors|scikit-learn|scipy|matplotlib|pylstm) '
 host_kernel=$(cd "$work" && "$venv/bin/python" -c 'import pylstm; print(pylstm.gemm_kernel())')
 echo "kernel on this machine's CPU: $host_kernel"
 step_done
@@ -108,13 +108,15 @@ EOF
 # runs, so the emulated runs take the test files in which the C core computes:
 # the LSTM, its cell, gates and stream against the NumPy reference and finite
 # differences, dropout between layers, 1 and 2 threads, fork, the C model
-# handle and file reader, and bench.py's kernel caps. The rest of the suite
-# (argument checks, scikit-learn conformance, training controls, NumPy-only
-# layers, losses and optimisers) does not depend on the CPU; it runs natively
-# with every kernel (PYLSTM_KERNEL=ref and avx2 in .ci/run). The whole suite
-# under qemu took 40 minutes; these files take about 3 to 5.
+# handle and file reader, bench.py's kernel caps, and the property tests (a
+# batch against its rows, lengths = T against none: the kernels' edge tiles).
+# The rest of the suite (argument checks, scikit-learn conformance, training
+# controls, NumPy-only layers, losses and optimisers) does not depend on the
+# CPU; it runs natively with every kernel (PYLSTM_KERNEL=ref and avx2 in
+# .ci/run). The whole suite under qemu took 40 minutes; these files take
+# about 3 to 7.
 cpu_tests=(lstm_reference cell_reference gates gradcheck stream dropout threads fork
-  handle io bench)
+  handle io bench properties)
 cpu_tests=("${cpu_tests[@]/#/$repo/tests/test_}")
 cpu_tests=("${cpu_tests[@]/%/.py}")
 
