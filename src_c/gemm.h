@@ -238,18 +238,24 @@ typedef void (*pylstm_gemv_f64_t)(size_t k, const double *a, const double *b, si
  * partial last panel of at most VL columns: each column's chain of
  * operations is the full kernel's, so the results are the same bits, for
  * fewer multiply-adds (a product with N = 40 and NR = 32 computed 64
- * columns, now 48). */
+ * columns, now 48). mc_deep (0: mc) is the height of the row blocks of a
+ * product with more than MC rows, a multiple of MR at most MC; its last
+ * block takes whatever is left once that is at most MC rows, so a product of
+ * at most MC rows (a step's batch) still sweeps B once (gemm_impl.h,
+ * row_block_). */
 typedef struct {
     size_t mr, nr, vl, kc, mc, nc;
     pylstm_ukr_f32_t ukr;
     pylstm_gemv_f32_t gemv;
     pylstm_ukr_f32_t ukr_edge;
+    size_t mc_deep;
 } pylstm_gemm_blocking_f32_t;
 typedef struct {
     size_t mr, nr, vl, kc, mc, nc;
     pylstm_ukr_f64_t ukr;
     pylstm_gemv_f64_t gemv;
     pylstm_ukr_f64_t ukr_edge;
+    size_t mc_deep;
 } pylstm_gemm_blocking_f64_t;
 
 /* Kernel ids (recorded in packed buffers). */

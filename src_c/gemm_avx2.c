@@ -8,8 +8,18 @@
  * GFLOP/s f32 on large products, the 256-bit FMA peak of the core; KC 256 was
  * 0-10% slower. On Zen 3 (512 KiB L2) KC 256 and 384 against 512, in one
  * process, 11 rounds: within the noise on the LSTM's large products and on
- * squares. Compiled with a per-function target attribute only (see
- * gemm_avx512.c). */
+ * squares. Products of more than MC rows go by blocks of 60 (mc_deep, 120
+ * KiB of A at KC 512): on that Zen 3, a VM on a shared host, each against
+ * OpenBLAS in one process (8-25 rounds, the row block switched in turn),
+ * 60 rows took less time than 96 in 18 of 18 runs: the input projection
+ * with W_ih packed (M x 1024 x 256, M = 3200; M x 4096 x 1024, M = 600 and
+ * 1280), dX (3200 x 256 x 1024, 600 x 1024 x 4096), dW (1024 x 256 x 3200,
+ * 4096 x 1024 x 600) and squares of 1024 and 2048, by 0.2-8% of the time
+ * (about 3% typically; most while the host was busy); 48 was about as good,
+ * 24 slower. A whole LSTM forward (medium; large with T = 20 and 50) moved
+ * within its noise (-3% to +3%). A step's batch of at most MC rows keeps
+ * one block (one sweep of W_hh). Compiled with a per-function target
+ * attribute only (see gemm_avx512.c). */
 #include "gemm.h"
 
 #if PYLSTM_HAVE_X86
@@ -59,8 +69,8 @@
 
 const pylstm_gemm_kernel_t pylstm_gemm_kernel_avx2 = {
     "avx2", PYLSTM_KERNEL_AVX2,
-    {6, 16, 8, 512, 96, 1024, ukr_avx2_f32, ukr_avx2_f32_gemv, ukr_avx2_f32_edge},
-    {6, 8, 4, 512, 48, 512, ukr_avx2_f64, ukr_avx2_f64_gemv, ukr_avx2_f64_edge}};
+    {6, 16, 8, 512, 96, 1024, ukr_avx2_f32, ukr_avx2_f32_gemv, ukr_avx2_f32_edge, 60},
+    {6, 8, 4, 512, 48, 512, ukr_avx2_f64, ukr_avx2_f64_gemv, ukr_avx2_f64_edge, 0}};
 
 #else
 typedef int pylstm_gemm_avx2_unused; /* ISO C forbids an empty translation unit */

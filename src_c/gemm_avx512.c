@@ -70,8 +70,8 @@
 
 const pylstm_gemm_kernel_t pylstm_gemm_kernel_avx512 = {
     "avx512", PYLSTM_KERNEL_AVX512,
-    {12, 32, 16, 512, 192, 1024, ukr_avx512_f32, ukr_avx512_f32_gemv, ukr_avx512_f32_edge},
-    {12, 16, 8, 512, 96, 512, ukr_avx512_f64, ukr_avx512_f64_gemv, ukr_avx512_f64_edge}};
+    {12, 32, 16, 512, 192, 1024, ukr_avx512_f32, ukr_avx512_f32_gemv, ukr_avx512_f32_edge, 0},
+    {12, 16, 8, 512, 96, 512, ukr_avx512_f64, ukr_avx512_f64_gemv, ukr_avx512_f64_edge, 0}};
 
 #else
 typedef int pylstm_gemm_avx512_unused; /* ISO C forbids an empty translation unit */

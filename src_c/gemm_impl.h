@@ -46,6 +46,7 @@ static void FN(blocking_)(const pylstm_gemm_kernel_t *kern, BLK *bk) {
         /* at least two tiles, so that rows_ can end a block one tile early */
         bk->mc = mc > 2 * bk->mr ? mc : 2 * bk->mr;
     }
+    if (!bk->mc_deep || bk->mc_deep > bk->mc) bk->mc_deep = bk->mc;
     if (l3 && bk->kc * bk->nc * es > l3 / 2) {
         const size_t nc = l3 / 2 / (bk->kc * es) / bk->nr * bk->nr;
         bk->nc = nc > bk->nr ? nc : bk->nr;
@@ -328,13 +329,14 @@ static void FN(inner_)(const BLK *bk, size_t mc, size_t nc, size_t kc, const REA
     }
 }
 
-/* The height of the row block that starts at row ic of M: MC, or the rows
- * left. A last block of one or two rows would get a short tile whatever
- * tile_rows_ does; one tile earlier it ends, the last block has mr + 1 or
- * mr + 2 rows, wherever the blocks started (a row chunk of the thread split
- * or the block loop). */
+/* The height of the row block that starts at row ic of M: the rows left
+ * when they are at most MC (the A block the workspace holds), else
+ * mc_deep (gemm.h). A last block of one or two rows would get a short tile
+ * whatever tile_rows_ does; one tile earlier it ends, the last block has
+ * mr + 1 or mr + 2 rows, wherever the blocks started (a row chunk of the
+ * thread split or the block loop). */
 static size_t FN(row_block_)(const BLK *bk, size_t M, size_t ic) {
-    size_t mc = M - ic < bk->mc ? M - ic : bk->mc;
+    size_t mc = M - ic <= bk->mc ? M - ic : bk->mc_deep;
     if (M - ic - mc <= 2 && M - ic > mc && mc > bk->mr) mc -= bk->mr;
     return mc;
 }

@@ -51,8 +51,8 @@
 
 const pylstm_gemm_kernel_t pylstm_gemm_kernel_neon = {
     "neon", PYLSTM_KERNEL_NEON,
-    {8, 12, 4, 256, 192, 2040, ukr_neon_f32, ukr_neon_f32_gemv, ukr_neon_f32_edge},
-    {8, 6, 2, 256, 96, 1020, ukr_neon_f64, ukr_neon_f64_gemv, ukr_neon_f64_edge}};
+    {8, 12, 4, 256, 192, 2040, ukr_neon_f32, ukr_neon_f32_gemv, ukr_neon_f32_edge, 0},
+    {8, 6, 2, 256, 96, 1020, ukr_neon_f64, ukr_neon_f64_gemv, ukr_neon_f64_edge, 0}};
 
 #else
 typedef int pylstm_gemm_neon_unused; /* ISO C forbids an empty translation unit */

@@ -22,6 +22,6 @@
 const pylstm_gemm_kernel_t pylstm_gemm_kernel_ref = {
     "ref", PYLSTM_KERNEL_REF,
     {PYLSTM_REF_MR, PYLSTM_REF_NR, 1, 256, 128, 1024, pylstm_ukr_ref_f32, pylstm_gemv_ref_f32,
-     NULL},
+     NULL, 0},
     {PYLSTM_REF_MR, PYLSTM_REF_NR, 1, 256, 64, 1024, pylstm_ukr_ref_f64, pylstm_gemv_ref_f64,
-     NULL}};
+     NULL, 0}};

@@ -371,7 +371,8 @@ static void test_kernel(const char *name) {
     if (strcmp(pylstm_gemm_kernel(), name) != 0) fail("pylstm_gemm_kernel() names another kernel");
     for (dbl = 0; dbl < 2; ++dbl) {
         const size_t MC = dbl ? k->f64.mc : k->f32.mc, NC = dbl ? k->f64.nc : k->f32.nc,
-                     KC = dbl ? k->f64.kc : k->f32.kc, MR = dbl ? k->f64.mr : k->f32.mr;
+                     KC = dbl ? k->f64.kc : k->f32.kc, MR = dbl ? k->f64.mr : k->f32.mr,
+                     DEEP_T = dbl ? k->f64.mc_deep : k->f32.mc_deep, DEEP = DEEP_T ? DEEP_T : MC;
         /* every trans combination and both accumulate modes on tiny and edge shapes */
         for (packed = 0; packed < 2; ++packed)
             for (ta = 0; ta < 2; ++ta)
@@ -385,10 +386,13 @@ static void test_kernel(const char *name) {
                         for (n = 0; n < 12; ++n)
                             run_case(dbl, packed, ta, tb, pick(), pick(), pick(), acc, NULL, 0);
                     }
-        /* past every cache block: MC rows, NC columns, two KC depth blocks */
+        /* past every cache block: MC rows, NC columns, two KC depth blocks; and
+         * rows for two blocks of mc_deep and a last one of up to MC */
         for (n = 0; n < 2; ++n) {
             run_case(dbl, n, (int)rnd(0, 1), (int)rnd(0, 1), MC + 1 + rnd(0, MR - 1),
                      NC + 1 + rnd(0, 36), 2 * KC + 3, (int)rnd(0, 1), NULL, 0);
+            run_case(dbl, n, (int)rnd(0, 1), (int)rnd(0, 1), MC + DEEP + 1 + rnd(0, MR - 1),
+                     1 + rnd(0, 40), KC + 5, (int)rnd(0, 1), NULL, 0);
         }
         /* packed under every other kernel this CPU runs, multiplied under this one;
          * and the layout-rule fallback */
