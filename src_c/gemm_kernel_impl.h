@@ -151,7 +151,15 @@ PYLSTM_ALWAYS_INLINE UKR_TARGET void UKR_BODY(const int m, const int nv, size_t 
          * registers under gcc -O3 and ran 26% slower even when quiet. */
         const int packed = sa == (size_t)m && sb == (size_t)NV * VL;
 #ifdef UKR_PREFETCH
-        /* the C tile's rows, one every pf_step steps, first */
+        /* The C tile's rows, one every pf_step steps, first; all at once
+         * when k is short (less than 16 steps a row), where that loop cost
+         * more than it saved (AVX2 on the Zen 3, K = 32 and 64: 12-16% of
+         * the kernel's time while the host was busy, C in L1). */
+        if (pf_step < 8)
+            for (; pf < (size_t)m; ++pf) {
+                UKR_PREFETCH(c + pf * ldc + o0);
+                UKR_PREFETCH(c + pf * ldc + o_end);
+            }
         for (; pf < (size_t)m && p < k; ++pf) {
             const size_t end = k - p < pf_step ? k : p + pf_step;
             UKR_PREFETCH(c + pf * ldc + o0);
