@@ -118,12 +118,16 @@ PYLSTM_ALWAYS_INLINE UKR_TARGET void UKR_BODY(const int m, const int nv, size_t 
     const size_t pf_div = k / (2 * (size_t)m);
     const size_t pf_step = pf_div < 1 ? 1 : pf_div > 8 ? 8 : pf_div;
     size_t pf = 0;
-#endif
-    if (m <= 2) {
-#ifdef UKR_PREFETCH
+    /* All rows at once for the one- and two-row tiles, and when k is short
+     * (less than 16 steps a row), where the staggered loop below cost more
+     * than it saved (AVX2 on the Zen 3, K = 32 and 64: 12-15% of the
+     * kernel's time while the host was busy, C in L1). */
+    if (m <= 2 || pf_step < 8) {
         UKR_ROWS(UKR_PF, c, a)
         pf = m;
+    }
 #endif
+    if (m <= 2) {
         UKR_ROWS01(UKR_DECL, d, a)
         UKR_ROWS01(UKR_DECL, e, a)
         UKR_ROWS01(UKR_DECL, f, a)
@@ -151,15 +155,7 @@ PYLSTM_ALWAYS_INLINE UKR_TARGET void UKR_BODY(const int m, const int nv, size_t 
          * registers under gcc -O3 and ran 26% slower even when quiet. */
         const int packed = sa == (size_t)m && sb == (size_t)NV * VL;
 #ifdef UKR_PREFETCH
-        /* The C tile's rows, one every pf_step steps, first; all at once
-         * when k is short (less than 16 steps a row), where that loop cost
-         * more than it saved (AVX2 on the Zen 3, K = 32 and 64: 12-16% of
-         * the kernel's time while the host was busy, C in L1). */
-        if (pf_step < 8)
-            for (; pf < (size_t)m; ++pf) {
-                UKR_PREFETCH(c + pf * ldc + o0);
-                UKR_PREFETCH(c + pf * ldc + o_end);
-            }
+        /* otherwise the C tile's rows, one every pf_step steps, first */
         for (; pf < (size_t)m && p < k; ++pf) {
             const size_t end = k - p < pf_step ? k : p + pf_step;
             UKR_PREFETCH(c + pf * ldc + o0);
